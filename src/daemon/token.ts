@@ -1,0 +1,88 @@
+/**
+ * Token sources and `daemon.token`, the file clients find the token in (claustrum-wire.md §2).
+ */
+import { randomBytes } from 'node:crypto';
+import { lstat, open, readFile, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { errnoText, errorCode } from '../util/errno.js';
+import { TOKEN_FILE } from './paths.js';
+
+export class TokenError extends Error {}
+
+/** A token is read as a line: exactly one trailing `\n` or `\r\n` is stripped, all other whitespace kept. */
+export function normalizeToken(text: string): string {
+  if (text.endsWith('\r\n')) return text.slice(0, -2);
+  if (text.endsWith('\n')) return text.slice(0, -1);
+  return text;
+}
+
+/** Reads `-token-file` once and unlinks it. An unreadable or empty file is fatal. */
+export async function readTokenFile(file: string): Promise<{ token: string; unlinkError?: string }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new TokenError(`read --token-file: open ${file}: ${errnoText(errorCode(err))}`);
+  }
+  const token = normalizeToken(text);
+  let unlinkError: string | undefined;
+  try {
+    await unlink(file);
+  } catch (err) {
+    unlinkError = `failed to remove --token-file ${file}: ${errnoText(errorCode(err))}`;
+  }
+  if (token === '') throw new TokenError(`read --token-file: ${file} is empty; put the token in it (one line)`);
+  return { token, unlinkError };
+}
+
+/** A fresh random token for a daemon started without a token source. */
+export function generateToken(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+/** The identity of a file this daemon wrote, so teardown removes it only if it is still ours. */
+export interface FileIdentity {
+  readonly path: string;
+  readonly dev: number;
+  readonly ino: number;
+}
+
+export async function identify(file: string): Promise<FileIdentity | undefined> {
+  try {
+    const st = await lstat(file);
+    return { path: file, dev: st.dev, ino: st.ino };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Unlinks the file only if it is still the one identified (a successor may have replaced it). */
+export async function removeIfOwned(id: FileIdentity | undefined): Promise<boolean> {
+  if (!id) return false;
+  const now = await identify(id.path);
+  if (!now || now.dev !== id.dev || now.ino !== id.ino) return false;
+  await unlink(id.path).catch(() => {});
+  return true;
+}
+
+/** Writes `daemon.token` (0600) atomically: a temp file in the same directory, then a rename. */
+export async function persistToken(runDir: string, token: string): Promise<FileIdentity> {
+  const target = path.join(runDir, TOKEN_FILE);
+  const temp = path.join(runDir, `${TOKEN_FILE}-${randomBytes(6).toString('hex')}`);
+  const fh = await open(temp, 'wx', 0o600);
+  try {
+    await fh.writeFile(token);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(temp, target);
+  } catch (err) {
+    await unlink(temp).catch(() => {});
+    throw err;
+  }
+  const id = await identify(target);
+  if (!id) throw new Error(`${target} vanished after rename`);
+  return id;
+}

@@ -1,0 +1,78 @@
+/**
+ * The daemon's leveled logger. Lines keep the reference's shape, `YYYY/MM/DD HH:MM:SS LEVEL  [Component] message`
+ * (local time, level tag padded to five characters), so anything that greps for `[Server]` or
+ * `[process.Manager]` keeps working.
+ *
+ * Writes go through a sink function so a log file can be swapped in after start-up; a failing sink (disk full,
+ * closed fd) is swallowed here, because a logging failure must never take the daemon down.
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+const RANK: Readonly<Record<LogLevel, number>> = { debug: 0, info: 1, warn: 2, error: 3 };
+const TAG: Readonly<Record<LogLevel, string>> = { debug: 'DEBUG', info: 'INFO ', warn: 'WARN ', error: 'ERROR' };
+
+/** Maps `CLAUSTRUM_LOG_LEVEL`; empty or unknown means debug, so a typo never hides logs (reference behaviour). */
+export function parseLogLevel(value: string | undefined): LogLevel {
+  switch ((value ?? '').trim().toLowerCase()) {
+    case 'info':
+      return 'info';
+    case 'warn':
+    case 'warning':
+      return 'warn';
+    case 'error':
+      return 'error';
+    default:
+      return 'debug';
+  }
+}
+
+export type LogSink = (line: string) => void;
+
+export class Logger {
+  #threshold: number;
+  #sink: LogSink;
+
+  constructor(level: LogLevel = 'debug', sink: LogSink = (line) => process.stderr.write(line)) {
+    this.#threshold = RANK[level];
+    this.#sink = sink;
+  }
+
+  setSink(sink: LogSink): void {
+    this.#sink = sink;
+  }
+
+  enabled(level: LogLevel): boolean {
+    return RANK[level] >= this.#threshold;
+  }
+
+  debug(component: string, message: string): void {
+    this.#emit('debug', component, message);
+  }
+  info(component: string, message: string): void {
+    this.#emit('info', component, message);
+  }
+  warn(component: string, message: string): void {
+    this.#emit('warn', component, message);
+  }
+  error(component: string, message: string): void {
+    this.#emit('error', component, message);
+  }
+
+  #emit(level: LogLevel, component: string, message: string): void {
+    if (RANK[level] < this.#threshold) return;
+    const line = `${timestamp(new Date())} ${TAG[level]} [${component}] ${message}\n`;
+    try {
+      this.#sink(line);
+    } catch {
+      // A log write that fails (ENOSPC, EPIPE on a closed stderr) is dropped on purpose.
+    }
+  }
+}
+
+function timestamp(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}/${p(d.getMonth() + 1)}/${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** A logger that discards everything, for library use and unit tests. */
+export const silentLogger = new Logger('error', () => {});

@@ -1,0 +1,205 @@
+/**
+ * The process table: spawning, lookup by client-chosen id, retention of exited processes, and the shutdown sweep.
+ */
+import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../log/logger.js';
+import { REPLAY_CAP_BYTES } from '../replay/buffer.js';
+import { errnoText, errorCode } from '../util/errno.js';
+import { expandTilde } from '../util/paths.js';
+import { checkWorkingDirectory, resolveCommand, SpawnError } from './command.js';
+import { buildChildEnv } from './env.js';
+import { EXIT_DRAIN_GRACE_MS, ManagedProcess, type ProcessObserver } from './managed.js';
+import { STDIN_QUEUE_CAP_BYTES } from './stdin.js';
+import type { KilledBy } from '../replay/frame.js';
+
+/** How long an exited process and its replay buffer stay reachable after the exit frame (claustrum's value). */
+export const EXITED_RETENTION_MS = 15 * 60_000;
+/** How often exited processes past retention are swept (also done at every spawn). */
+export const RETENTION_SWEEP_MS = 60_000;
+/** How long shutdown waits for the children it killed to be reaped. */
+export const SHUTDOWN_KILL_WAIT_MS = 1000;
+
+export interface SupervisorOptions {
+  readonly replayCapBytes?: number;
+  readonly stdinQueueCapBytes?: number;
+  readonly drainGraceMs?: number;
+  readonly retentionMs?: number;
+  /** The base environment of children; the daemon's own by default. */
+  readonly environment?: NodeJS.ProcessEnv;
+  /** The PATH children get instead of the daemon's (the login shell's), resolved at the first spawn. */
+  readonly childPath?: () => Promise<string | undefined>;
+  readonly observer?: ProcessObserver & SupervisorObserver;
+}
+
+export interface SupervisorObserver {
+  spawned?(proc: ManagedProcess, latencyMs: number): void;
+  spawnFailed?(kind: string): void;
+}
+
+export interface SpawnRequest {
+  readonly id: string;
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly cwd: string | undefined;
+  readonly env: Readonly<Record<string, string>> | undefined;
+}
+
+export class Supervisor {
+  readonly #log: Logger;
+  readonly #options: Required<Omit<SupervisorOptions, 'childPath' | 'observer'>> & Pick<SupervisorOptions, 'childPath'>;
+  readonly #observer: ProcessObserver & SupervisorObserver;
+  /** Client id → process. A respawn of a live id replaces the entry and leaves the old child running. */
+  readonly #table = new Map<string, ManagedProcess>();
+  /** Every child not yet exited, including ones whose table entry a respawn took: shutdown must reach them all. */
+  readonly #live = new Set<ManagedProcess>();
+  /** Spawns in progress by id, so requests pipelined behind a spawn see its outcome rather than racing it. */
+  readonly #pending = new Map<string, Promise<unknown>>();
+  readonly #sweeper: NodeJS.Timeout;
+
+  constructor(log: Logger, options: SupervisorOptions = {}) {
+    this.#log = log;
+    this.#observer = options.observer ?? {};
+    this.#options = {
+      replayCapBytes: options.replayCapBytes ?? REPLAY_CAP_BYTES,
+      stdinQueueCapBytes: options.stdinQueueCapBytes ?? STDIN_QUEUE_CAP_BYTES,
+      drainGraceMs: options.drainGraceMs ?? EXIT_DRAIN_GRACE_MS,
+      retentionMs: options.retentionMs ?? EXITED_RETENTION_MS,
+      environment: options.environment ?? process.env,
+      childPath: options.childPath,
+    };
+    this.#sweeper = setInterval(() => this.sweep(), RETENTION_SWEEP_MS);
+    this.#sweeper.unref();
+  }
+
+  get(id: string): ManagedProcess | undefined {
+    return this.#table.get(id);
+  }
+
+  /** The spawn of `id` still in progress, if any. */
+  pendingSpawn(id: string): Promise<unknown> | undefined {
+    return this.#pending.get(id);
+  }
+
+  /** Processes in the table, oldest first. */
+  list(): ManagedProcess[] {
+    return [...this.#table.values()].sort((a, b) => a.startedAt - b.startedAt);
+  }
+
+  get liveCount(): number {
+    return this.#live.size;
+  }
+
+  get retainedCount(): number {
+    return this.#table.size;
+  }
+
+  /** Spawns a child. Rejects with SpawnError carrying the reference's failure, in the reference's check order. */
+  spawn(req: SpawnRequest): Promise<ManagedProcess> {
+    const before = this.#pending.get(req.id);
+    const run = (before ? before.then(noop, noop) : Promise.resolve()).then(() => this.#spawn(req));
+    const settled = run.then(noop, noop);
+    this.#pending.set(req.id, settled);
+    void settled.then(() => {
+      if (this.#pending.get(req.id) === settled) this.#pending.delete(req.id);
+    });
+    return run;
+  }
+
+  async #spawn(req: SpawnRequest): Promise<ManagedProcess> {
+    const started = performance.now();
+    this.sweep();
+    try {
+      const cwd = req.cwd ? expandTilde(req.cwd) : undefined;
+      if (cwd !== undefined) await checkWorkingDirectory(cwd);
+      const file = await resolveCommand(req.command, this.#options.environment.PATH);
+      const loginPath = await this.#options.childPath?.();
+      const env = buildChildEnv(this.#options.environment, req.env, loginPath);
+      const child = await startChild(file, req.command, req.args, cwd, env);
+      const proc = new ManagedProcess(
+        { id: req.id, command: req.command, args: req.args, cwd },
+        child,
+        {
+          replayCapBytes: this.#options.replayCapBytes,
+          stdinQueueCapBytes: this.#options.stdinQueueCapBytes,
+          drainGraceMs: this.#options.drainGraceMs,
+        },
+        this.#log,
+        this.#observer,
+      );
+      this.#table.set(req.id, proc);
+      this.#live.add(proc);
+      void proc.whenExited().then(() => this.#live.delete(proc));
+      this.#log.info('process.Manager', `Process ${req.id} started, PID=${proc.pid}, command=${req.command}`);
+      this.#observer.spawned?.(proc, performance.now() - started);
+      return proc;
+    } catch (err) {
+      if (err instanceof SpawnError) this.#observer.spawnFailed?.(err.failure.kind);
+      throw err;
+    }
+  }
+
+  /** Forgets exited processes whose retention has passed. Running processes are never pruned. */
+  sweep(now = performance.now()): void {
+    for (const [id, proc] of this.#table) {
+      if (proc.exited && now - proc.exitFrameAt >= this.#options.retentionMs) {
+        this.#table.delete(id);
+        proc.dispose();
+      }
+    }
+  }
+
+  /**
+   * The shutdown sweep: SIGKILL to every live child's process group (superseded ones included), then up to
+   * SHUTDOWN_KILL_WAIT_MS for their exits. Resolves with the number of children signalled.
+   */
+  async killAll(by: KilledBy = 'shutdown', waitMs = SHUTDOWN_KILL_WAIT_MS): Promise<number> {
+    const victims = [...this.#live];
+    for (const proc of victims) proc.signal('SIGKILL', by);
+    if (victims.length > 0) {
+      await Promise.race([Promise.all(victims.map((p) => p.whenExited())), delay(waitMs)]);
+    }
+    return victims.length;
+  }
+
+  /** Every child still running, for a shutdown that keeps them. */
+  liveProcesses(): ManagedProcess[] {
+    return [...this.#live];
+  }
+
+  close(): void {
+    clearInterval(this.#sweeper);
+  }
+}
+
+function noop(): void {}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/**
+ * Forks the child in its own process group (a new session: pgid = pid) with piped stdio. libuv reports most exec
+ * failures through an 'error' event and some by throwing; both become Go's `fork/exec <path>: <reason>`.
+ */
+async function startChild(
+  file: string,
+  argv0: string,
+  args: readonly string[],
+  cwd: string | undefined,
+  env: Record<string, string>,
+): Promise<ChildProcess> {
+  let child: ChildProcess;
+  try {
+    child = spawnChild(file, args, { argv0, cwd, env, detached: true, stdio: 'pipe' });
+  } catch (err) {
+    // NUL in an argument or variable (ERR_INVALID_ARG_VALUE) is EINVAL to Go's exec.
+    const code = errorCode(err);
+    throw new SpawnError({ kind: 'forkExec', path: file, reason: errnoText(code?.startsWith('ERR_') ? 'EINVAL' : code) });
+  }
+  if (child.pid !== undefined) return child;
+  const [err] = (await once(child, 'error')) as [NodeJS.ErrnoException];
+  for (const pipe of [child.stdin, child.stdout, child.stderr]) pipe?.destroy();
+  throw new SpawnError({ kind: 'forkExec', path: file, reason: errnoText(err.code) });
+}

@@ -1,0 +1,89 @@
+/**
+ * The per-process replay buffer: every frame a process emitted, oldest first, capped by the frames' NDJSON size.
+ *
+ * Seqs in the buffer are consecutive (every frame enters it, eviction only takes from the front), so a lookup by
+ * seq is an index computation, and a reattach replays from any seq in O(1) to find its start.
+ */
+import type { Frame } from './frame.js';
+
+/** Per-process cap, counted as serialized NDJSON bytes including the newline (claustrum-wire.md §6). */
+export const REPLAY_CAP_BYTES = 16 * 1024 * 1024;
+
+export class ReplayBuffer {
+  readonly capBytes: number;
+  #frames: Frame[] = [];
+  #head = 0;
+  #bytes = 0;
+  #evictedFrames = 0;
+  #evictedBytes = 0;
+
+  constructor(capBytes: number = REPLAY_CAP_BYTES) {
+    this.capBytes = capBytes;
+  }
+
+  /** Seq of the oldest retained frame; 0 when nothing was ever emitted. */
+  get firstSeq(): number {
+    return this.#head < this.#frames.length ? this.#frames[this.#head]!.seq : 0;
+  }
+
+  /** Seq of the newest retained frame; 0 when nothing was ever emitted. */
+  get lastSeq(): number {
+    return this.#head < this.#frames.length ? this.#frames[this.#frames.length - 1]!.seq : 0;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get length(): number {
+    return this.#frames.length - this.#head;
+  }
+
+  get evictedFrames(): number {
+    return this.#evictedFrames;
+  }
+
+  get evictedBytes(): number {
+    return this.#evictedBytes;
+  }
+
+  /**
+   * Appends the next frame (its seq must follow the newest), then drops whole frames from the front while the total
+   * is over the cap, always keeping the newest even if it alone is larger. Returns the bytes evicted.
+   */
+  append(frame: Frame): number {
+    const last = this.lastSeq;
+    if (last !== 0 && frame.seq !== last + 1) throw new Error(`replay: seq ${frame.seq} does not follow ${last}`);
+    this.#frames.push(frame);
+    this.#bytes += frame.size;
+    let evicted = 0;
+    while (this.#bytes > this.capBytes && this.length > 1) {
+      const old = this.#frames[this.#head]!;
+      this.#frames[this.#head++] = undefined as unknown as Frame; // let the bytes go now, not at compaction
+      this.#bytes -= old.size;
+      evicted += old.size;
+      this.#evictedFrames++;
+    }
+    this.#evictedBytes += evicted;
+    // Compact once the dead prefix dominates, so the array never grows with total output.
+    if (this.#head > 1024 && this.#head * 2 > this.#frames.length) {
+      this.#frames = this.#frames.slice(this.#head);
+      this.#head = 0;
+    }
+    return evicted;
+  }
+
+  /** The retained frame with this seq, if any. */
+  get(seq: number): Frame | undefined {
+    const first = this.firstSeq;
+    if (first === 0 || seq < first || seq > this.lastSeq) return undefined;
+    return this.#frames[this.#head + (seq - first)];
+  }
+
+  /** Drops every frame, for a process that is being forgotten. */
+  clear(): void {
+    this.#frames = [];
+    this.#head = 0;
+    this.#bytes = 0;
+  }
+}

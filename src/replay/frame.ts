@@ -1,0 +1,98 @@
+/**
+ * Stream frames: the unit of output, of the replay buffer, and of its 16 MiB cap.
+ *
+ * A frame keeps the raw bytes, not an encoded line, so one buffer serves receivers of every wire format; its `size`
+ * is the length of its NDJSON line (newline included), computed arithmetically, because that is what the reference
+ * counts against the cap (claustrum-wire.md §6). A test checks the arithmetic against the encoder byte for byte.
+ */
+export type OutputStream = 'stdout' | 'stderr';
+export type KilledBy = 'client' | 'shutdown';
+
+export interface DataFrame {
+  readonly seq: number;
+  readonly stream: OutputStream;
+  readonly data: Buffer;
+  readonly size: number;
+}
+
+export interface ExitFrame {
+  readonly seq: number;
+  readonly stream: 'exit';
+  /** The exit status, or -1 when a signal ended the process. */
+  readonly exitCode: number;
+  /** `SIGTERM`-style name of the signal that ended the process, if one did. */
+  readonly signal: string | undefined;
+  readonly killedBy: KilledBy | undefined;
+  readonly size: number;
+}
+
+export type Frame = DataFrame | ExitFrame;
+
+/** The most raw bytes one data frame carries: one 32 KiB read, as in the reference. */
+export const MAX_FRAME_DATA = 32 * 1024;
+
+const HEAD = '{"type":"stream","processId":';
+// Byte lengths of the fixed pieces of a frame line, taken from the same literals the encoder writes.
+const DATA_MID = (stream: OutputStream) => `,"stream":"${stream}","seq":`.length;
+const DATA_KEY = ',"data":"'.length;
+const DATA_END = '"}\n'.length;
+const EXIT_MID = ',"stream":"exit","seq":'.length;
+const EXIT_CODE_KEY = ',"exitCode":'.length;
+const SIGNAL_FIELD = (signal: string) => `,"signal":"${signal}"`.length;
+const KILLED_BY_FIELD = (by: string) => `,"killedBy":"${by}"`.length;
+const EXIT_END = '}\n'.length;
+
+/** Everything of a process's frames that does not change per frame: its id, JSON-encoded once. */
+export class FrameOrigin {
+  readonly processId: string;
+  readonly idJson: string;
+  readonly #fixedBytes: number;
+
+  constructor(processId: string) {
+    this.processId = processId;
+    this.idJson = JSON.stringify(processId);
+    this.#fixedBytes = HEAD.length + Buffer.byteLength(this.idJson);
+  }
+
+  dataFrame(seq: number, stream: OutputStream, data: Buffer): DataFrame {
+    const size = this.#fixedBytes + DATA_MID(stream) + digits(seq) + DATA_KEY + base64Length(data.length) + DATA_END;
+    return { seq, stream, data, size };
+  }
+
+  exitFrame(seq: number, exitCode: number, signal: string | undefined, killedBy: KilledBy | undefined): ExitFrame {
+    let size = this.#fixedBytes + EXIT_MID + digits(seq) + EXIT_CODE_KEY + String(exitCode).length + EXIT_END;
+    if (signal !== undefined) size += SIGNAL_FIELD(signal);
+    if (killedBy !== undefined) size += KILLED_BY_FIELD(killedBy);
+    return { seq, stream: 'exit', exitCode, signal, killedBy, size };
+  }
+
+  /** The frame as one NDJSON line, keys in the reference's order. */
+  toJsonLine(frame: Frame): string {
+    if (frame.stream !== 'exit') {
+      return `${HEAD}${this.idJson},"stream":"${frame.stream}","seq":${frame.seq},"data":"${frame.data.toString('base64')}"}\n`;
+    }
+    let line = `${HEAD}${this.idJson},"stream":"exit","seq":${frame.seq},"exitCode":${frame.exitCode}`;
+    if (frame.signal !== undefined) line += `,"signal":"${frame.signal}"`;
+    if (frame.killedBy !== undefined) line += `,"killedBy":"${frame.killedBy}"`;
+    return `${line}}\n`;
+  }
+
+  /** The frame as a plain object with the same keys, for encoders other than NDJSON. */
+  toObject(frame: Frame): Record<string, unknown> {
+    if (frame.stream !== 'exit') {
+      return { type: 'stream', processId: this.processId, stream: frame.stream, seq: frame.seq, data: frame.data };
+    }
+    const o: Record<string, unknown> = { type: 'stream', processId: this.processId, stream: 'exit', seq: frame.seq, exitCode: frame.exitCode };
+    if (frame.signal !== undefined) o.signal = frame.signal;
+    if (frame.killedBy !== undefined) o.killedBy = frame.killedBy;
+    return o;
+  }
+}
+
+function digits(n: number): number {
+  return String(n).length;
+}
+
+function base64Length(n: number): number {
+  return Math.ceil(n / 3) * 4;
+}

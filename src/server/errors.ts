@@ -1,0 +1,89 @@
+/**
+ * The wire error catalogue: every JSON-RPC error this daemon can send, as data.
+ *
+ * Each entry is a numeric code and a message template; `<name>` marks a value filled in per request. The texts are
+ * the reference daemon's, byte for byte, because clients match on them (claustrum-wire.md §3). A test renders every
+ * template back to its `<name>` form and fails if PROTOCOL.md does not contain it, so a new error cannot ship
+ * undocumented.
+ */
+
+/** JSON-RPC error codes, typed as their literal values. */
+export const ErrorCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  Unauthorized: -32001,
+  StdinBackpressure: -32002,
+  StdinOffsetGap: -32003,
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+interface Entry {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+export const CATALOGUE = {
+  parseError: { code: ErrorCode.ParseError, message: 'Parse error' },
+  unauthorized: { code: ErrorCode.Unauthorized, message: 'Unauthorized: invalid or missing auth token' },
+  invalidVersion: { code: ErrorCode.InvalidRequest, message: 'Invalid JSON-RPC version' },
+  invalidMethodFormat: { code: ErrorCode.MethodNotFound, message: 'Invalid method format: <method>' },
+  unknownNamespace: { code: ErrorCode.MethodNotFound, message: 'Unknown namespace: <namespace>' },
+  unknownMethod: { code: ErrorCode.MethodNotFound, message: 'Unknown method: <method>' },
+
+  invalidParams: { code: ErrorCode.InvalidParams, message: 'Invalid params' },
+  processIdRequired: { code: ErrorCode.InvalidParams, message: 'Process ID is required' },
+  commandRequired: { code: ErrorCode.InvalidParams, message: 'Command is required' },
+  invalidBase64: { code: ErrorCode.InvalidParams, message: 'Invalid base64 data' },
+  processNotFound: { code: ErrorCode.InvalidParams, message: 'Process not found' },
+  processNotRunning: { code: ErrorCode.InvalidParams, message: 'Process not running' },
+  stdinQueueFull: { code: ErrorCode.StdinBackpressure, message: 'stdin backpressure: queue full' },
+  stdinOffsetGap: { code: ErrorCode.StdinOffsetGap, message: 'stdin offset gap: offset ahead of applied bytes' },
+
+  // process.spawn failures carry Go's os/exec texts (-32603), with the OS reason in lower case.
+  chdirStat: { code: ErrorCode.InternalError, message: 'chdir <cwd>: stat <cwd>: <reason>' },
+  chdirNotDirectory: { code: ErrorCode.InternalError, message: 'chdir <cwd>: not a directory' },
+  chdir: { code: ErrorCode.InternalError, message: 'chdir <cwd>: <reason>' },
+  executableNotFound: { code: ErrorCode.InternalError, message: 'exec: "<name>": executable file not found in $PATH' },
+  forkExec: { code: ErrorCode.InternalError, message: 'fork/exec <path>: <reason>' },
+
+  /** A handler failed in a way no entry above names; the text is the underlying OS error's. */
+  internal: { code: ErrorCode.InternalError, message: '<detail>' },
+  /** A handler threw something unexpected: a bug, contained to its request. */
+  recoveredPanic: { code: ErrorCode.InternalError, message: 'recovered panic: <detail>' },
+} as const satisfies Record<string, Entry>;
+
+export type ErrorKey = keyof typeof CATALOGUE;
+
+/** The `<name>` placeholders of a template, as a union of their names. */
+type Placeholders<S extends string> = S extends `${string}<${infer Name}>${infer Rest}` ? Name | Placeholders<Rest> : never;
+export type ErrorArgs<K extends ErrorKey> = Record<Placeholders<(typeof CATALOGUE)[K]['message']>, string>;
+
+/** A failure destined for the wire. Handlers throw it; the dispatcher turns it into the error reply. */
+export class WireError extends Error {
+  readonly code: ErrorCode;
+  readonly key: ErrorKey;
+
+  constructor(key: ErrorKey, message: string) {
+    super(message);
+    this.name = 'WireError';
+    this.key = key;
+    this.code = CATALOGUE[key].code;
+  }
+}
+
+export function renderMessage<K extends ErrorKey>(key: K, args: ErrorArgs<K>): string {
+  const values = args as Record<string, string>;
+  return CATALOGUE[key].message.replace(/<([A-Za-z]+)>/g, (_all, name: string) => values[name] ?? `<${name}>`);
+}
+
+type NoArgKey = { [K in ErrorKey]: [Placeholders<(typeof CATALOGUE)[K]['message']>] extends [never] ? K : never }[ErrorKey];
+
+/** Builds the error for a catalogue entry: `wireError('unknownMethod', { method: 'process.bogus' })`. */
+export function wireError<K extends NoArgKey>(key: K): WireError;
+export function wireError<K extends ErrorKey>(key: K, args: ErrorArgs<K>): WireError;
+export function wireError(key: ErrorKey, args?: Record<string, string>): WireError {
+  return new WireError(key, renderMessage(key, (args ?? {}) as never));
+}

@@ -1,0 +1,170 @@
+/**
+ * process.*: spawn, stdin, kill, killAndWait, reattach (claustrum-wire.md §4.4–4.8).
+ *
+ * A request naming an id whose spawn is still in progress waits for that spawn, so a client may pipeline
+ * spawn → stdin → kill on one connection and have them apply in that order (the reference races them).
+ */
+import type { Logger } from '../../log/logger.js';
+import type { SpawnFailure } from '../../process/command.js';
+import { SpawnError } from '../../process/command.js';
+import type { ManagedProcess } from '../../process/managed.js';
+import { parseSignal } from '../../process/signals.js';
+import { decodeBase64Strict } from '../../process/stdin.js';
+import type { Supervisor } from '../../process/supervisor.js';
+import { defineMethod, type MethodDef } from '../dispatch.js';
+import { WireError, wireError } from '../errors.js';
+import type { KillAndWaitResult, KillResult, ReattachResult, SpawnResult, StdinResult } from '../wire.js';
+
+/** killAndWait's grace when timeoutMs is absent or 0, and the most a caller may ask for. */
+export const KILL_GRACE_DEFAULT_MS = 3000;
+export const KILL_GRACE_MAX_MS = 30_000;
+/** How long killAndWait waits for the reap after its escalating group SIGKILL. */
+export const KILL_ESCALATION_WAIT_MS = 7000;
+
+export interface ProcessMethodHooks {
+  reattached?(): void;
+  stdinAccepted?(bytes: number): void;
+}
+
+export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMethodHooks = {}): MethodDef[] {
+  /** Runs `fn` once any spawn of `id` in progress has settled. */
+  const afterSpawn = <T>(id: string, fn: () => T): T | Promise<T> => {
+    const pending = sup.pendingSpawn(id);
+    return pending ? pending.then(fn) : fn();
+  };
+
+  return [
+    defineMethod(
+      'process.spawn',
+      { id: 'string', command: 'string', args: 'stringArray', cwd: 'string', env: 'stringMap', wantPid: 'bool' },
+      async (p, ctx): Promise<SpawnResult> => {
+        if (!p.id) throw wireError('processIdRequired');
+        if (!p.command) throw wireError('commandRequired');
+        let proc: ManagedProcess;
+        try {
+          proc = await sup.spawn({ id: p.id, command: p.command, args: p.args ?? [], cwd: p.cwd || undefined, env: p.env });
+        } catch (err) {
+          if (!(err instanceof SpawnError)) throw err;
+          const wire = spawnError(err.failure);
+          log.error('process.Manager', `Failed to start process ${p.id}: ${wire.message}`);
+          throw wire;
+        }
+        // The spawning connection becomes the receiver, but frames wait until the reply has gone out.
+        proc.attach(ctx.peer, 0, 0);
+        ctx.afterReply(() => proc.releaseLimit(ctx.peer));
+        return p.wantPid ? { success: true, pid: proc.pid, startTime: proc.startTime } : { success: true };
+      },
+    ),
+
+    defineMethod('process.stdin', { id: 'string', data: 'bytes', offset: 'uint64' }, (p, ctx) => {
+      const data = decodeStdinData(p.data);
+      const id = p.id ?? '';
+      // Stdin is a byte stream: requests on one connection apply in arrival order, even behind a pending spawn.
+      return ctx.peer.inOrder(() => afterSpawn(id, (): StdinResult => {
+        const proc = sup.get(id);
+        if (!proc) throw wireError('processNotFound');
+        const outcome = proc.writeStdin(data, p.offset);
+        switch (outcome.kind) {
+          case 'gap':
+            throw wireError('stdinOffsetGap');
+          case 'duplicate':
+            return { success: true, applied: outcome.applied, duplicate: true };
+          case 'notRunning':
+            throw wireError('processNotRunning');
+          case 'full':
+            throw wireError('stdinQueueFull');
+          case 'accepted':
+            hooks.stdinAccepted?.(outcome.bytes);
+            return { success: true, applied: outcome.applied };
+        }
+      }));
+    }),
+
+    defineMethod('process.kill', { id: 'string', signal: 'string' }, (p) => {
+      const sig = parseSignal(p.signal);
+      const id = p.id ?? '';
+      return afterSpawn(id, (): KillResult => {
+        const proc = sup.get(id);
+        if (proc?.signal(sig, 'client')) log.info('process.Manager', `Process ${id}: sent ${sig} at client request`);
+        return { success: true };
+      });
+    }),
+
+    defineMethod(
+      'process.killAndWait',
+      { id: 'string', signal: 'string', timeoutMs: 'uint64', escalate: 'bool' },
+      async (p): Promise<KillAndWaitResult> => {
+        if (!p.id) throw wireError('processIdRequired');
+        const id = p.id;
+        await sup.pendingSpawn(id);
+        const proc = sup.get(id);
+        if (!proc) return { found: false, died: false };
+        if (proc.exited) return { found: true, died: true, alreadyExited: true };
+        if (!proc.running) {
+          // Reaped, exit frame still draining: no signal, just wait for the frame.
+          await proc.whenExited();
+          return { found: true, died: true };
+        }
+        const sig = parseSignal(p.signal);
+        proc.signal(sig, 'client');
+        log.info('process.Manager', `Process ${id}: sent ${sig} at client request; waiting`);
+        const grace = p.timeoutMs ? Math.min(p.timeoutMs, KILL_GRACE_MAX_MS) : KILL_GRACE_DEFAULT_MS;
+        if (await exitsWithin(proc, grace)) return { found: true, died: true };
+        if (p.escalate === false) return { found: true, died: false };
+        log.warn('process.Manager', `Process ${id}: still alive after ${grace}ms; escalating to SIGKILL of its process group`);
+        proc.signal('SIGKILL', 'client', true);
+        const died = await exitsWithin(proc, KILL_ESCALATION_WAIT_MS);
+        return { found: true, died, escalated: true };
+      },
+    ),
+
+    defineMethod('process.reattach', { id: 'string', fromSeq: 'uint64', wantPid: 'bool' }, async (p, ctx): Promise<ReattachResult> => {
+      if (!p.id) throw wireError('processIdRequired');
+      await sup.pendingSpawn(p.id);
+      const proc = sup.get(p.id);
+      if (!proc) return { found: false, running: false, firstSeq: 0, lastSeq: 0, stdinApplied: 0 };
+      hooks.reattached?.();
+      const { firstSeq, lastSeq } = proc.replay;
+      // Replay everything up to lastSeq before the reply; frames after it follow the reply.
+      proc.attach(ctx.peer, p.fromSeq ?? 0, lastSeq);
+      await proc.caughtUp(ctx.peer);
+      ctx.afterReply(() => proc.releaseLimit(ctx.peer));
+      const result: ReattachResult = { found: true, running: proc.running, firstSeq, lastSeq, stdinApplied: proc.stdinApplied };
+      return p.wantPid ? { ...result, pid: proc.pid, startTime: proc.startTime } : result;
+    }),
+  ];
+}
+
+/** Stdin data: absent means zero bytes; text must be strict base64; MessagePack may send raw bytes. */
+function decodeStdinData(data: string | Uint8Array | undefined): Buffer {
+  if (data === undefined) return Buffer.alloc(0);
+  if (typeof data !== 'string') return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const bytes = decodeBase64Strict(data);
+  if (bytes === undefined) throw wireError('invalidBase64');
+  return bytes;
+}
+
+function exitsWithin(proc: ManagedProcess, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    void proc.whenExited().then(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+function spawnError(f: SpawnFailure): WireError {
+  switch (f.kind) {
+    case 'chdirStat':
+      return wireError('chdirStat', { cwd: f.cwd, reason: f.reason });
+    case 'chdirNotDirectory':
+      return wireError('chdirNotDirectory', { cwd: f.cwd });
+    case 'chdir':
+      return wireError('chdir', { cwd: f.cwd, reason: f.reason });
+    case 'executableNotFound':
+      return wireError('executableNotFound', { name: f.name });
+    case 'forkExec':
+      return wireError('forkExec', { path: f.path, reason: f.reason });
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The RPC server: the Unix listener, its connections, the dispatcher with every method, and the supervisor.
+ * Life-cycle concerns (token sources, lock, daemonizing, signals) live in src/daemon; this class only serves.
+ */
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import type { Logger } from '../log/logger.js';
+import { Supervisor, type SupervisorOptions } from '../process/supervisor.js';
+import { TokenCheck } from './auth.js';
+import { Connection, DEFAULT_FLOW_LIMITS, type ConnectionHooks, type FlowLimits, type Outbound } from './connection.js';
+import { Dispatcher, type MethodDef } from './dispatch.js';
+import { LineSplitter, MAX_LINE_BYTES } from './framing.js';
+import { processMethods, type ProcessMethodHooks } from './methods/process.js';
+import { serverMethods } from './methods/server.js';
+import { decodeLine, ndjsonCodec } from './ndjson.js';
+import { clearStaleSocket, listenUnix, prepareSocketDirectory } from './unix.js';
+
+/** Features advertised by server.capabilities, reference names first in reference order, `server.instance_id` last. */
+export const REFERENCE_FEATURES = ['process.stdin.offset'] as const;
+
+/** Most simultaneous connections; further ones are closed at accept. */
+export const MAX_CONNECTIONS = 1024;
+
+export interface ServerOptions {
+  readonly socketPath: string;
+  readonly token: string;
+  readonly version: string;
+  readonly log: Logger;
+  readonly flow?: Partial<FlowLimits>;
+  readonly maxLineBytes?: number;
+  readonly maxConnections?: number;
+  readonly supervisor?: SupervisorOptions;
+  readonly hooks?: ConnectionHooks & ProcessMethodHooks & { connected?(): void };
+  /** Called when a client asks for shutdown; the daemon runs the teardown. */
+  readonly onShutdownRequest: (reason: string) => void;
+}
+
+export class RpcServer {
+  readonly instanceId = randomBytes(16).toString('hex');
+  readonly startedAt = Date.now();
+  readonly supervisor: Supervisor;
+  readonly dispatcher: Dispatcher;
+  readonly #options: ServerOptions;
+  readonly #log: Logger;
+  readonly #limits: FlowLimits;
+  readonly #connections = new Set<Connection>();
+  readonly #sockets = new Set<net.Socket>();
+  readonly #listener: net.Server;
+  #connectionSeq = 0;
+
+  constructor(options: ServerOptions) {
+    this.#options = options;
+    this.#log = options.log;
+    this.#limits = { ...DEFAULT_FLOW_LIMITS, ...options.flow };
+    this.supervisor = new Supervisor(options.log, options.supervisor);
+    const methods: MethodDef[] = [
+      ...serverMethods(
+        {
+          version: options.version,
+          instanceId: this.instanceId,
+          startedAt: this.startedAt,
+          methodNames: () => this.dispatcher.methodNames,
+          features: () => [...REFERENCE_FEATURES, 'server.instance_id'],
+          requestShutdown: (reason) => options.onShutdownRequest(reason),
+        },
+        options.log,
+      ),
+      ...processMethods(this.supervisor, options.log, options.hooks),
+    ];
+    this.dispatcher = new Dispatcher(methods, new TokenCheck(options.token), options.log);
+    this.#listener = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => this.#accept(socket));
+    this.#listener.maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
+    this.#listener.on('error', (err) => this.#log.error('Server', `listener error: ${err.message}`));
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** Prepares the directory, replaces a stale socket, and listens. */
+  async listen(): Promise<void> {
+    const { socketPath } = this.#options;
+    await prepareSocketDirectory(socketPath);
+    await clearStaleSocket(socketPath);
+    await listenUnix(this.#listener, socketPath);
+    this.#log.info('Server', `listening on ${socketPath}`);
+  }
+
+  /** Stops accepting, closes every connection (flushing what is queued), and resolves with how many there were. */
+  async close(): Promise<number> {
+    const count = this.#sockets.size;
+    const closed = new Promise<void>((resolve) => this.#listener.close(() => resolve()));
+    for (const conn of this.#connections) conn.close();
+    // A peer that does not read must not hold the shutdown: whatever it has not taken after a grace is dropped.
+    const grace = setTimeout(() => {
+      for (const s of this.#sockets) s.destroy();
+    }, 500);
+    await closed;
+    clearTimeout(grace);
+    this.supervisor.close();
+    return count;
+  }
+
+  #accept(socket: net.Socket): void {
+    const label = `unix#${++this.#connectionSeq}`;
+    this.#options.hooks?.connected?.();
+    this.#log.debug('Server', `New connection from: ${label}`);
+    const out: Outbound = {
+      write: (data, flushed) => {
+        if (!socket.destroyed) socket.write(data, flushed);
+      },
+      get backlog() {
+        return socket.writableLength;
+      },
+      end: () => socket.end(),
+      destroy: () => socket.destroy(),
+      pauseInput: () => socket.pause(),
+      resumeInput: () => socket.resume(),
+    };
+    const conn = new Connection(label, out, ndjsonCodec, this.dispatcher, { shutdownNeedsAuth: false }, this.#limits, this.#log, this.#options.hooks);
+    this.#connections.add(conn);
+    this.#sockets.add(socket);
+    const maxLine = this.#options.maxLineBytes ?? MAX_LINE_BYTES;
+    const splitter = new LineSplitter(maxLine);
+    const onLine = (line: Buffer) => {
+      const req = decodeLine(line);
+      if (req !== null) conn.handle(req);
+    };
+    socket.on('data', (chunk: Buffer) => {
+      if (!splitter.push(chunk, onLine)) {
+        // Reference behaviour: an over-long line closes the connection with no reply.
+        this.#log.warn('Server', `closing connection ${label}: request line longer than ${maxLine} bytes`);
+        socket.destroy();
+      }
+    });
+    socket.on('end', () => {
+      splitter.end(onLine);
+      conn.inputEnded();
+    });
+    socket.on('error', (err) => this.#log.debug('Server', `connection ${label}: ${err.message}`));
+    socket.on('close', () => {
+      this.#connections.delete(conn);
+      this.#sockets.delete(socket);
+      conn.transportClosed();
+      this.#log.debug('Server', `Connection closed: ${label}`);
+    });
+  }
+}

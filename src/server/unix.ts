@@ -1,0 +1,95 @@
+/**
+ * The AF_UNIX listener: a socket that is mode 0600 from the moment it exists, inside a directory of mode 0700.
+ *
+ * Node's listen() creates the socket file under the process umask and offers no mode option, and a chmod afterwards
+ * leaves a window (nodejs/node#724), so the umask is narrowed around the bind itself. The directory is the real
+ * confinement: a missing one is created 0700; an existing one owned by someone else, or writable by others without
+ * the sticky bit, is refused.
+ */
+import { mkdir, lstat, stat, unlink, chmod } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { errnoText, errorCode } from '../util/errno.js';
+
+/** sun_path holds 108 bytes on Linux, one of them the terminating NUL. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+export class SocketSetupError extends Error {}
+
+/** Creates the socket's directory if missing (0700) and checks an existing one. */
+export async function prepareSocketDirectory(socketPath: string): Promise<string> {
+  const dir = path.dirname(path.resolve(socketPath));
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+    throw new SocketSetupError(`socket path ${socketPath} is ${Buffer.byteLength(socketPath)} bytes; the limit is ${MAX_SOCKET_PATH_BYTES}`);
+  }
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new SocketSetupError(`mkdir ${dir}: ${errnoText(errorCode(err))}`);
+  }
+  const st = await stat(dir);
+  if (!st.isDirectory()) throw new SocketSetupError(`socket directory ${dir} is not a directory`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid && st.uid !== 0) {
+    throw new SocketSetupError(`socket directory ${dir} belongs to uid ${st.uid}, not to this user (uid ${uid}); choose a directory you own`);
+  }
+  if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
+    throw new SocketSetupError(
+      `socket directory ${dir} is writable by other users (mode ${(st.mode & 0o7777).toString(8)}); use a directory of mode 0700`,
+    );
+  }
+  return dir;
+}
+
+/**
+ * Removes a socket file left by a daemon that is gone (nothing accepts on it). Refuses to touch a path that is not
+ * a socket, or a socket someone still serves.
+ */
+export async function clearStaleSocket(socketPath: string): Promise<void> {
+  let st;
+  try {
+    st = await lstat(socketPath);
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return;
+    throw new SocketSetupError(`stat ${socketPath}: ${errnoText(errorCode(err))}`);
+  }
+  if (!st.isSocket()) throw new SocketSetupError(`${socketPath} exists and is not a socket; refusing to replace it`);
+  if (await accepts(socketPath)) throw new SocketSetupError(`another server is already listening on ${socketPath}`);
+  await unlink(socketPath).catch(() => {});
+}
+
+/** True when something accepts a connection on the socket within `timeoutMs`. */
+export function accepts(socketPath: string, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(socketPath);
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+/** Binds `server` to the socket with mode 0600 from the first instant, and verifies the mode afterwards. */
+export async function listenUnix(server: net.Server, socketPath: string): Promise<void> {
+  const previous = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      server.once('error', onError);
+      server.listen(socketPath, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+  } catch (err) {
+    throw new SocketSetupError(`listen ${socketPath}: ${errnoText(errorCode(err))}`);
+  } finally {
+    process.umask(previous);
+  }
+  const st = await stat(socketPath);
+  if ((st.mode & 0o077) !== 0) await chmod(socketPath, 0o600);
+}

@@ -1,0 +1,52 @@
+/**
+ * Result shapes of every method, typed; key order in these object types is the order handlers build them in, which
+ * is the reference's wire order (claustrum-wire.md §4). Stream frames are typed in src/replay/frame.ts.
+ */
+
+export interface PingResult {
+  readonly pong: true;
+}
+
+export interface CapabilitiesResult {
+  readonly version: string;
+  readonly methods: readonly string[];
+  readonly instanceId: string;
+  readonly startedAt: number;
+  readonly features: readonly string[];
+}
+
+export interface ShutdownResult {
+  readonly ok: true;
+}
+
+export type SpawnResult = { readonly success: true } | { readonly success: true; readonly pid: number; readonly startTime: number };
+
+export type StdinResult =
+  | { readonly success: true; readonly applied: number }
+  | { readonly success: true; readonly applied: number; readonly duplicate: true };
+
+export interface KillResult {
+  readonly success: true;
+}
+
+export interface KillAndWaitResult {
+  readonly found: boolean;
+  readonly died: boolean;
+  readonly alreadyExited?: true;
+  readonly escalated?: true;
+}
+
+export interface ReattachResult {
+  readonly found: boolean;
+  readonly running: boolean;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  readonly stdinApplied: number;
+  readonly pid?: number;
+  readonly startTime?: number;
+}
+
+/** A reply ready to encode: the id's JSON text and exactly one of result or error. */
+export type Reply =
+  | { readonly idJson: string; readonly result: unknown; readonly error?: undefined }
+  | { readonly idJson: string; readonly error: { readonly code: number; readonly message: string } };
