@@ -1,0 +1,146 @@
+/**
+ * A deliberately plain NDJSON client for tests: it writes exactly what it is given and records every line it reads,
+ * so tests see the wire, not a library's interpretation of it.
+ */
+import net from 'node:net';
+
+export interface WireFrame {
+  type: 'stream';
+  processId: string;
+  stream: 'stdout' | 'stderr' | 'exit';
+  seq: number;
+  data?: string;
+  exitCode?: number;
+  signal?: string;
+  killedBy?: string;
+}
+
+export interface WireReply {
+  jsonrpc: '2.0';
+  id: unknown;
+  result?: any;
+  error?: { code: number; message: string };
+}
+
+export class RpcClient {
+  readonly socket: net.Socket;
+  readonly token: string;
+  /** Every line received, raw, in order. */
+  readonly lines: string[] = [];
+  readonly closed: Promise<void>;
+  #buf = Buffer.alloc(0);
+  #nextId = 1;
+  #waiters: { pred: (m: any) => boolean; resolve: (m: any) => void }[] = [];
+  #isClosed = false;
+
+  private constructor(socket: net.Socket, token: string) {
+    this.socket = socket;
+    this.token = token;
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', () => {});
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.#isClosed = true;
+        resolve();
+      }),
+    );
+  }
+
+  static connect(path: string, token = ''): Promise<RpcClient> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(path);
+      s.once('connect', () => resolve(new RpcClient(s, token)));
+      s.once('error', reject);
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.#isClosed;
+  }
+
+  /** Parsed messages, in arrival order. */
+  messages(): any[] {
+    return this.lines.map((l) => JSON.parse(l));
+  }
+
+  frames(processId?: string): WireFrame[] {
+    return this.messages().filter((m) => m.type === 'stream' && (processId === undefined || m.processId === processId));
+  }
+
+  /** The concatenated bytes of one stream of a process, decoded from the frames received so far. */
+  output(processId: string, stream: 'stdout' | 'stderr' = 'stdout'): Buffer {
+    return Buffer.concat(
+      this.frames(processId)
+        .filter((f) => f.stream === stream)
+        .map((f) => Buffer.from(f.data!, 'base64')),
+    );
+  }
+
+  sendRaw(text: string | Buffer): void {
+    this.socket.write(text);
+  }
+
+  /** Sends a request line built from the parts given (auth defaults to the token) and waits for its reply. */
+  request(method: string, params?: unknown, extra: { id?: unknown; auth?: unknown; jsonrpc?: unknown } = {}): Promise<WireReply> {
+    const id = 'id' in extra ? extra.id : this.#nextId++;
+    const msg: Record<string, unknown> = { jsonrpc: 'jsonrpc' in extra ? extra.jsonrpc : '2.0', id, method };
+    if (params !== undefined) msg.params = params;
+    msg.auth = 'auth' in extra ? extra.auth : this.token;
+    const reply = this.waitFor((m) => m.type !== 'stream' && JSON.stringify(m.id) === JSON.stringify(id));
+    this.socket.write(`${JSON.stringify(msg)}\n`);
+    return reply;
+  }
+
+  /** A request that must succeed; returns its result. */
+  async call(method: string, params?: unknown): Promise<any> {
+    const reply = await this.request(method, params);
+    if (reply.error) throw new Error(`${method} failed: ${reply.error.code} ${reply.error.message}`);
+    return reply.result;
+  }
+
+  /** Resolves with the first message (already received or future) matching `pred`. */
+  waitFor(pred: (m: any) => boolean, timeoutMs = 20_000): Promise<any> {
+    const have = this.messages().find(pred);
+    if (have !== undefined) return Promise.resolve(have);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out; last lines: ${this.lines.slice(-3).join(' | ').slice(0, 500)}`)), timeoutMs);
+      this.#waiters.push({
+        pred,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      });
+    });
+  }
+
+  waitExit(processId: string, timeoutMs = 20_000): Promise<WireFrame> {
+    return this.waitFor((m) => m.type === 'stream' && m.processId === processId && m.stream === 'exit', timeoutMs);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
+    let nl;
+    while ((nl = this.#buf.indexOf(10)) !== -1) {
+      const line = this.#buf.subarray(0, nl).toString('utf8');
+      this.#buf = this.#buf.subarray(nl + 1);
+      this.lines.push(line);
+      if (this.#waiters.length > 0) {
+        const msg = JSON.parse(line);
+        this.#waiters = this.#waiters.filter((w) => {
+          if (!w.pred(msg)) return true;
+          w.resolve(msg);
+          return false;
+        });
+      }
+    }
+  }
+}
+
+export function b64(s: string | Buffer): string {
+  return Buffer.from(s).toString('base64');
+}
