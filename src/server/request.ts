@@ -82,47 +82,74 @@ function stringField(obj: Record<string, unknown>, name: string): string | undef
   return typeof m[1] === 'string' ? m[1].toWellFormed() : undefined;
 }
 
-/** Go's json.Unmarshal rejects nesting deeper than this; so do we, instead of overflowing the stack. */
+/** Go's json.Unmarshal rejects nesting deeper than this; so do we. */
 const MAX_ID_DEPTH = 10_000;
+
+/** Text to emit as is, as opposed to a value still to encode (a value may itself be a string). */
+class Literal {
+  constructor(readonly text: string) {}
+}
+const COMMA = new Literal(',');
 
 /**
  * Re-encodes a decoded id as the reference does (decode into interface{}, encode again). Returns undefined for a
  * value Go could not have decoded: a non-finite number (JSON.parse turns `1e400` into Infinity) or nesting past
- * Go's depth limit.
+ * Go's depth limit. Iterative, with its own stack: the id comes from the wire, and a recursive encoder would let
+ * any client overflow the call stack.
  */
-export function encodeId(value: unknown, depth = 0): string | undefined {
-  if (value === null) return 'null';
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value.toWellFormed());
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'number':
-      if (!Number.isFinite(value)) return undefined;
-      return Object.is(value, -0) ? '-0' : String(value);
-    case 'bigint': // MessagePack 64-bit integers: Go would have held them in a float64.
-      return encodeId(Number(value), depth);
-    case 'object': {
-      if (depth >= MAX_ID_DEPTH) return undefined;
-      if (Array.isArray(value)) {
-        const parts: string[] = [];
-        for (const v of value) {
-          const e = encodeId(v, depth + 1);
-          if (e === undefined) return undefined;
-          parts.push(e);
-        }
-        return `[${parts.join(',')}]`;
-      }
-      if (value instanceof Uint8Array) return JSON.stringify(Buffer.from(value).toString('base64'));
-      const obj = value as Record<string, unknown>;
-      const parts: string[] = [];
-      for (const key of Object.keys(obj).sort(compareCodePoints)) {
-        const e = encodeId(obj[key], depth + 1);
-        if (e === undefined) return undefined;
-        parts.push(`${JSON.stringify(key.toWellFormed())}:${e}`);
-      }
-      return `{${parts.join(',')}}`;
+export function encodeId(value: unknown): string | undefined {
+  const out: string[] = [];
+  const work: [unknown, number][] = [[value, 0]];
+  while (work.length > 0) {
+    const [v, depth] = work.pop()!;
+    if (v instanceof Literal) {
+      out.push(v.text);
+      continue;
     }
+    const scalar = encodeScalar(v);
+    if (scalar !== null) {
+      if (scalar === undefined) return undefined;
+      out.push(scalar);
+      continue;
+    }
+    if (depth >= MAX_ID_DEPTH) return undefined;
+    // Push in reverse: the stack pops the opening bracket first.
+    if (Array.isArray(v)) {
+      work.push([new Literal(']'), depth]);
+      for (let i = v.length - 1; i >= 0; i--) {
+        work.push([v[i], depth + 1]);
+        if (i > 0) work.push([COMMA, depth]);
+      }
+      work.push([new Literal('['), depth]);
+    } else {
+      const obj = v as Record<string, unknown>;
+      const keys = Object.keys(obj).sort(compareCodePoints);
+      work.push([new Literal('}'), depth]);
+      for (let i = keys.length - 1; i >= 0; i--) {
+        work.push([obj[keys[i]!], depth + 1]);
+        work.push([new Literal(`${i > 0 ? ',' : ''}${JSON.stringify(keys[i]!.toWellFormed())}:`), depth]);
+      }
+      work.push([new Literal('{'), depth]);
+    }
+  }
+  return out.join('');
+}
+
+/** The JSON of a non-container value; null for an array or object; undefined when Go could not hold it. */
+function encodeScalar(v: unknown): string | undefined | null {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v.toWellFormed());
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'number':
+      if (!Number.isFinite(v)) return undefined;
+      return Object.is(v, -0) ? '-0' : String(v);
+    case 'bigint': // MessagePack 64-bit integers: Go would have held them in a float64.
+      return encodeScalar(Number(v));
+    case 'object':
+      return v instanceof Uint8Array ? JSON.stringify(Buffer.from(v).toString('base64')) : null;
     default:
       return undefined;
   }

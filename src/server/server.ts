@@ -123,8 +123,14 @@ export class RpcServer {
     const maxLine = this.#options.maxLineBytes ?? MAX_LINE_BYTES;
     const splitter = new LineSplitter(maxLine);
     const onLine = (line: Buffer) => {
-      const req = decodeLine(line);
-      if (req !== null) conn.handle(req);
+      try {
+        const req = decodeLine(line);
+        if (req !== null) conn.handle(req);
+      } catch (err) {
+        // A bug on the read path costs this connection, never the daemon.
+        this.#log.error('Server', `closing connection ${label}: unexpected error: ${(err as Error).stack ?? String(err)}`);
+        socket.destroy();
+      }
     };
     socket.on('data', (chunk: Buffer) => {
       if (!splitter.push(chunk, onLine)) {
