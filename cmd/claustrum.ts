@@ -2,50 +2,171 @@
 /**
  * The `claustrum` executable: flag parsing and mode selection, nothing else.
  */
-import { flagValue, formatUsage, HelpRequested, parseFlags, type FlagSpec } from '../src/cli/flags.js';
+import net from 'node:net';
+import path from 'node:path';
+import { flagValue, formatUsage, HelpRequested, parseFlags, type FlagSpec, type FlagValue, type ParsedFlags } from '../src/cli/flags.js';
+import { runBridge } from '../src/daemon/bridge.js';
+import { DAEMON_CHILD_ENV, launchDaemon, READY_FD_ENV, TOKEN_PIPE_ENV } from '../src/daemon/launcher.js';
 import { defaultSocketPath } from '../src/daemon/paths.js';
-import { runDaemon } from '../src/daemon/serve.js';
-import { TokenError } from '../src/daemon/token.js';
+import { runDaemon, type TokenSource } from '../src/daemon/serve.js';
+import { stopDaemon } from '../src/daemon/stop.js';
+import { readTokenFd, readTokenFile } from '../src/daemon/token.js';
 import { Logger, parseLogLevel } from '../src/log/logger.js';
-import { SocketSetupError } from '../src/server/unix.js';
 import { BUILD } from '../src/version.js';
 
 const FLAGS: readonly FlagSpec[] = [
   // modes
-  { name: 'serve', kind: 'bool', usage: 'run the RPC server on -socket' },
+  { name: 'serve', kind: 'bool', usage: 'run the RPC server on -socket: start it detached and return once it accepts (see -foreground)' },
+  { name: 'stop', kind: 'bool', usage: 'stop the daemon on -socket; prints one word: stopped, none, terminated, killed or survivor' },
+  { name: 'bridge', kind: 'bool', usage: 'relay stdin/stdout to the daemon on -socket, adding nothing (what an SSH session attaches to)' },
   { name: 'version', kind: 'bool', usage: 'print the version and build time, then exit' },
-  // serve
-  { name: 'foreground', kind: 'bool', usage: 'serve in the foreground (for npm start, systemd and tests)' },
+  // where
   {
     name: 'socket',
     kind: 'string',
     arg: 'path',
     default: '$XDG_RUNTIME_DIR/claustrum/rpc.sock, else ~/.claustrum/rpc.sock',
-    usage: 'Unix socket path; its directory holds daemon.token and the daemon files',
+    usage: 'Unix socket path; its directory holds daemon.token, daemon.lock, remote-server.log and children/',
   },
+  // serve
+  { name: 'foreground', kind: 'bool', usage: 'with -serve: stay in the foreground and log to stderr (npm start, systemd, tests)' },
   {
     name: 'token-file',
     kind: 'string',
     arg: 'path',
-    usage: 'read the auth token from this file once (one trailing newline stripped), then unlink it; without a token source a random token is generated',
+    usage: 'with -serve: read the auth token from this file once (one trailing newline stripped), then unlink it',
+  },
+  {
+    name: 'token-fd',
+    kind: 'int',
+    arg: 'n',
+    default: -1,
+    usage: 'with -serve: read the auth token (one line) from this open file descriptor; it never touches disk, argv or the environment',
   },
   {
     name: 'stall-timeout',
     kind: 'duration',
     arg: 'duration',
     default: '30s',
-    usage: 'drop a receiver that takes no output for this long while a child waits on it (Go duration: 30s, 2m)',
+    usage: 'with -serve: drop a receiver that takes no output for this long while a child waits on it (Go duration: 30s, 2m)',
+  },
+  { name: 'keep-children', kind: 'bool', usage: 'with -serve: leave children running across a graceful shutdown (they lose their stdio)' },
+  { name: 'no-login-path', kind: 'bool', usage: "with -serve: give children the daemon's PATH instead of the login shell's" },
+  {
+    name: 'metrics-addr',
+    kind: 'string',
+    arg: 'host:port',
+    usage: 'with -serve: serve Prometheus metrics on http://host:port/metrics (no auth: bind to loopback, e.g. 127.0.0.1:9090)',
   },
 ];
 
-const MODES = ['version', 'serve'] as const;
+const MODES = ['version', 'serve', 'bridge', 'stop'] as const;
+
+/** Serve flags a launcher hands on to the daemon it starts (the token sources it consumes itself). */
+const NOT_FORWARDED = new Set(['serve', 'foreground', 'socket', 'token-file', 'token-fd', 'stop', 'bridge', 'version']);
 
 function usage(): string {
-  return `Usage: claustrum -serve [flags] | -version\n\n${formatUsage(FLAGS)}\n`;
+  return `Usage: claustrum -serve [flags] | -stop | -bridge | -version   [-socket path]\n\n${formatUsage(FLAGS)}\n`;
+}
+
+function forwardedFlags(parsed: ParsedFlags): string[] {
+  const out: string[] = [];
+  for (const [name, value] of parsed.given) {
+    if (NOT_FORWARDED.has(name)) continue;
+    const spec = FLAGS.find((f) => f.name === name)!;
+    const values = Array.isArray(value) ? value : [value];
+    for (const v of values) out.push(`-${name}=${spec.kind === 'duration' ? `${v}ms` : String(v)}`);
+  }
+  return out;
+}
+
+/** Test-only shortenings of fixed daemon timings (documented in PROTOCOL.md as such). */
+function testTimings(): { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number } {
+  const n = (name: string) => {
+    const v = Number(process.env[name]);
+    return Number.isFinite(v) && v > 0 ? v : undefined;
+  };
+  return {
+    idleTimeoutMs: n('CLAUSTRUM_TEST_IDLE_TIMEOUT_MS'),
+    orphanProbeMs: n('CLAUSTRUM_TEST_ORPHAN_PROBE_MS'),
+    orphanGraceMs: n('CLAUSTRUM_TEST_ORPHAN_GRACE_MS'),
+  };
+}
+
+async function serve(parsed: ParsedFlags, get: <T extends FlagValue>(name: string) => T, socketPath: string): Promise<number> {
+  const log = new Logger(parseLogLevel(process.env.CLAUSTRUM_LOG_LEVEL));
+  const tokenFile = get<string>('token-file');
+  const tokenFd = get<number>('token-fd');
+  const detached = process.env[DAEMON_CHILD_ENV] === '1';
+
+  if (!detached && !get<boolean>('foreground')) {
+    // The launcher reads the token itself: a bad source is reported at once, and the token reaches the daemon
+    // over a pipe only.
+    let token: string | undefined;
+    try {
+      if (tokenFile) token = (await readTokenFile(tokenFile)).token;
+      else if (tokenFd >= 0) token = await readTokenFd(tokenFd);
+    } catch (err) {
+      process.stderr.write(`claustrum: ${(err as Error).message}\n`);
+      return 1;
+    }
+    return launchDaemon({
+      socketPath,
+      token,
+      forward: forwardedFlags(parsed),
+      print: (line) => process.stdout.write(`${line}\n`),
+      printError: (line) => process.stderr.write(`${line}\n`),
+    });
+  }
+
+  let tokenSource: TokenSource = { kind: 'generate' };
+  let report: ((msg: object) => void) | undefined;
+  if (detached) {
+    const readyFd = Number(process.env[READY_FD_ENV]);
+    const tokenPipe = process.env[TOKEN_PIPE_ENV];
+    for (const k of [DAEMON_CHILD_ENV, READY_FD_ENV, TOKEN_PIPE_ENV]) delete process.env[k];
+    if (tokenPipe !== undefined) tokenSource = { kind: 'fd', fd: Number(tokenPipe) };
+    if (Number.isInteger(readyFd) && readyFd > 2) {
+      report = (msg) => new net.Socket({ fd: readyFd, readable: false, writable: true }).end(`${JSON.stringify(msg)}\n`);
+    }
+  } else if (tokenFile) {
+    tokenSource = { kind: 'file', path: tokenFile };
+  } else if (tokenFd >= 0) {
+    tokenSource = { kind: 'fd', fd: tokenFd };
+  }
+
+  let fatal = false;
+  process.on('uncaughtException', (err) => {
+    // State may be inconsistent: log, then run the graceful teardown (it kills the children) and exit non-zero.
+    log.error('daemon', `uncaught exception: ${err.stack ?? err.message}`);
+    fatal = true;
+    process.kill(process.pid, 'SIGTERM');
+    setTimeout(() => process.exit(1), 5000).unref();
+  });
+  process.on('unhandledRejection', (reason) => log.error('daemon', `unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`));
+
+  try {
+    const code = await runDaemon({
+      socketPath,
+      tokenSource,
+      flow: { stallTimeoutMs: get<number>('stall-timeout') },
+      keepChildren: get<boolean>('keep-children'),
+      loginPath: !get<boolean>('no-login-path'),
+      metricsAddr: parsed.given.has('metrics-addr') ? get<string>('metrics-addr') : undefined,
+      log,
+      print: detached ? undefined : (line) => process.stdout.write(`${line}\n`),
+      report,
+      timings: testTimings(),
+    });
+    return fatal ? 1 : code;
+  } catch (err) {
+    process.stderr.write(`claustrum: ${(err as Error).message}\n`);
+    return 1;
+  }
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  let parsed;
+  let parsed: ParsedFlags;
   try {
     parsed = parseFlags(FLAGS, argv);
   } catch (err) {
@@ -56,36 +177,27 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`${(err as Error).message}\n${usage()}`);
     return 2;
   }
-  const get = <T extends string | number | boolean | string[]>(name: string) => flagValue<T>(FLAGS, parsed, name);
+  const get = <T extends FlagValue>(name: string) => flagValue<T>(FLAGS, parsed, name);
+  const socketPath = path.resolve(parsed.given.has('socket') ? get<string>('socket') : defaultSocketPath());
 
   if (get<boolean>('version')) {
     process.stdout.write(`claustrum ${BUILD.version} (built ${BUILD.builtAt})\n`);
     return 0;
   }
-  if (!get<boolean>('serve')) {
-    process.stderr.write(`claustrum: one of ${MODES.map((m) => `--${m}`).join('/')} is required\n`);
-    return 2;
+  if (get<boolean>('serve')) return serve(parsed, get, socketPath);
+  if (get<boolean>('bridge')) {
+    return runBridge(socketPath, process.stdin, process.stdout, (line) => process.stderr.write(`${line}\n`));
   }
-
-  const log = new Logger(parseLogLevel(process.env.CLAUSTRUM_LOG_LEVEL));
-  const tokenFile = get<string>('token-file');
-  try {
-    return await runDaemon({
-      socketPath: parsed.given.has('socket') ? get<string>('socket') : defaultSocketPath(),
-      tokenSource: tokenFile ? { kind: 'file', path: tokenFile } : { kind: 'generate' },
-      flow: { stallTimeoutMs: get<number>('stall-timeout') },
-      log,
-      print: (line) => process.stdout.write(`${line}\n`),
-    });
-  } catch (err) {
-    if (err instanceof TokenError || err instanceof SocketSetupError) {
-      process.stderr.write(`claustrum: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
+  if (get<boolean>('stop')) {
+    const word = await stopDaemon(socketPath, new Logger('warn'));
+    process.stdout.write(`${word}\n`);
+    return 0;
   }
+  process.stderr.write(`claustrum: one of ${MODES.map((m) => `--${m}`).join('/')} is required\n`);
+  return 2;
 }
 
 process.exitCode = await main(process.argv.slice(2));
-// The daemon's timers and handles must not keep a finished process alive.
-if (process.exitCode !== undefined) process.exit(process.exitCode);
+// A daemon's last handles (timers, the metrics listener) must not keep a finished process alive; other modes end
+// on their own once stdout has drained.
+if (process.argv.slice(2).some((a) => /^--?serve(=|$)/.test(a))) process.exit(process.exitCode);

@@ -1,100 +1,244 @@
 /**
- * The serving daemon's life-cycle: token, listen, `daemon.token`, banner, signals, and the graceful teardown.
+ * The serving daemon's life-cycle (claustrum-wire.md §2, §7): token, lock, orphan reap, listen, `daemon.token`,
+ * readiness, metrics, the orphan self-probe, signals, and the graceful teardown.
+ *
+ * Start-up order, as the reference's: claim `daemon.lock` (evicting a verified predecessor), reap the recorded
+ * children of dead daemons, replace a stale socket, bind, complete the lock record, persist the token.
  */
-import type { Logger } from '../log/logger.js';
-import { RpcServer } from '../server/server.js';
-import type { FlowLimits } from '../server/connection.js';
-import { BUILD } from '../version.js';
-import { runDirectory, TOKEN_FILE } from './paths.js';
-import { generateToken, identify, persistToken, readTokenFile, removeIfOwned, type FileIdentity } from './token.js';
+import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
+import type http from 'node:http';
+import type { Logger } from '../log/logger.js';
+import { Metrics, serveMetrics } from '../metrics/metrics.js';
+import { readLoginShellPath } from '../process/loginpath.js';
+import type { ProcessObserver } from '../process/managed.js';
+import { startTimeOf } from '../process/procfs.js';
+import type { SupervisorObserver } from '../process/supervisor.js';
+import type { FlowLimits } from '../server/connection.js';
+import { RpcServer } from '../server/server.js';
+import { prepareSocketDirectory } from '../server/unix.js';
+import { compose } from '../util/compose.js';
+import { BUILD } from '../version.js';
+import type { ReadyMessage } from './launcher.js';
+import { LockError, RunDirLock } from './lock.js';
+import { ChildRegistry, reapOrphans } from './orphans.js';
+import { runDirectory, TOKEN_FILE } from './paths.js';
+import { generateToken, identify, persistToken, readTokenFd, readTokenFile, removeIfOwned, TokenError, type FileIdentity } from './token.js';
 
-export type TokenSource = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'generate' };
+export type TokenSource =
+  | { readonly kind: 'value'; readonly token: string }
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'fd'; readonly fd: number }
+  | { readonly kind: 'generate' };
+
+/** The orphan self-probe: how often the socket path is checked, and how long without a client before exiting. */
+export const ORPHAN_PROBE_INTERVAL_MS = 60_000;
+export const ORPHAN_GRACE_MS = 10 * 60_000;
 
 export interface ServeConfig {
+  /** Absolute socket path. */
   readonly socketPath: string;
   readonly tokenSource: TokenSource;
   readonly flow: Partial<FlowLimits>;
+  readonly keepChildren: boolean;
+  readonly loginPath: boolean;
+  readonly metricsAddr: string | undefined;
   readonly log: Logger;
-  /** Where the ready banner goes (stdout). */
-  readonly print: (line: string) => void;
+  /** Foreground: the banner and how to reach the daemon go here (stdout). */
+  readonly print?: (line: string) => void;
+  /** Detached: the readiness report goes here (the launcher's pipe). */
+  readonly report?: (msg: ReadyMessage) => void;
+  /** Test-only shortenings (see PROTOCOL.md); production uses the constants. */
+  readonly timings?: { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number };
 }
 
 /** Go's names for the signals it logs (`received terminated`). */
 const SIGNAL_NAMES: Readonly<Record<string, string>> = { SIGTERM: 'terminated', SIGINT: 'interrupt', SIGHUP: 'hangup' };
 
-/** Serves until a graceful shutdown; resolves with the exit code. */
+/** Serves until a graceful shutdown; resolves with the exit code. A start-up failure is reported and rejects. */
 export async function runDaemon(cfg: ServeConfig): Promise<number> {
-  const { log } = cfg;
+  const { log, socketPath } = cfg;
   // Never read, never inherited by children (the reference unsets it too).
   delete process.env.CLAUDE_RPC_TOKEN;
+  const runDir = runDirectory(socketPath);
+  const instanceId = randomBytes(16).toString('hex');
 
-  let token: string;
-  if (cfg.tokenSource.kind === 'file') {
-    const read = await readTokenFile(cfg.tokenSource.path);
-    if (read.unlinkError) log.warn('daemon', read.unlinkError);
-    token = read.token;
-  } else {
-    token = generateToken();
-  }
-
+  let lock: RunDirLock | undefined;
+  let server: RpcServer | undefined;
+  let teardown: Promise<void> | undefined;
+  // Set once the daemon is up; a shutdown asked for before that waits for the start (see `signalled`).
+  let shutdown = (): Promise<void> => Promise.resolve();
   let finish!: (code: number) => void;
   const exited = new Promise<number>((resolve) => (finish = resolve));
-  let teardown: Promise<void> | undefined;
-  let socketId: FileIdentity | undefined;
-  let tokenId: FileIdentity | undefined;
 
-  const server = new RpcServer({
-    socketPath: cfg.socketPath,
-    token,
-    version: BUILD.version,
-    log,
-    flow: cfg.flow,
-    onShutdownRequest: () => void shutdown(),
-  });
-
-  const shutdown = (): Promise<void> => {
-    teardown ??= (async () => {
-      log.info('Server', 'shutdown requested');
-      const connections = await server.close();
-      const killed = await server.supervisor.killAll('shutdown');
-      await removeIfOwned(socketId);
-      await removeIfOwned(tokenId);
-      log.info('Server', `cleanup: closed ${connections} connection(s), killed ${killed} child process group(s)`);
-      finish(0);
-    })();
-    return teardown;
-  };
-
+  // Signals are handled from the first moment: a signal during start-up waits for the start, then shuts down.
+  let started = false;
+  let signalled: string | undefined;
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    // A second signal during the teardown does not abort it: the handler stays, the teardown is idempotent.
     process.on(sig, () => {
-      log.info('daemon', `received ${SIGNAL_NAMES[sig]}; shutting down (children will be killed)`);
-      void shutdown();
+      // A second signal during the teardown does not abort it: the handler stays, the teardown is idempotent.
+      log.info('daemon', `received ${SIGNAL_NAMES[sig]}; shutting down (children will be ${cfg.keepChildren ? 'kept' : 'killed'})`);
+      signalled = sig;
+      if (started) void shutdown();
     });
   }
 
-  await server.listen();
-  socketId = await identify(cfg.socketPath);
-  const runDir = runDirectory(cfg.socketPath);
   try {
-    tokenId = await persistToken(runDir, token);
-  } catch (err) {
-    log.error('daemon', `failed to persist token: ${(err as Error).message}`);
-  }
+    const token = await resolveToken(cfg.tokenSource, log);
+    await prepareSocketDirectory(socketPath);
+    lock = await RunDirLock.acquire(socketPath, log);
+    const reaped = await reapOrphans(runDir, log);
+    if (reaped > 0) log.info('daemon', `reaped ${reaped} orphaned child process(es) of dead daemons`);
+    const selfStart = (await startTimeOf('self')) ?? '';
+    const registry = new ChildRegistry(runDir, instanceId, selfStart, log);
+    await registry.init();
 
-  cfg.print(`Claustrum remote server listening on ${cfg.socketPath} (pid ${process.pid}, instance ${server.instanceId})`);
-  const tokenPath = path.join(runDir, TOKEN_FILE);
-  if (tokenId) {
-    cfg.print(`token: ${tokenPath} (mode 0600${cfg.tokenSource.kind === 'generate' ? ', generated for this run' : ''})`);
-    cfg.print('ping it:');
-    cfg.print(
-      `  printf '{"jsonrpc":"2.0","id":1,"method":"server.ping","auth":"%s"}\\n' "$(cat ${shellQuote(tokenPath)})" | socat -t2 - UNIX-CONNECT:${shellQuote(cfg.socketPath)}`,
-    );
+    let loginPath: Promise<string | undefined> | undefined;
+    const metrics = cfg.metricsAddr !== undefined ? new Metrics({ supervisor: () => server?.supervisor, openConnections: () => server?.connectionCount ?? 0 }) : undefined;
+    const registryHooks: ProcessObserver & SupervisorObserver = {
+      spawned: (proc) => registry.add(proc.pid, proc.spec.command),
+      reaped: (proc) => void registry.remove(proc.pid),
+    };
+    const hooks = compose<ProcessObserver & SupervisorObserver>(registryHooks, metrics);
+    server = new RpcServer({
+      socketPath,
+      token,
+      version: BUILD.version,
+      log,
+      instanceId,
+      flow: cfg.flow,
+      idleTimeoutMs: cfg.timings?.idleTimeoutMs,
+      supervisor: {
+        observer: hooks,
+        // Read once, at the first spawn, which waits for it.
+        childPath: cfg.loginPath ? () => (loginPath ??= readLoginShellPath()) : undefined,
+      },
+      hooks: metrics,
+      onShutdownRequest: () => void shutdown(),
+    });
+    await server.listen();
+    const socketId = await identify(socketPath);
+    await lock.complete(instanceId, server.startedAt);
+    let tokenId: FileIdentity | undefined;
+    try {
+      tokenId = await persistToken(runDir, token);
+    } catch (err) {
+      log.error('daemon', `failed to persist token: ${(err as Error).message}`);
+    }
+    const metricsServer: http.Server | undefined = metrics && cfg.metricsAddr !== undefined ? await serveMetrics(cfg.metricsAddr, metrics, log) : undefined;
+    const probe = startOrphanProbe(socketPath, socketId, server, log, cfg.timings, () => void shutdown());
+
+    const srv = server;
+    const heldLock = lock;
+    shutdown = (): Promise<void> => {
+      teardown ??= (async () => {
+        log.info('Server', 'shutdown requested');
+        clearInterval(probe);
+        const connections = await srv.close();
+        let killed = 0;
+        if (cfg.keepChildren) {
+          const live = srv.supervisor.liveProcesses();
+          log.info('Server', `-keep-children: leaving ${live.length} running child process(es) alive across shutdown`);
+          await Promise.all(live.map((p) => registry.remove(p.pid)));
+        } else {
+          killed = await srv.supervisor.killAll('shutdown');
+        }
+        await removeIfOwned(socketId);
+        await removeIfOwned(tokenId);
+        await heldLock.release();
+        metricsServer?.close();
+        log.info('Server', `cleanup: closed ${connections} connection(s), killed ${killed} child process group(s)`);
+        finish(0);
+      })();
+      return teardown;
+    };
+
+    log.info('daemon', `serving ${socketPath} as pid ${process.pid}, instance ${instanceId}`);
+    cfg.report?.({ ok: true, pid: process.pid, instanceId });
+    if (cfg.print) printBanner(cfg.print, socketPath, process.pid, instanceId, tokenId !== undefined, cfg.tokenSource.kind === 'generate');
+    started = true;
+    if (signalled) void shutdown();
+  } catch (err) {
+    const message = err instanceof TokenError || err instanceof LockError ? err.message : (err as Error).message;
+    log.error('daemon', `start-up failed: ${message}`);
+    cfg.report?.({ ok: false, error: message });
+    await server?.close().catch(() => {});
+    await lock?.release();
+    throw err;
   }
   return exited;
 }
 
+async function resolveToken(source: TokenSource, log: Logger): Promise<string> {
+  switch (source.kind) {
+    case 'value':
+      return source.token;
+    case 'generate':
+      return generateToken();
+    case 'fd':
+      return readTokenFd(source.fd);
+    case 'file': {
+      const read = await readTokenFile(source.path);
+      if (read.unlinkError) log.warn('daemon', read.unlinkError);
+      return read.token;
+    }
+  }
+}
+
+function printBanner(print: (line: string) => void, socketPath: string, pid: number, instanceId: string, tokenWritten: boolean, generated: boolean): void {
+  print(`Claustrum remote server listening on ${socketPath} (pid ${pid}, instance ${instanceId})`);
+  if (!tokenWritten) return;
+  const tokenPath = path.join(runDirectory(socketPath), TOKEN_FILE);
+  print(`token: ${tokenPath} (mode 0600${generated ? ', generated for this run' : ''})`);
+  print('ping it:');
+  print(
+    `  printf '{"jsonrpc":"2.0","id":1,"method":"server.ping","auth":"%s"}\\n' "$(cat ${shellQuote(tokenPath)})" | socat -t2 - UNIX-CONNECT:${shellQuote(socketPath)}`,
+  );
+}
+
 function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * When the socket path no longer leads to this daemon (unlinked, or replaced by another daemon's socket) and no
+ * client has been connected for the grace, nobody can reach this daemon any more: it shuts down gracefully.
+ */
+function startOrphanProbe(
+  socketPath: string,
+  ours: FileIdentity | undefined,
+  server: RpcServer,
+  log: Logger,
+  timings: ServeConfig['timings'],
+  shutdown: () => void,
+): NodeJS.Timeout {
+  const grace = timings?.orphanGraceMs ?? ORPHAN_GRACE_MS;
+  const timer = setInterval(async () => {
+    const st = await stat(socketPath).catch(() => undefined);
+    const lost = !st || !ours || st.ino !== ours.ino || st.dev !== ours.dev;
+    if (!lost || server.connectionCount > 0 || server.clientlessMs < grace) return;
+    // Ask the path itself, in case the daemon behind it is still this one (a bind mount, a stat race).
+    if (st && (await reachesSelf(socketPath, server))) return;
+    log.warn('Server', `socket ${socketPath} no longer leads to this daemon and no client has connected for ${Math.round(grace / 1000)}s; shutting down`);
+    clearInterval(timer);
+    shutdown();
+  }, timings?.orphanProbeMs ?? ORPHAN_PROBE_INTERVAL_MS);
+  timer.unref();
+  return timer;
+}
+
+/** True when a connection to the path is accepted by this very server (its connection count rises). */
+function reachesSelf(socketPath: string, server: RpcServer): Promise<boolean> {
+  return new Promise((resolve) => {
+    const before = server.connectionCount;
+    const s = net.connect(socketPath);
+    const done = (v: boolean) => {
+      s.destroy();
+      resolve(v);
+    };
+    s.once('connect', () => setTimeout(() => done(server.connectionCount > before), 50));
+    s.once('error', () => done(false));
+  });
 }

@@ -2,6 +2,9 @@
  * Token sources and `daemon.token`, the file clients find the token in (claustrum-wire.md §2).
  */
 import { randomBytes } from 'node:crypto';
+import { createReadStream, fstat } from 'node:fs';
+import net from 'node:net';
+import type { Readable } from 'node:stream';
 import { lstat, open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoText, errorCode } from '../util/errno.js';
@@ -85,4 +88,38 @@ export async function persistToken(runDir: string, token: string): Promise<FileI
   const id = await identify(target);
   if (!id) throw new Error(`${target} vanished after rename`);
   return id;
+}
+
+/** Longest token accepted from a descriptor; a token is a line, not a stream. */
+const MAX_TOKEN_BYTES = 64 * 1024;
+
+/**
+ * Reads a token line from an open descriptor (`-token-fd`, or the launcher's pipe): up to the first newline or
+ * EOF, one trailing newline stripped. Pipes and sockets are read through net.Socket, which copes with a
+ * non-blocking descriptor; files and terminals through a file stream.
+ */
+export async function readTokenFd(fd: number, what = '--token-fd'): Promise<string> {
+  let st;
+  try {
+    st = await new Promise<import('node:fs').Stats>((resolve, reject) => fstat(fd, (err, s) => (err ? reject(err) : resolve(s))));
+  } catch (err) {
+    throw new TokenError(`read ${what}: fd ${fd}: ${errnoText(errorCode(err))}`);
+  }
+  const stream: Readable = st.isFIFO() || st.isSocket() ? new net.Socket({ fd, readable: true, writable: false }) : createReadStream('', { fd, autoClose: true });
+  const text = await new Promise<string>((resolve, reject) => {
+    let acc = '';
+    stream.on('data', (d: Buffer | string) => {
+      acc += d.toString();
+      const nl = acc.indexOf('\n');
+      if (nl !== -1 || acc.length > MAX_TOKEN_BYTES) {
+        stream.destroy();
+        resolve(nl !== -1 ? acc.slice(0, nl + 1) : acc);
+      }
+    });
+    stream.once('end', () => resolve(acc));
+    stream.once('error', (err) => reject(new TokenError(`read ${what}: ${err.message}`)));
+  });
+  const token = normalizeToken(text);
+  if (token === '') throw new TokenError(`read ${what}: the token is empty; write the token (one line) to fd ${fd}`);
+  return token;
 }

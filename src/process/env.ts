@@ -5,7 +5,7 @@
  */
 
 /** Never passed to a child: the reference's token variable and our re-exec markers. */
-export const STRIPPED_ENV: readonly string[] = ['CLAUDE_RPC_TOKEN', 'CLAUSTRUM_DAEMON_CHILD', 'CLAUSTRUM_TOKEN_PIPE'];
+export const STRIPPED_ENV: readonly string[] = ['CLAUDE_RPC_TOKEN', 'CLAUSTRUM_DAEMON_CHILD', 'CLAUSTRUM_TOKEN_PIPE', 'CLAUSTRUM_READY_FD'];
 
 export function buildChildEnv(
   base: NodeJS.ProcessEnv,

@@ -40,7 +40,7 @@ export interface FrameSink {
 /** Hooks for metrics and the orphan registry; every one optional. */
 export interface ProcessObserver {
   output?(bytes: number): void;
-  evicted?(bytes: number): void;
+  evicted?(frames: number, bytes: number): void;
   reaped?(proc: ManagedProcess): void;
   exited?(proc: ManagedProcess): void;
   drainTimedOut?(proc: ManagedProcess): void;
@@ -156,6 +156,11 @@ export class ManagedProcess {
 
   get stdinApplied(): number {
     return this.#stdinApplied;
+  }
+
+  /** True while the child's pipes are held because its receiver is behind or congested. */
+  get paused(): boolean {
+    return this.#paused;
   }
 
   /** Stdin bytes accepted but not yet written into the child's pipe. */
@@ -283,8 +288,9 @@ export class ManagedProcess {
   }
 
   #emit(frame: Frame): void {
+    const framesBefore = this.replay.evictedFrames;
     const evicted = this.replay.append(frame);
-    if (evicted > 0) this.#observer.evicted?.(evicted);
+    if (evicted > 0) this.#observer.evicted?.(this.replay.evictedFrames - framesBefore, evicted);
     this.pump();
   }
 

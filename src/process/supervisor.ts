@@ -11,6 +11,7 @@ import { expandTilde } from '../util/paths.js';
 import { checkWorkingDirectory, resolveCommand, SpawnError } from './command.js';
 import { buildChildEnv } from './env.js';
 import { EXIT_DRAIN_GRACE_MS, ManagedProcess, type ProcessObserver } from './managed.js';
+import { descendantsOf, processTable, signalPid } from './procfs.js';
 import { STDIN_QUEUE_CAP_BYTES } from './stdin.js';
 import type { KilledBy } from '../replay/frame.js';
 
@@ -151,15 +152,26 @@ export class Supervisor {
   }
 
   /**
-   * The shutdown sweep: SIGKILL to every live child's process group (superseded ones included), then up to
-   * SHUTDOWN_KILL_WAIT_MS for their exits. Resolves with the number of children signalled.
+   * The shutdown sweep: SIGKILL to every live child's process group (superseded ones included) and to every
+   * descendant that left the group, then up to SHUTDOWN_KILL_WAIT_MS for their exits. Resolves with the number of
+   * children signalled.
    */
   async killAll(by: KilledBy = 'shutdown', waitMs = SHUTDOWN_KILL_WAIT_MS): Promise<number> {
     const victims = [...this.#live];
-    for (const proc of victims) proc.signal('SIGKILL', by);
-    if (victims.length > 0) {
-      await Promise.race([Promise.all(victims.map((p) => p.whenExited())), delay(waitMs)]);
+    if (victims.length === 0) return 0;
+    // Read the tree before killing anything: once a parent dies its descendants are re-parented and untraceable.
+    const table = await processTable();
+    const strays: number[] = [];
+    for (const proc of victims) {
+      for (const pid of descendantsOf(proc.pid, table)) if (table.get(pid)?.pgid !== proc.pid) strays.push(pid);
     }
+    // A child reaped while a grandchild holds its pipes still has a group worth killing: a group id cannot be
+    // reused while it has members, and the table shows whether it has any.
+    const groups = new Set([...table.values()].map((st) => st.pgid));
+    for (const proc of victims) proc.signal('SIGKILL', by, groups.has(proc.pid));
+    // Descendants that left the group (setsid, setpgid): by pid, as read a moment ago.
+    for (const pid of strays) signalPid(pid, 'SIGKILL');
+    await Promise.race([Promise.all(victims.map((p) => p.whenExited())), delay(waitMs)]);
     return victims.length;
   }
 

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger.js';
 import { Supervisor, type SupervisorOptions } from '../process/supervisor.js';
 import { TokenCheck } from './auth.js';
@@ -13,6 +14,7 @@ import { LineSplitter, MAX_LINE_BYTES } from './framing.js';
 import { processMethods, type ProcessMethodHooks } from './methods/process.js';
 import { serverMethods } from './methods/server.js';
 import { decodeLine, ndjsonCodec } from './ndjson.js';
+import { formatDuration } from '../util/duration.js';
 import { clearStaleSocket, listenUnix, prepareSocketDirectory } from './unix.js';
 
 /** Features advertised by server.capabilities, reference names first in reference order, `server.instance_id` last. */
@@ -20,6 +22,10 @@ export const REFERENCE_FEATURES = ['process.stdin.offset'] as const;
 
 /** Most simultaneous connections; further ones are closed at accept. */
 export const MAX_CONNECTIONS = 1024;
+/** How long shutdown lets each connection flush what is queued before cutting it. */
+export const SHUTDOWN_FLUSH_MS = 500;
+/** A connection with no read and no write for this long is closed (reference: 5 minutes, fixed). */
+export const IDLE_TIMEOUT_MS = 5 * 60_000;
 
 export interface ServerOptions {
   readonly socketPath: string;
@@ -31,25 +37,37 @@ export interface ServerOptions {
   readonly maxConnections?: number;
   readonly supervisor?: SupervisorOptions;
   readonly hooks?: ConnectionHooks & ProcessMethodHooks & { connected?(): void };
+  /** Fixed per boot by the daemon (it goes into the lock record too); random when not given. */
+  readonly instanceId?: string;
+  readonly idleTimeoutMs?: number;
   /** Called when a client asks for shutdown; the daemon runs the teardown. */
   readonly onShutdownRequest: (reason: string) => void;
 }
 
+interface Tracked {
+  readonly socket: net.Socket;
+  lastActivity: number;
+}
+
 export class RpcServer {
-  readonly instanceId = randomBytes(16).toString('hex');
+  readonly instanceId: string;
   readonly startedAt = Date.now();
   readonly supervisor: Supervisor;
   readonly dispatcher: Dispatcher;
   readonly #options: ServerOptions;
   readonly #log: Logger;
   readonly #limits: FlowLimits;
-  readonly #connections = new Set<Connection>();
-  readonly #sockets = new Set<net.Socket>();
+  readonly #connections = new Map<Connection, Tracked>();
   readonly #listener: net.Server;
+  readonly #idleTimer: NodeJS.Timeout;
+  readonly #idleTimeoutMs: number;
   #connectionSeq = 0;
+  /** performance.now() when the last connection closed; while one is open, `connectionCount` says so. */
+  #lastConnectionAt = performance.now();
 
   constructor(options: ServerOptions) {
     this.#options = options;
+    this.instanceId = options.instanceId ?? randomBytes(16).toString('hex');
     this.#log = options.log;
     this.#limits = { ...DEFAULT_FLOW_LIMITS, ...options.flow };
     this.supervisor = new Supervisor(options.log, options.supervisor);
@@ -71,10 +89,29 @@ export class RpcServer {
     this.#listener = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => this.#accept(socket));
     this.#listener.maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
     this.#listener.on('error', (err) => this.#log.error('Server', `listener error: ${err.message}`));
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    // Reference cadence: the watcher polls every min(timeout/4, 30 s).
+    this.#idleTimer = setInterval(() => this.#closeIdle(), Math.min(this.#idleTimeoutMs / 4, 30_000));
+    this.#idleTimer.unref();
   }
 
   get connectionCount(): number {
     return this.#connections.size;
+  }
+
+  /** Milliseconds since a client was last connected (0 while one is). */
+  get clientlessMs(): number {
+    return this.#connections.size > 0 ? 0 : performance.now() - this.#lastConnectionAt;
+  }
+
+  #closeIdle(): void {
+    const now = performance.now();
+    for (const [conn, t] of this.#connections) {
+      if (now - t.lastActivity >= this.#idleTimeoutMs) {
+        this.#log.info('Server', `closing connection idle ${formatDuration(this.#idleTimeoutMs)} in both directions: ${conn.label}`);
+        t.socket.destroy();
+      }
+    }
   }
 
   /** Prepares the directory, replaces a stale socket, and listens. */
@@ -88,13 +125,14 @@ export class RpcServer {
 
   /** Stops accepting, closes every connection (flushing what is queued), and resolves with how many there were. */
   async close(): Promise<number> {
-    const count = this.#sockets.size;
+    const count = this.#connections.size;
+    clearInterval(this.#idleTimer);
     const closed = new Promise<void>((resolve) => this.#listener.close(() => resolve()));
-    for (const conn of this.#connections) conn.close();
+    for (const conn of this.#connections.keys()) conn.close();
     // A peer that does not read must not hold the shutdown: whatever it has not taken after a grace is dropped.
     const grace = setTimeout(() => {
-      for (const s of this.#sockets) s.destroy();
-    }, 500);
+      for (const t of this.#connections.values()) t.socket.destroy();
+    }, SHUTDOWN_FLUSH_MS);
     await closed;
     clearTimeout(grace);
     this.supervisor.close();
@@ -105,8 +143,10 @@ export class RpcServer {
     const label = `unix#${++this.#connectionSeq}`;
     this.#options.hooks?.connected?.();
     this.#log.debug('Server', `New connection from: ${label}`);
+    const tracked: Tracked = { socket, lastActivity: performance.now() };
     const out: Outbound = {
       write: (data, flushed) => {
+        tracked.lastActivity = performance.now();
         if (!socket.destroyed) socket.write(data, flushed);
       },
       get backlog() {
@@ -118,8 +158,7 @@ export class RpcServer {
       resumeInput: () => socket.resume(),
     };
     const conn = new Connection(label, out, ndjsonCodec, this.dispatcher, { shutdownNeedsAuth: false }, this.#limits, this.#log, this.#options.hooks);
-    this.#connections.add(conn);
-    this.#sockets.add(socket);
+    this.#connections.set(conn, tracked);
     const maxLine = this.#options.maxLineBytes ?? MAX_LINE_BYTES;
     const splitter = new LineSplitter(maxLine);
     const onLine = (line: Buffer) => {
@@ -133,6 +172,7 @@ export class RpcServer {
       }
     };
     socket.on('data', (chunk: Buffer) => {
+      tracked.lastActivity = performance.now();
       if (!splitter.push(chunk, onLine)) {
         // Reference behaviour: an over-long line closes the connection with no reply.
         this.#log.warn('Server', `closing connection ${label}: request line longer than ${maxLine} bytes`);
@@ -146,7 +186,7 @@ export class RpcServer {
     socket.on('error', (err) => this.#log.debug('Server', `connection ${label}: ${err.message}`));
     socket.on('close', () => {
       this.#connections.delete(conn);
-      this.#sockets.delete(socket);
+      this.#lastConnectionAt = performance.now();
       conn.transportClosed();
       this.#log.debug('Server', `Connection closed: ${label}`);
     });

@@ -1,0 +1,199 @@
+/**
+ * Prometheus metrics (`-metrics-addr`), fed by the supervisor's and server's observer hooks rather than by calls
+ * scattered through the code.
+ *
+ * The reference's six counters keep their names and HELP texts exactly (claustrum-wire.md §9). Beyond them, what an
+ * operator of a supervisor needs and no peer exports: live and retained processes, open connections, replay and
+ * stdin bytes held, evictions, stalled receivers, drain timeouts, spawn failures by reason, and spawn latency.
+ * Labels never carry process ids, commands or paths: the only label is a failure reason from a fixed set.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Logger } from '../log/logger.js';
+import type { ManagedProcess, ProcessObserver } from '../process/managed.js';
+import type { Supervisor, SupervisorObserver } from '../process/supervisor.js';
+import type { ConnectionHooks } from '../server/connection.js';
+import type { ProcessMethodHooks } from '../server/methods/process.js';
+
+export interface MetricSources {
+  supervisor(): Supervisor | undefined;
+  openConnections(): number;
+}
+
+export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionHooks, ProcessMethodHooks {
+  readonly registry = new Registry();
+  readonly #connections: Counter;
+  readonly #spawns: Counter;
+  readonly #exits: Counter;
+  readonly #reattaches: Counter;
+  readonly #streamBytes: Counter;
+  readonly #stdinBytes: Counter;
+  readonly #evictedFrames: Counter;
+  readonly #evictedBytes: Counter;
+  readonly #stalled: Counter;
+  readonly #drainTimeouts: Counter;
+  readonly #spawnFailures: Counter<'reason'>;
+  readonly #spawnSeconds: Histogram;
+
+  constructor(sources: MetricSources) {
+    const registers = [this.registry];
+    const counter = (name: string, help: string) => new Counter({ name, help, registers });
+    // The reference's six, names and help texts verbatim.
+    this.#connections = counter('claustrum_connections_total', 'Client connections accepted.');
+    this.#spawns = counter('claustrum_process_spawns_total', 'Processes started via process.spawn.');
+    this.#exits = counter('claustrum_process_exits_total', 'Managed processes that have exited.');
+    this.#reattaches = counter('claustrum_reattaches_total', 'process.reattach calls that found their process.');
+    this.#streamBytes = counter('claustrum_stream_bytes_total', 'Process stdout/stderr bytes streamed to clients.');
+    this.#stdinBytes = counter('claustrum_stdin_bytes_total', 'Bytes accepted for child stdin.');
+    // Ours.
+    this.#evictedFrames = counter('claustrum_replay_evicted_frames_total', 'Frames dropped from replay buffers to stay under the cap.');
+    this.#evictedBytes = counter('claustrum_replay_evicted_bytes_total', 'Serialized bytes dropped from replay buffers to stay under the cap.');
+    this.#stalled = counter('claustrum_receivers_stalled_total', 'Receivers disconnected for making no progress for the stall timeout.');
+    this.#drainTimeouts = counter('claustrum_exit_drain_timeouts_total', 'Exits whose pipes were force-closed after the drain grace (a descendant held them).');
+    this.#spawnFailures = new Counter({
+      name: 'claustrum_spawn_failures_total',
+      help: 'process.spawn calls that failed, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#spawnSeconds = new Histogram({
+      name: 'claustrum_spawn_duration_seconds',
+      help: 'Time from a process.spawn request to the child running.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers,
+    });
+    const gauge = (name: string, help: string, read: (s: Supervisor) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const s = sources.supervisor();
+          this.set(s ? read(s) : 0);
+        },
+      });
+    gauge('claustrum_processes_live', 'Children not yet exited.', (s) => s.liveCount);
+    gauge('claustrum_processes_retained', 'Processes reachable by id: running, and exited ones within retention.', (s) => s.retainedCount);
+    gauge('claustrum_replay_buffer_bytes', 'Serialized bytes held in replay buffers.', (s) => s.list().reduce((n, p) => n + p.replay.bytes, 0));
+    gauge('claustrum_stdin_queue_bytes', 'Stdin bytes accepted but not yet written to children.', (s) =>
+      s.list().reduce((n, p) => n + p.stdinQueuedBytes, 0),
+    );
+    new Gauge({
+      name: 'claustrum_connections_open',
+      help: 'Client connections open now.',
+      registers,
+      collect() {
+        this.set(sources.openConnections());
+      },
+    });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  // ---- hooks ----
+  connected(): void {
+    this.#connections.inc();
+  }
+  spawned(_proc: ManagedProcess, latencyMs: number): void {
+    this.#spawns.inc();
+    this.#spawnSeconds.observe(latencyMs / 1000);
+  }
+  spawnFailed(kind: string): void {
+    this.#spawnFailures.inc({ reason: kind });
+  }
+  exited(): void {
+    this.#exits.inc();
+  }
+  reattached(): void {
+    this.#reattaches.inc();
+  }
+  output(bytes: number): void {
+    this.#streamBytes.inc(bytes);
+  }
+  stdinAccepted(bytes: number): void {
+    this.#stdinBytes.inc(bytes);
+  }
+  evicted(frames: number, bytes: number): void {
+    this.#evictedFrames.inc(frames);
+    this.#evictedBytes.inc(bytes);
+  }
+  stalled(): void {
+    this.#stalled.inc();
+  }
+  drainTimedOut(): void {
+    this.#drainTimeouts.inc();
+  }
+}
+
+/** Splits `host:port` as Go's net.SplitHostPort does (`[::1]:9090`, `:9090` for every interface). */
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]*)\]|([^:]*)):(\d{1,5})$/.exec(addr);
+  if (!m || Number(m[3]) > 65535) throw new Error(`address ${addr}: want host:port`);
+  return { host: m[1] ?? m[2] ?? '', port: Number(m[3]) };
+}
+
+/** Names a browser may legitimately put in Host for a loopback listener; anything else is DNS rebinding. */
+export function isAllowedHost(hostHeader: string | undefined, bound: AddressInfo | undefined): boolean {
+  if (!hostHeader) return false;
+  const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(hostHeader);
+  if (!m) return false;
+  const host = (m[1] ?? m[2] ?? '').toLowerCase();
+  if (host === 'localhost' || host === '127.0.0.1' || host === '::1' || host.endsWith('.localhost')) return true;
+  return bound !== undefined && host === bound.address.toLowerCase();
+}
+
+/**
+ * Serves `/metrics` and nothing else. A bind failure is logged, not fatal. The endpoint has no auth: bind it to
+ * loopback. Requests whose Host is neither a loopback name nor the bound address are refused (DNS rebinding).
+ */
+export async function serveMetrics(addr: string, metrics: Metrics, log: Logger): Promise<http.Server | undefined> {
+  let host: string;
+  let port: number;
+  try {
+    ({ host, port } = splitHostPort(addr));
+  } catch (err) {
+    log.error('Server', `metrics: listen ${addr}: ${(err as Error).message}`);
+    return undefined;
+  }
+  const server = http.createServer(async (req, res) => {
+    const bound = server.address() as AddressInfo | null;
+    if (!isAllowedHost(req.headers.host, bound ?? undefined)) {
+      res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden host\n');
+      return;
+    }
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    try {
+      const body = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(req.method === 'HEAD' ? undefined : body);
+    } catch (err) {
+      res.writeHead(500).end(`${(err as Error).message}\n`);
+    }
+  });
+  // The reference's ReadHeaderTimeout is 5 s; a slow client must not hold a socket open.
+  server.headersTimeout = 5000;
+  server.requestTimeout = 10_000;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: host || undefined, port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    log.error('Server', `metrics: listen ${addr}: ${(err as Error).message}`);
+    return undefined;
+  }
+  server.on('error', (err) => log.error('Server', `metrics: ${err.message}`));
+  const a = server.address() as AddressInfo;
+  log.info('Server', `metrics: serving http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/metrics`);
+  return server;
+}
