@@ -51,6 +51,7 @@ export type StdinOutcome =
   | { readonly kind: 'duplicate'; readonly applied: number }
   | { readonly kind: 'notRunning' }
   | { readonly kind: 'full' }
+  | { readonly kind: 'closed' }
   | { readonly kind: 'accepted'; readonly applied: number; readonly bytes: number };
 
 export interface ProcessSpec {
@@ -104,6 +105,8 @@ export class ManagedProcess {
   #drainTimer: NodeJS.Timeout | undefined;
   #stdinApplied = 0;
   #stdinBroken = false;
+  /** The client closed stdin (an `eof` write): no fresh bytes are accepted after it. */
+  #stdinEnded = false;
 
   constructor(spec: ProcessSpec, child: ChildProcess, options: ManagedOptions, log: Logger, observer: ProcessObserver) {
     this.spec = spec;
@@ -156,6 +159,10 @@ export class ManagedProcess {
 
   get stdinApplied(): number {
     return this.#stdinApplied;
+  }
+
+  get stdinClosed(): boolean {
+    return this.#stdinEnded;
   }
 
   /** True while the child's pipes are held because its receiver is behind or congested. */
@@ -356,17 +363,31 @@ export class ManagedProcess {
     return true;
   }
 
-  /** Applies one stdin write under the offset rules; never waits for the child to read. */
-  writeStdin(data: Buffer, offset: number | undefined): StdinOutcome {
+  /**
+   * Applies one stdin write under the offset rules; never waits for the child to read. With `eof`, stdin is closed
+   * once everything accepted has been written (an extension: a write is a duplicate only if its bytes are all
+   * applied and, when it asks for EOF, stdin is already closed).
+   */
+  writeStdin(data: Buffer, offset: number | undefined, eof = false): StdinOutcome {
     const verdict = stdinVerdict(this.#stdinApplied, offset, data.length);
     if (verdict.kind === 'gap') return verdict;
-    if (verdict.kind === 'duplicate') return { kind: 'duplicate', applied: this.#stdinApplied };
+    const eofPending = eof && !this.#stdinEnded;
+    if (verdict.kind === 'duplicate' && !(eofPending && offset! + data.length === this.#stdinApplied)) {
+      return { kind: 'duplicate', applied: this.#stdinApplied };
+    }
     if (this.#reaped) return { kind: 'notRunning' };
-    const fresh = verdict.skip === 0 ? data : data.subarray(verdict.skip);
+    const fresh = verdict.kind === 'write' ? data.subarray(verdict.skip) : data.subarray(data.length);
+    if (this.#stdinEnded && fresh.length > 0) return { kind: 'closed' };
     const queued = this.stdinQueuedBytes;
     if (queued > 0 && queued + fresh.length > this.#options.stdinQueueCapBytes) return { kind: 'full' };
-    if (fresh.length > 0 && !this.#stdinBroken && !this.#child.stdin!.destroyed) this.#child.stdin!.write(fresh);
+    const stdin = this.#child.stdin!;
+    const writable = !this.#stdinBroken && !stdin.destroyed;
+    if (fresh.length > 0 && writable) stdin.write(fresh);
     this.#stdinApplied += fresh.length;
+    if (eofPending) {
+      this.#stdinEnded = true;
+      if (writable) stdin.end(); // after the queued bytes
+    }
     return { kind: 'accepted', applied: this.#stdinApplied, bytes: fresh.length };
   }
 

@@ -40,6 +40,8 @@ export const CATALOGUE = {
   processNotFound: { code: ErrorCode.InvalidParams, message: 'Process not found' },
   processNotRunning: { code: ErrorCode.InvalidParams, message: 'Process not running' },
   stdinQueueFull: { code: ErrorCode.StdinBackpressure, message: 'stdin backpressure: queue full' },
+  /** Extension: fresh bytes after an `eof` write. */
+  stdinClosed: { code: ErrorCode.InvalidParams, message: 'stdin is closed' },
   stdinOffsetGap: { code: ErrorCode.StdinOffsetGap, message: 'stdin offset gap: offset ahead of applied bytes' },
 
   // process.spawn failures carry Go's os/exec texts (-32603), with the OS reason in lower case.

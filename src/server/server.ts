@@ -19,6 +19,8 @@ import { clearStaleSocket, listenUnix, prepareSocketDirectory } from './unix.js'
 
 /** Features advertised by server.capabilities, reference names first in reference order, `server.instance_id` last. */
 export const REFERENCE_FEATURES = ['process.stdin.offset'] as const;
+/** Our extensions that are always on, listed after the reference's features. */
+export const EXTENSION_FEATURES = ['process.stdin.eof'] as const;
 
 /** Most simultaneous connections; further ones are closed at accept. */
 export const MAX_CONNECTIONS = 1024;
@@ -78,7 +80,7 @@ export class RpcServer {
           instanceId: this.instanceId,
           startedAt: this.startedAt,
           methodNames: () => this.dispatcher.methodNames,
-          features: () => [...REFERENCE_FEATURES, 'server.instance_id'],
+          features: () => [...REFERENCE_FEATURES, 'server.instance_id', ...EXTENSION_FEATURES],
           requestShutdown: (reason) => options.onShutdownRequest(reason),
         },
         options.log,

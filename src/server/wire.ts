@@ -44,6 +44,8 @@ export interface ReattachResult {
   readonly stdinApplied: number;
   readonly pid?: number;
   readonly startTime?: number;
+  /** Extension: stdin was closed by an `eof` write. */
+  readonly stdinClosed?: true;
 }
 
 /** A reply ready to encode: the id's JSON text and exactly one of result or error. */

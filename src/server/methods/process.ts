@@ -56,14 +56,14 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
       },
     ),
 
-    defineMethod('process.stdin', { id: 'string', data: 'bytes', offset: 'uint64' }, (p, ctx) => {
+    defineMethod('process.stdin', { id: 'string', data: 'bytes', offset: 'uint64', eof: 'bool' }, (p, ctx) => {
       const data = decodeStdinData(p.data);
       const id = p.id ?? '';
       // Stdin is a byte stream: requests on one connection apply in arrival order, even behind a pending spawn.
       return ctx.peer.inOrder(() => afterSpawn(id, (): StdinResult => {
         const proc = sup.get(id);
         if (!proc) throw wireError('processNotFound');
-        const outcome = proc.writeStdin(data, p.offset);
+        const outcome = proc.writeStdin(data, p.offset, p.eof === true);
         switch (outcome.kind) {
           case 'gap':
             throw wireError('stdinOffsetGap');
@@ -73,6 +73,8 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
             throw wireError('processNotRunning');
           case 'full':
             throw wireError('stdinQueueFull');
+          case 'closed':
+            throw wireError('stdinClosed');
           case 'accepted':
             hooks.stdinAccepted?.(outcome.bytes);
             return { success: true, applied: outcome.applied };
@@ -130,7 +132,9 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
       await proc.caughtUp(ctx.peer);
       ctx.afterReply(() => proc.releaseLimit(ctx.peer));
       const result: ReattachResult = { found: true, running: proc.running, firstSeq, lastSeq, stdinApplied: proc.stdinApplied };
-      return p.wantPid ? { ...result, pid: proc.pid, startTime: proc.startTime } : result;
+      const withPid = p.wantPid ? { ...result, pid: proc.pid, startTime: proc.startTime } : result;
+      // Extension, present only once a client used `eof`, so reference clients never see it.
+      return proc.stdinClosed ? { ...withPid, stdinClosed: true } : withPid;
     }),
   ];
 }
