@@ -53,6 +53,18 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'keep-children', kind: 'bool', usage: 'with -serve: leave children running across a graceful shutdown (they lose their stdio)' },
   { name: 'no-login-path', kind: 'bool', usage: "with -serve: give children the daemon's PATH instead of the login shell's" },
   {
+    name: 'ws-addr',
+    kind: 'string',
+    arg: 'host:port',
+    usage: 'with -serve: also serve WebSocket on ws://host:port/rpc (text = JSON, binary = MessagePack; auth on every request); use a loopback address such as 127.0.0.1:7777',
+  },
+  {
+    name: 'ws-allow-origin',
+    kind: 'list',
+    arg: 'origin',
+    usage: 'with -serve -ws-addr: a browser Origin allowed to connect, e.g. https://app.example (repeatable); requests without Origin are allowed, other origins get 403',
+  },
+  {
     name: 'metrics-addr',
     kind: 'string',
     arg: 'host:port',
@@ -153,6 +165,7 @@ async function serve(parsed: ParsedFlags, get: <T extends FlagValue>(name: strin
       keepChildren: get<boolean>('keep-children'),
       loginPath: !get<boolean>('no-login-path'),
       metricsAddr: parsed.given.has('metrics-addr') ? get<string>('metrics-addr') : undefined,
+      websocket: parsed.given.has('ws-addr') ? { addr: get<string>('ws-addr'), allowOrigins: get<string[]>('ws-allow-origin') } : undefined,
       log,
       print: detached ? undefined : (line) => process.stdout.write(`${line}\n`),
       report,

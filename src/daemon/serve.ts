@@ -19,6 +19,7 @@ import type { SupervisorObserver } from '../process/supervisor.js';
 import type { FlowLimits } from '../server/connection.js';
 import { RpcServer } from '../server/server.js';
 import { prepareSocketDirectory } from '../server/unix.js';
+import type { WebSocketOptions } from '../server/websocket.js';
 import { compose } from '../util/compose.js';
 import { BUILD } from '../version.js';
 import type { ReadyMessage } from './launcher.js';
@@ -45,6 +46,8 @@ export interface ServeConfig {
   readonly keepChildren: boolean;
   readonly loginPath: boolean;
   readonly metricsAddr: string | undefined;
+  /** Serve WebSocket too (`-ws-addr`, `-ws-allow-origin`). */
+  readonly websocket?: WebSocketOptions;
   readonly log: Logger;
   /** Foreground: the banner and how to reach the daemon go here (stdout). */
   readonly print?: (line: string) => void;
@@ -116,6 +119,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
         childPath: cfg.loginPath ? () => (loginPath ??= readLoginShellPath()) : undefined,
       },
       hooks: metrics,
+      websocket: cfg.websocket,
       onShutdownRequest: () => void shutdown(),
     });
     await server.listen();

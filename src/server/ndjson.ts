@@ -25,9 +25,9 @@ export function decodeLine(line: Buffer): DecodedRequest | typeof NOT_A_REQUEST 
 export const ndjsonCodec: WireCodec = {
   reply(r: Reply): string {
     if (r.error) {
-      return `{"jsonrpc":"2.0","id":${r.idJson},"error":{"code":${r.error.code},"message":${JSON.stringify(r.error.message)}}}\n`;
+      return `{"jsonrpc":"2.0","id":${r.id.json},"error":{"code":${r.error.code},"message":${JSON.stringify(r.error.message)}}}\n`;
     }
-    return `{"jsonrpc":"2.0","id":${r.idJson},"result":${JSON.stringify(r.result)}}\n`;
+    return `{"jsonrpc":"2.0","id":${r.id.json},"result":${JSON.stringify(r.result)}}\n`;
   },
   frame(origin: FrameOrigin, frame: Frame): string {
     return origin.toJsonLine(frame);

@@ -12,9 +12,17 @@
  *   represent (`1e400`) is a parse error, as Go's float64 overflow is.
  */
 
+/** The id a reply echoes: as JSON text (Go's re-encoding, for text wires) and as the decoded value (binary wires). */
+export interface EchoId {
+  readonly json: string;
+  readonly value: unknown;
+}
+
+export const NULL_ID: EchoId = { json: 'null', value: null };
+
 export interface DecodedRequest {
-  /** The id as the reply must echo it: its JSON text, `null` when absent. */
-  readonly idJson: string;
+  /** The id the reply must echo; null when absent. */
+  readonly id: EchoId;
   readonly jsonrpc: string;
   readonly method: string;
   readonly auth: string;
@@ -32,18 +40,19 @@ export const NOT_A_REQUEST = Symbol('not-a-request');
  * numbers; MessagePack values carry their integer type and need none.
  */
 export function decodeRequest(value: unknown, literalsFor?: (paramsKey: string) => NumberLiterals): DecodedRequest | typeof NOT_A_REQUEST {
-  if (value === null) return { idJson: 'null', jsonrpc: '', method: '', auth: '', params: undefined, literals: undefined };
+  if (value === null) return { id: NULL_ID, jsonrpc: '', method: '', auth: '', params: undefined, literals: undefined };
   if (!isPlainObject(value)) return NOT_A_REQUEST;
   const jsonrpc = stringField(value, 'jsonrpc');
   const method = stringField(value, 'method');
   const auth = stringField(value, 'auth');
   if (jsonrpc === undefined || method === undefined || auth === undefined) return NOT_A_REQUEST;
-  const id = member(value, 'id');
-  const idJson = id === undefined ? 'null' : encodeId(id[1]);
+  const found = member(value, 'id');
+  const idValue = found === undefined ? null : found[1];
+  const idJson = encodeId(idValue);
   if (idJson === undefined) return NOT_A_REQUEST;
   const params = member(value, 'params');
   return {
-    idJson,
+    id: { json: idJson, value: idValue },
     jsonrpc,
     method,
     auth,
@@ -52,8 +61,11 @@ export function decodeRequest(value: unknown, literalsFor?: (paramsKey: string) 
   };
 }
 
+/** A JSON object as a decoder builds it; arrays, byte arrays and class instances (a decoded Date) are not. */
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }
 
 /**
