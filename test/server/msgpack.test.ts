@@ -1,20 +1,12 @@
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
+import { seeded } from '../helpers/random.js';
 import { decodeMessage, isMapHeader, MessageSplitter, msgpackCodec } from '../../src/server/msgpack.js';
 import { NOT_A_REQUEST } from '../../src/server/request.js';
 import { FrameOrigin } from '../../src/replay/frame.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Values that exercise every MessagePack header the splitter must measure. */
 const values: unknown[] = [
