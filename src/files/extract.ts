@@ -3,8 +3,9 @@
  * (reliability.md) and the reference's texts (claustrum-wire.md §4.2).
  *
  * Order, which decides what a failure leaves behind:
- *  1. `destDir` must be absolute, not a root, and neither the home directory nor an ancestor of it (D2). These are
- *     checked before the archive is opened, so a refused request does not consume it.
+ *  1. `destDir` must be absolute, not a root, and neither the home directory nor an ancestor of it (D2), as spelled
+ *     or with symlinks resolved. These are checked before the archive is opened, so a refused request does not
+ *     consume it.
  *  2. The archive is opened. From here on it is removed when the request ends, whatever the outcome.
  *  3. The gzip header is checked; a bad one fails before `destDir` is touched.
  *  4. `destDir` is wiped and recreated (0700).
@@ -23,7 +24,7 @@ import { errnoText, errorCode } from '../util/errno.js';
 import { goQuote } from '../util/gotext.js';
 import { cleanPath } from '../util/paths.js';
 import { FsError, mkdirAll, pathRejection } from './fsops.js';
-import { isFilesystemRoot, wipesHomeDir } from './guards.js';
+import { isFilesystemRoot, reachesHomeDir } from './guards.js';
 import { TarError, TarReader } from './tar.js';
 
 /** `-max-extract-bytes` default: 0, no cap (reference parity). A positive cap allows exactly that many bytes. */
@@ -54,7 +55,7 @@ export async function extractArchive(archivePath: string, destDir: string, optio
   if (!path.isAbsolute(destDir) || isFilesystemRoot(destDir)) {
     return refused(`destDir must be an absolute, non-root path: ${goQuote(destDir)}`);
   }
-  if (wipesHomeDir(destDir)) return refused(`destDir must not be or contain the home directory: ${goQuote(destDir)}`);
+  if (await reachesHomeDir(destDir)) return refused(`destDir must not be or contain the home directory: ${goQuote(destDir)}`);
 
   let fh: FileHandle;
   try {

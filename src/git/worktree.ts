@@ -14,7 +14,7 @@ import { formatDuration } from '../util/duration.js';
 import { goQuote, isGoPrintable, validUtf8Only } from '../util/gotext.js';
 import { cleanPath } from '../util/paths.js';
 import { mkdirAll } from '../files/fsops.js';
-import { hasDotDotSegment, isStrictlyUnder, wipesHomeDir } from '../files/guards.js';
+import { hasDotDotSegment, isStrictlyUnder, reachesHomeDir } from '../files/guards.js';
 import { outputLine } from './repo.js';
 import { execErrorText, runGit, type GitOptions, type GitResult } from './run.js';
 
@@ -62,8 +62,8 @@ function refusal(verb: 'create' | 'remove', p: string, repo: string): string | u
   return undefined;
 }
 
-function homeRefusal(p: string): string | undefined {
-  return wipesHomeDir(p) ? `worktreePath must not be or contain the home directory: ${goQuote(p)}` : undefined;
+async function homeRefusal(p: string): Promise<string | undefined> {
+  return (await reachesHomeDir(p)) ? `worktreePath must not be or contain the home directory: ${goQuote(p)}` : undefined;
 }
 
 /** The first directory strictly between `repo` and the leaf of `p` that is a symbolic link, if any. */
@@ -101,7 +101,7 @@ export async function createWorktree(req: CreateRequest, options: GitOptions): P
     const repoCheck = await git(repoDir, ['rev-parse', '--is-inside-work-tree'], options);
     if (!(repoCheck.ok && outputLine(repoCheck) === 'true')) return fail('not_a_repo', 'not a git repository');
     if (p === '') return fail('mkdir_failed', 'failed to create parent directory: "" does not name a directory');
-    const refused = refusal('create', p, req.baseRepo) ?? homeRefusal(p);
+    const refused = refusal('create', p, req.baseRepo) ?? (await homeRefusal(p));
     if (refused !== undefined) return fail('unsafe_path', refused);
     const link = await symlinkedComponent(req.baseRepo, p);
     if (link !== undefined) return fail('unsafe_path', symlinkRefusal('create', link));
@@ -179,7 +179,7 @@ export async function removeWorktree(req: RemoveRequest, options: GitOptions): P
   const repoDir = req.baseRepo || '.';
   const p = req.worktreePath;
   if (p === '') return fail('failed to remove worktree: "" does not name a directory');
-  const refused = refusal('remove', p, req.baseRepo) ?? homeRefusal(p);
+  const refused = refusal('remove', p, req.baseRepo) ?? (await homeRefusal(p));
   if (refused !== undefined) return fail(refused);
   const link = await symlinkedComponent(req.baseRepo, p);
   if (link !== undefined) return fail(symlinkRefusal('remove', link));

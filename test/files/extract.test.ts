@@ -147,6 +147,19 @@ describe('files.extract_tar: refusals before the archive is opened (the archive 
     expect(existsSync(a)).toBe(true);
   });
 
+  it('refuses home reached through a symlinked directory, which a lexical test would miss', async () => {
+    const a = archive();
+    symlinkSync(path.dirname(home), path.join(work, 'alias'));
+    const destDir = path.join(work, 'alias', path.basename(home));
+    expect(await c.call('files.extract_tar', { archivePath: a, destDir })).toEqual({
+      success: false,
+      fileCount: 0,
+      error: `destDir must not be or contain the home directory: ${JSON.stringify(destDir)}`,
+    });
+    expect(readFileSync(path.join(home, 'keep.txt'), 'utf8')).toBe('precious');
+    expect(existsSync(a)).toBe(true);
+  });
+
   it('reports a missing archive as open archive: …', async () => {
     const missing = path.join(work, 'nosuch.tar.gz');
     expect(await c.call('files.extract_tar', { archivePath: missing, destDir: path.join(work, 'dest') })).toEqual({

@@ -296,6 +296,17 @@ describe('the home directory under a repository (D2)', () => {
     });
     expect(readFileSync(path.join(homeDir, 'keep.txt'), 'utf8')).toBe('k');
   });
+
+  it('also when home is reached through a symlinked spelling of the repository', async () => {
+    const alias = path.join(root, 'outer-alias');
+    symlinkSync(outer, alias);
+    const viaAlias = path.join(alias, 'home');
+    expect(await hc.call('git.worktree_remove', { baseRepo: alias, worktreePath: viaAlias })).toEqual({
+      success: false,
+      error: `worktreePath must not be or contain the home directory: ${JSON.stringify(viaAlias)}`,
+    });
+    expect(readFileSync(path.join(outer, 'home', 'keep.txt'), 'utf8')).toBe('k');
+  });
 });
 
 describe('-git-timeout', () => {
