@@ -6,6 +6,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STATUS_ENTRY_MAX_BYTES, STATUS_MAX_ENTRIES, WORKTREE_RECORD_MAX_BYTES } from '../../src/git/repo.js';
 import { Daemon } from '../helpers/daemon.js';
 import type { RpcClient } from '../helpers/rpc.js';
 
@@ -149,6 +150,43 @@ describe('git.worktree_create, git.status, git.worktree_remove', () => {
     expect(await c.call('git.status', { path: wt('a'), baseRepo: path.join(root, 'missing') })).toEqual(notLinked);
     const other = makeRepo(root, 'status-other');
     expect(await c.call('git.status', { path: wt('a'), baseRepo: other })).toEqual(notLinked);
+  });
+
+  it('returns a change line of exactly 512 bytes whole and cuts a longer one, and at most 10,000 lines', async () => {
+    expect([STATUS_ENTRY_MAX_BYTES, STATUS_MAX_ENTRIES]).toEqual([512, 10_000]);
+    await c.call('git.worktree_create', { baseRepo: repo, branchName: 'wt-big', worktreePath: wt('big') });
+    // "?? " + path: a path of 509 bytes makes a 512-byte line.
+    const dir = path.join(wt('big'), 'd'.repeat(200), 'e'.repeat(200));
+    mkdirSync(dir, { recursive: true });
+    const exact = `${'d'.repeat(200)}/${'e'.repeat(200)}/${'x'.repeat(107)}`;
+    writeFileSync(path.join(wt('big'), exact), '');
+    let r = await c.call('git.status', { path: wt('big'), baseRepo: repo });
+    expect(r.changes).toEqual([`?? ${exact}`]);
+    expect(Buffer.byteLength(r.changes[0])).toBe(512);
+    rmSync(path.join(wt('big'), exact));
+    const longer = `${exact}y`;
+    writeFileSync(path.join(wt('big'), longer), '');
+    r = await c.call('git.status', { path: wt('big'), baseRepo: repo });
+    expect(r.changes).toEqual([`?? ${exact}…`]);
+    rmSync(path.join(wt('big'), 'd'.repeat(200)), { recursive: true });
+    const many = path.join(wt('big'), 'many');
+    mkdirSync(many);
+    for (let i = 0; i <= STATUS_MAX_ENTRIES; i++) writeFileSync(path.join(many, `f${String(i).padStart(5, '0')}`), '');
+    r = await c.call('git.status', { path: wt('big'), baseRepo: repo });
+    expect(r.changes.length).toBe(STATUS_MAX_ENTRIES);
+    expect(r.changes[STATUS_MAX_ENTRIES - 1]).toBe(`?? many/f${String(STATUS_MAX_ENTRIES - 1).padStart(5, '0')}`);
+    rmSync(many, { recursive: true });
+  });
+
+  it('reads a worktree record of exactly 1 MiB and ignores one byte more', async () => {
+    expect(WORKTREE_RECORD_MAX_BYTES).toBe(1 << 20);
+    const entry = path.join(repo, '.git', 'worktrees', 'big', 'gitdir');
+    const record = `${path.join(wt('big'), '.git')}\n`;
+    writeFileSync(entry, record.padEnd(WORKTREE_RECORD_MAX_BYTES, ' '));
+    expect(await c.call('git.status', { path: wt('big'), baseRepo: repo })).toEqual({ isRepo: true, clean: true });
+    writeFileSync(entry, record.padEnd(WORKTREE_RECORD_MAX_BYTES + 1, ' '));
+    expect(await c.call('git.status', { path: wt('big'), baseRepo: repo })).toEqual({ isRepo: false, clean: false });
+    writeFileSync(entry, record);
   });
 
   it('requires baseRepo for git.status', async () => {
