@@ -70,6 +70,20 @@ const FLAGS: readonly FlagSpec[] = [
     arg: 'host:port',
     usage: 'with -serve: serve Prometheus metrics on http://host:port/metrics (no auth: bind to loopback, e.g. 127.0.0.1:9090)',
   },
+  {
+    name: 'max-extract-bytes',
+    kind: 'int',
+    arg: 'n',
+    default: 0,
+    usage: 'with -serve: files.extract_tar writes at most n bytes of file content per archive, else fails "extraction size limit exceeded" (0: no cap)',
+  },
+  {
+    name: 'git-timeout',
+    kind: 'duration',
+    arg: 'duration',
+    default: '0s',
+    usage: 'with -serve: kill any git call of the git.* methods that runs longer than this (Go duration: 30s, 2m; 0: no deadline)',
+  },
 ];
 
 const MODES = ['version', 'serve', 'bridge', 'stop'] as const;
@@ -162,6 +176,7 @@ async function serve(parsed: ParsedFlags, get: <T extends FlagValue>(name: strin
       socketPath,
       tokenSource,
       flow: { stallTimeoutMs: get<number>('stall-timeout') },
+      workspace: { maxExtractBytes: Math.max(0, get<number>('max-extract-bytes')), gitTimeoutMs: Math.max(0, get<number>('git-timeout')) },
       keepChildren: get<boolean>('keep-children'),
       loginPath: !get<boolean>('no-login-path'),
       metricsAddr: parsed.given.has('metrics-addr') ? get<string>('metrics-addr') : undefined,

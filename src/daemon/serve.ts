@@ -17,7 +17,7 @@ import type { ProcessObserver } from '../process/managed.js';
 import { startTimeOf } from '../process/procfs.js';
 import type { SupervisorObserver } from '../process/supervisor.js';
 import type { FlowLimits } from '../server/connection.js';
-import { RpcServer } from '../server/server.js';
+import { RpcServer, type ServerOptions } from '../server/server.js';
 import { prepareSocketDirectory } from '../server/unix.js';
 import type { WebSocketOptions } from '../server/websocket.js';
 import { compose } from '../util/compose.js';
@@ -43,6 +43,8 @@ export interface ServeConfig {
   readonly socketPath: string;
   readonly tokenSource: TokenSource;
   readonly flow: Partial<FlowLimits>;
+  /** files.* and git.* limits: `-max-extract-bytes`, `-git-timeout`. */
+  readonly workspace?: ServerOptions['workspace'];
   readonly keepChildren: boolean;
   readonly loginPath: boolean;
   readonly metricsAddr: string | undefined;
@@ -112,6 +114,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       log,
       instanceId,
       flow: cfg.flow,
+      workspace: cfg.workspace,
       idleTimeoutMs: cfg.timings?.idleTimeoutMs,
       supervisor: {
         observer: hooks,

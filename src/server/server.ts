@@ -7,6 +7,8 @@ import type http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { WebSocket } from 'ws';
+import { DEFAULT_MAX_EXTRACT_BYTES } from '../files/extract.js';
+import { DEFAULT_GIT_TIMEOUT_MS } from '../git/run.js';
 import type { Logger } from '../log/logger.js';
 import { Supervisor, type SupervisorOptions } from '../process/supervisor.js';
 import { formatDuration } from '../util/duration.js';
@@ -15,6 +17,8 @@ import { Connection, DEFAULT_FLOW_LIMITS, type ConnectionHooks, type FlowLimits,
 import { Dispatcher, type DispatchOptions, type MethodDef } from './dispatch.js';
 import { LineSplitter, MAX_LINE_BYTES } from './framing.js';
 import { extensionMethods } from './methods/extensions.js';
+import { filesMethods, type FilesOptions } from './methods/files.js';
+import { gitMethods, type GitMethodOptions } from './methods/git.js';
 import { processMethods, type ProcessMethodHooks } from './methods/process.js';
 import { serverMethods } from './methods/server.js';
 import { decodeMessage, isMapHeader, MessageSplitter, msgpackCodec } from './msgpack.js';
@@ -24,7 +28,7 @@ import { clearStaleSocket, listenUnix, prepareSocketDirectory } from './unix.js'
 import { listenWebSocket, type WebSocketListener, type WebSocketOptions } from './websocket.js';
 
 /** Features advertised by server.capabilities, reference names first in reference order. */
-export const REFERENCE_FEATURES = ['process.stdin.offset'] as const;
+export const REFERENCE_FEATURES = ['process.stdin.offset', 'git.status.baseRepo'] as const;
 /** Our extensions that are always on, listed after the reference's features. */
 export const EXTENSION_FEATURES = ['process.stdin.eof', 'process.list', 'process.stats', 'wire.msgpack'] as const;
 
@@ -44,6 +48,8 @@ export interface ServerOptions {
   readonly maxLineBytes?: number;
   readonly maxConnections?: number;
   readonly supervisor?: SupervisorOptions;
+  /** files.* and git.* limits (`-max-extract-bytes`, `-git-timeout`); each defaults to off. */
+  readonly workspace?: Partial<FilesOptions & GitMethodOptions>;
   readonly hooks?: ConnectionHooks & ProcessMethodHooks & { connected?(): void };
   /** Fixed per boot by the daemon (it goes into the lock record too); random when not given. */
   readonly instanceId?: string;
@@ -102,6 +108,8 @@ export class RpcServer {
         },
         options.log,
       ),
+      ...filesMethods({ maxExtractBytes: options.workspace?.maxExtractBytes ?? DEFAULT_MAX_EXTRACT_BYTES }),
+      ...gitMethods({ gitTimeoutMs: options.workspace?.gitTimeoutMs ?? DEFAULT_GIT_TIMEOUT_MS }),
       ...processMethods(this.supervisor, options.log, options.hooks),
       ...extensionMethods(this.supervisor),
     ];

@@ -91,3 +91,13 @@ export type StatsResult =
       /** Live descendants counted in the sums. */
       readonly descendants: number;
     };
+
+// files.* and git.*: the shapes are defined beside their logic (src/files, src/git), in wire key order.
+export type { ListEntry as FilesListEntry, StatResult, ValidateResult, ReadResult } from '../files/inspect.js';
+export type { ExtractResult as ExtractTarResult } from '../files/extract.js';
+export type { InfoResult as GitInfoResult, StatusResult as GitStatusResult, BranchesResult as GitBranchesResult } from '../git/repo.js';
+export type { CreateResult as WorktreeCreateResult, RemoveResult as WorktreeRemoveResult } from '../git/worktree.js';
+
+export interface FilesListResult {
+  readonly entries: readonly import('../files/inspect.js').ListEntry[];
+}
