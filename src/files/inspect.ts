@@ -15,6 +15,13 @@ import { goModeString } from './mode.js';
 /** files.read's limit when `maxBytes` is absent, zero or negative: 256 KiB (a file of exactly this size reads). */
 export const DEFAULT_READ_MAX_BYTES = 262_144;
 
+/**
+ * The largest `maxBytes` honoured: 64 MiB. The content goes out as one JSON string, and a V8 string tops out near
+ * 512 MiB while escaping can grow text sixfold; a larger `maxBytes` is taken as this (divergence: the reference has
+ * no ceiling).
+ */
+export const MAX_READ_BYTES = 64 * 1024 * 1024;
+
 /** How many entries files.list stats at once to resolve `isDir`. */
 const LIST_STAT_CONCURRENCY = 16;
 
@@ -146,7 +153,7 @@ function nullDeviceId(): Promise<number | undefined> {
  * end but never past `maxBytes + 1` bytes, so a file that grows after the size check is refused, not slurped.
  */
 export async function readFile(p: string, maxBytes: number | undefined): Promise<ReadResult> {
-  const limit = maxBytes !== undefined && maxBytes > 0 ? maxBytes : DEFAULT_READ_MAX_BYTES;
+  const limit = maxBytes !== undefined && maxBytes > 0 ? Math.min(maxBytes, MAX_READ_BYTES) : DEFAULT_READ_MAX_BYTES;
   let fh;
   try {
     fh = await fsCall('open', p, () => open(p, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY));

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_READ_MAX_BYTES } from '../../src/files/inspect.js';
+import { DEFAULT_READ_MAX_BYTES, MAX_READ_BYTES } from '../../src/files/inspect.js';
 import { Daemon } from '../helpers/daemon.js';
 import type { RpcClient } from '../helpers/rpc.js';
 
@@ -183,6 +183,18 @@ describe('files.read', () => {
     }
     const big = await c.call('files.read', { path: p('over-default.txt'), maxBytes: DEFAULT_READ_MAX_BYTES + 1 });
     expect(big.content.length).toBe(DEFAULT_READ_MAX_BYTES + 1);
+  });
+
+  it('takes a maxBytes above 64 MiB as 64 MiB: a file of exactly the ceiling reads, one byte more is refused', async () => {
+    expect(MAX_READ_BYTES).toBe(64 * 1024 * 1024);
+    writeFileSync(p('ceiling.txt'), Buffer.alloc(MAX_READ_BYTES, 0x61));
+    writeFileSync(p('over-ceiling.txt'), Buffer.alloc(MAX_READ_BYTES + 1, 0x61));
+    const at = await c.call('files.read', { path: p('ceiling.txt'), maxBytes: 2 ** 40 });
+    expect(at.content.length).toBe(MAX_READ_BYTES);
+    const over = await c.request('files.read', { path: p('over-ceiling.txt'), maxBytes: 2 ** 40 });
+    expect(over.error).toEqual({ code: -32602, message: 'files.read: file exceeds maxBytes' });
+    rmSync(p('ceiling.txt'));
+    rmSync(p('over-ceiling.txt'));
   });
 
   it('writes one U+FFFD per invalid UTF-8 byte, as the reference does', async () => {
