@@ -217,6 +217,23 @@ describe('the echoed id', () => {
     expect(await exchange(c, text)).toBe(errorLine('{"a":100,"b":1}', -32001, UNAUTHORIZED));
   });
 
+  // Go's decoder replaces every byte of an invalid UTF-8 sequence with its own U+FFFD (utf8.DecodeRune reports
+  // width 1), where a WHATWG decoder folds a truncated sequence into one.
+  it.each([
+    ['a stray continuation byte', [0x80], '\ufffd'],
+    ['two invalid lead bytes', [0xff, 0xfe], '\ufffd\ufffd'],
+    ['a truncated 3-byte sequence', [0xe2, 0x82], '\ufffd\ufffd'],
+    ['a truncated 4-byte sequence', [0xf0, 0x9f, 0x98], '\ufffd\ufffd\ufffd'],
+    ['an encoded surrogate', [0xed, 0xa0, 0x80], '\ufffd\ufffd\ufffd'],
+    ['an overlong encoding', [0xc0, 0xaf], '\ufffd\ufffd'],
+    ['a valid sequence after a truncated one', [0xe2, 0x82, 0x41, 0xc3, 0xa9], '\ufffd\ufffdAé'],
+  ])('replaces invalid UTF-8 in a string id byte by byte, as Go does: %s', async (_what, bytes, echoed) => {
+    const head = Buffer.from('{"jsonrpc":"2.0","id":"');
+    const tail = Buffer.from(`","method":"server.ping","auth":${JSON.stringify(d.token)}}\n`);
+    const reply = await exchange(c, Buffer.concat([head, Buffer.from(bytes), tail]));
+    expect(JSON.parse(reply).id).toBe(echoed);
+  });
+
   it('matches the id key case-insensitively', async () => {
     expect(await exchange(c, `{"jsonrpc":"2.0","ID":42,"method":"server.ping","auth":${JSON.stringify(d.token)}}\n`)).toBe(pong('42'));
   });
