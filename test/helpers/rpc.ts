@@ -28,7 +28,7 @@ export class RpcClient {
   /** Every line received, raw, in order. */
   readonly lines: string[] = [];
   readonly closed: Promise<void>;
-  #buf = Buffer.alloc(0);
+  #buf: Buffer = Buffer.alloc(0);
   #nextId = 1;
   #waiters: { pred: (m: any) => boolean; resolve: (m: any) => void }[] = [];
   #isClosed = false;
