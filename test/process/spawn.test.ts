@@ -155,6 +155,11 @@ describe('process.spawn', () => {
       });
     });
 
+    it('NUL in cwd: chdir <cwd>: stat <cwd>: invalid argument (Go\'s text for EINVAL, not a Node error code)', async () => {
+      const cwd = `${scratch}/a\u0000b`;
+      expect(await spawnError(c, { id: 'e', command: 'true', cwd })).toEqual({ code: -32603, message: `chdir ${cwd}: stat ${cwd}: invalid argument` });
+    });
+
     it('logs the failure, and registers nothing under the id', async () => {
       expect(d.log()).toContain('Failed to start process e: exec: "no-such-command-xyz": executable file not found in $PATH');
       expect(await c.call('process.reattach', { id: 'e' })).toEqual({ found: false, running: false, firstSeq: 0, lastSeq: 0, stdinApplied: 0 });
