@@ -5,7 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import type { Frame, FrameOrigin } from '../replay/frame.js';
 import type { WireCodec } from './connection.js';
 import { stripCR } from './framing.js';
-import { decodeRequest, NOT_A_REQUEST, NumberLiterals, type DecodedRequest } from './request.js';
+import { decodeRequest, MAX_NESTING_DEPTH, NOT_A_REQUEST, NumberLiterals, type DecodedRequest } from './request.js';
 import type { Reply } from './wire.js';
 
 /** Decodes one line; null for a blank line, which gets no reply. */
@@ -19,6 +19,7 @@ export function decodeLine(line: Buffer): DecodedRequest | typeof NOT_A_REQUEST 
   } catch {
     return NOT_A_REQUEST;
   }
+  if (nestingExceeds(text, MAX_NESTING_DEPTH)) return NOT_A_REQUEST;
   return decodeRequest(value, (paramsKey) => new NumberLiterals(text, paramsKey));
 }
 
@@ -65,6 +66,31 @@ function sequenceLength(b: Buffer, i: number): number {
     return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
   }
   return 0;
+}
+
+/**
+ * True when valid JSON `text` nests arrays and objects deeper than `limit`, which Go's decoder refuses wherever the
+ * nesting is (json.Unmarshal validates the whole line first). Counting the opening brackets bounds the depth, so a
+ * line with fewer than `limit` of them, every ordinary request, costs two native searches and no character loop.
+ */
+function nestingExceeds(text: string, limit: number): boolean {
+  let opens = 0;
+  for (const bracket of ['[', '{']) {
+    for (let i = text.indexOf(bracket); i !== -1 && opens <= limit; i = text.indexOf(bracket, i + 1)) opens++;
+  }
+  if (opens <= limit) return false;
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      for (i++; text.charCodeAt(i) !== 34; i++) if (text.charCodeAt(i) === 92 /* \ */) i++;
+    } else if (c === 91 /* [ */ || c === 123 /* { */) {
+      if (++depth > limit) return true;
+    } else if (c === 93 /* ] */ || c === 125 /* } */) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 export const ndjsonCodec: WireCodec = {

@@ -82,16 +82,65 @@ function stringField(obj: Record<string, unknown>, name: string): string | undef
   return typeof m[1] === 'string' ? m[1].toWellFormed() : undefined;
 }
 
-/** Go's json.Unmarshal rejects nesting deeper than this; so do we, instead of overflowing the stack. */
-const MAX_ID_DEPTH = 10_000;
+/** Go's json.Unmarshal rejects nesting deeper than this (the request object itself is the first level). */
+export const MAX_NESTING_DEPTH = 10_000;
+
+/** An id container being encoded: its members in output order, and how many are written. */
+interface OpenContainer {
+  readonly values: readonly unknown[];
+  /** Object keys, sorted; undefined for an array. */
+  readonly keys: readonly string[] | undefined;
+  next: number;
+}
 
 /**
  * Re-encodes a decoded id as the reference does (decode into interface{}, encode again). Returns undefined for a
  * value Go could not have decoded: a non-finite number (JSON.parse turns `1e400` into Infinity) or nesting past
  * Go's depth limit.
+ *
+ * Iterative, not recursive: Go accepts ids nested thousands deep, and a recursive encoder overflows Node's stack
+ * near 5,000 levels, which would take the daemon down for any client, before auth.
  */
-export function encodeId(value: unknown, depth = 0): string | undefined {
+export function encodeId(value: unknown): string | undefined {
+  const open: OpenContainer[] = [];
+  let pending = value;
+  let out = '';
+  for (;;) {
+    if (pending !== null && typeof pending === 'object' && !(pending instanceof Uint8Array)) {
+      if (open.length >= MAX_NESTING_DEPTH) return undefined;
+      if (Array.isArray(pending)) {
+        open.push({ values: pending, keys: undefined, next: 0 });
+        out += '[';
+      } else {
+        const obj = pending as Record<string, unknown>;
+        const keys = Object.keys(obj).sort(compareCodePoints);
+        open.push({ values: keys.map((k) => obj[k]), keys, next: 0 });
+        out += '{';
+      }
+    } else {
+      const scalar = encodeScalar(pending);
+      if (scalar === undefined) return undefined;
+      out += scalar;
+    }
+    // Move to the next member of the innermost unfinished container, closing the finished ones.
+    for (;;) {
+      const top = open.at(-1);
+      if (top === undefined) return out;
+      if (top.next < top.values.length) {
+        if (top.next > 0) out += ',';
+        if (top.keys) out += `${JSON.stringify(top.keys[top.next]!.toWellFormed())}:`;
+        pending = top.values[top.next++];
+        break;
+      }
+      out += top.keys ? '}' : ']';
+      open.pop();
+    }
+  }
+}
+
+function encodeScalar(value: unknown): string | undefined {
   if (value === null) return 'null';
+  if (value instanceof Uint8Array) return JSON.stringify(Buffer.from(value).toString('base64'));
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value.toWellFormed());
@@ -101,28 +150,7 @@ export function encodeId(value: unknown, depth = 0): string | undefined {
       if (!Number.isFinite(value)) return undefined;
       return Object.is(value, -0) ? '-0' : String(value);
     case 'bigint': // MessagePack 64-bit integers: Go would have held them in a float64.
-      return encodeId(Number(value), depth);
-    case 'object': {
-      if (depth >= MAX_ID_DEPTH) return undefined;
-      if (Array.isArray(value)) {
-        const parts: string[] = [];
-        for (const v of value) {
-          const e = encodeId(v, depth + 1);
-          if (e === undefined) return undefined;
-          parts.push(e);
-        }
-        return `[${parts.join(',')}]`;
-      }
-      if (value instanceof Uint8Array) return JSON.stringify(Buffer.from(value).toString('base64'));
-      const obj = value as Record<string, unknown>;
-      const parts: string[] = [];
-      for (const key of Object.keys(obj).sort(compareCodePoints)) {
-        const e = encodeId(obj[key], depth + 1);
-        if (e === undefined) return undefined;
-        parts.push(`${JSON.stringify(key.toWellFormed())}:${e}`);
-      }
-      return `{${parts.join(',')}}`;
-    }
+      return encodeScalar(Number(value));
     default:
       return undefined;
   }

@@ -50,6 +50,42 @@ describe('parse errors (-32700, id null)', () => {
     expect(await exchange(c, `{"jsonrpc":"2.0","id":1,"method":5,"auth":${tok}}\n`)).toBe(PARSE_ERROR);
   });
 
+  // Go's decoder refuses a document nested deeper than 10,000 levels, the request object itself being the first,
+  // wherever the nesting is; json.Unmarshal validates the whole line before decoding a field.
+  describe('nesting past Go\'s 10,000-level limit', () => {
+    const nested = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+    const tok = () => JSON.stringify(d.token);
+
+    it('an id 9,999 arrays deep (10,000 levels with the request) is echoed', async () => {
+      const reply = await exchange(c, `{"jsonrpc":"2.0","id":${nested(9999)},"method":"server.ping","auth":${tok()}}\n`);
+      expect(reply).toBe(pong(nested(9999)));
+    });
+
+    it('a deep id without auth is answered (-32001, id echoed), and the daemon survives it', async () => {
+      for (const n of [5000, 9999]) {
+        const pairs = Math.floor(n / 2) - 1;
+        const idJson = `${'{"a":['.repeat(pairs)}1${']}'.repeat(pairs)}`;
+        expect(await exchange(c, `{"jsonrpc":"2.0","id":${idJson},"method":"server.ping"}\n`)).toBe(errorLine(idJson, -32001, UNAUTHORIZED));
+      }
+      expect(d.alive).toBe(true);
+    });
+
+    it('an id 10,000 arrays deep is a parse error', async () => {
+      expect(await exchange(c, `{"jsonrpc":"2.0","id":${nested(10_000)},"method":"server.ping","auth":${tok()}}\n`)).toBe(PARSE_ERROR);
+    });
+
+    it('deep nesting in an ignored member or in server.* params is a parse error too', async () => {
+      expect(await exchange(c, `{"jsonrpc":"2.0","id":1,"method":"server.ping","extra":${nested(10_000)},"auth":${tok()}}\n`)).toBe(PARSE_ERROR);
+      expect(await exchange(c, `{"jsonrpc":"2.0","id":1,"method":"server.ping","params":{"a":${nested(9999)}},"auth":${tok()}}\n`)).toBe(PARSE_ERROR);
+      expect(await exchange(c, `{"jsonrpc":"2.0","id":1,"method":"server.ping","params":${nested(9999)},"auth":${tok()}}\n`)).toBe(pong('1'));
+    });
+
+    it('brackets inside strings are not nesting', async () => {
+      const text = `{"jsonrpc":"2.0","id":"${'['.repeat(20_000)}","method":"server.ping","params":{"pad":"${'{'.repeat(20_000)}\\"["},"auth":${tok()}}\n`;
+      expect(await exchange(c, text)).toBe(pong(JSON.stringify('['.repeat(20_000))));
+    });
+  });
+
   it('leaves the connection usable', async () => {
     await exchange(c, '{oops\n');
     expect(await exchange(c, `${line(d.token, { id: 'after', method: 'server.ping' })}\n`)).toBe(pong('"after"'));
