@@ -173,6 +173,25 @@ describe('process.killAndWait', () => {
     await c.waitExit('spared');
   });
 
+  it('a pending killAndWait holds up nothing else on its connection', async () => {
+    await c.call('process.spawn', { id: 'slowdeath', ...fixture('ignore-sigterm') });
+    await c.waitFor((m) => m.processId === 'slowdeath' && m.stream === 'stdout');
+    const pending = c.request('process.killAndWait', { id: 'slowdeath', timeoutMs: 1500, escalate: false });
+    c.sendRaw('[]\n');
+    const ping = await c.request('server.ping');
+    const kill = await c.request('process.kill', { id: 'nobody' });
+    const done = await pending;
+    expect(done.result).toEqual({ found: true, died: false });
+    const order = c.lines.map((l) => JSON.parse(l)).filter((m) => m.type !== 'stream');
+    const at = (pred: (m: any) => boolean) => order.findIndex(pred);
+    const waitAt = at((m) => m.id === done.id);
+    expect(at((m) => m.id === null && m.error?.code === -32700)).toBeLessThan(waitAt);
+    expect(at((m) => m.id === ping.id)).toBeLessThan(waitAt);
+    expect(at((m) => m.id === kill.id)).toBeLessThan(waitAt);
+    await c.call('process.kill', { id: 'slowdeath', signal: 'KILL' });
+    await c.waitExit('slowdeath');
+  });
+
   it('a client that disconnects while waiting costs nothing: the kill still completes', async () => {
     const e = await d.client();
     await e.call('process.spawn', { id: 'orphanwait', ...fixture('ignore-sigterm') });

@@ -129,6 +129,19 @@ describe('blank lines and line endings', () => {
     expect(c.lines[before]).toBe(pong('"é€😀"'));
   });
 
+  it('answers parse and auth errors even when the client half-closes right after the line', async () => {
+    for (const [text, reply] of [
+      ['[]', PARSE_ERROR],
+      ['{}', errorLine('null', -32001, UNAUTHORIZED)],
+      ['{"jsonrpc":"2.0","id":4,"method":"server.ping","auth":"wrong"}', errorLine('4', -32001, UNAUTHORIZED)],
+    ] as const) {
+      const e = await d.client();
+      e.socket.end(`${text}\n`);
+      await e.closed;
+      expect(e.lines).toEqual([reply]);
+    }
+  });
+
   it('treats bytes before EOF with no final newline as one more line', async () => {
     const e = await d.client();
     e.sendRaw(line(d.token, { id: 'eof', method: 'server.ping' }));
