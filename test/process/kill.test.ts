@@ -176,18 +176,17 @@ describe('process.killAndWait', () => {
   it('a pending killAndWait holds up nothing else on its connection', async () => {
     await c.call('process.spawn', { id: 'slowdeath', ...fixture('ignore-sigterm') });
     await c.waitFor((m) => m.processId === 'slowdeath' && m.stream === 'stdout');
-    const pending = c.request('process.killAndWait', { id: 'slowdeath', timeoutMs: 1500, escalate: false });
-    c.sendRaw('[]\n');
-    const ping = await c.request('server.ping');
-    const kill = await c.request('process.kill', { id: 'nobody' });
-    const done = await pending;
+    // One write, so the daemon reads all four lines before the killAndWait grace can possibly run out.
+    const req = (id: string, method: string, params?: unknown) => JSON.stringify({ jsonrpc: '2.0', id, method, params, auth: d.token });
+    c.sendRaw(
+      `${req('kw', 'process.killAndWait', { id: 'slowdeath', timeoutMs: 500, escalate: false })}\n[]\n${req('pg', 'server.ping')}\n${req('kl', 'process.kill', { id: 'nobody' })}\n`,
+    );
+    const done = await c.waitFor((m) => m.id === 'kw');
     expect(done.result).toEqual({ found: true, died: false });
     const order = c.lines.map((l) => JSON.parse(l)).filter((m) => m.type !== 'stream');
-    const at = (pred: (m: any) => boolean) => order.findIndex(pred);
-    const waitAt = at((m) => m.id === done.id);
-    expect(at((m) => m.id === null && m.error?.code === -32700)).toBeLessThan(waitAt);
-    expect(at((m) => m.id === ping.id)).toBeLessThan(waitAt);
-    expect(at((m) => m.id === kill.id)).toBeLessThan(waitAt);
+    const waitAt = order.findIndex((m) => m.id === 'kw');
+    expect(order.slice(waitAt - 3, waitAt).map((m) => m.id)).toEqual([null, 'pg', 'kl']);
+    expect(order[waitAt - 3].error.code).toBe(-32700);
     await c.call('process.kill', { id: 'slowdeath', signal: 'KILL' });
     await c.waitExit('slowdeath');
   });
