@@ -200,6 +200,14 @@ describe('arrival order on one connection', () => {
     expect(await c.waitExit('piped')).toMatchObject({ exitCode: -1, signal: 'SIGTERM', killedBy: 'client' });
   });
 
+  it('a write pipelined behind a spawn that fails finds no process', async () => {
+    const spawn = JSON.stringify({ jsonrpc: '2.0', id: 'fs', method: 'process.spawn', params: { id: 'failed', command: 'no-such-command-xyz' }, auth: d.token });
+    const write = JSON.stringify({ jsonrpc: '2.0', id: 'fw', method: 'process.stdin', params: { id: 'failed', data: b64('x') }, auth: d.token });
+    c.sendRaw(`${spawn}\n${write}\n`);
+    expect((await c.waitFor((m) => m.id === 'fs')).error).toEqual({ code: -32603, message: 'exec: "no-such-command-xyz": executable file not found in $PATH' });
+    expect((await c.waitFor((m) => m.id === 'fw')).error).toEqual({ code: -32602, message: 'Process not found' });
+  });
+
   it('a hundred one-byte writes at consecutive offsets, pipelined, reach the child in order', async () => {
     const text = Array.from({ length: 100 }, (_, i) => String.fromCharCode(33 + (i % 90))).join('');
     const lines = [JSON.stringify({ jsonrpc: '2.0', id: 'h-spawn', method: 'process.spawn', params: { id: 'hundred', command: 'head', args: ['-c', '100'] }, auth: d.token })];

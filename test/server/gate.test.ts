@@ -186,6 +186,12 @@ describe('auth (-32001), checked before the version', () => {
     expect(await exchange(c, `{"jsonrpc":"2.0","id":1,"method":"server.ping","AUTH":${tok()}}\n`)).toBe(pong('1'));
   });
 
+  it('takes the last of repeated keys, as both Go and JSON.parse do', async () => {
+    const tok = JSON.stringify(d.token);
+    expect(await exchange(c, `{"jsonrpc":"2.0","id":1,"id":2,"method":"server.ping","auth":"wrong","auth":${tok}}\n`)).toBe(pong('2'));
+    expect(await exchange(c, `{"jsonrpc":"2.0","id":3,"method":"server.ping","auth":${tok},"auth":"wrong"}\n`)).toBe(errorLine('3', -32001, UNAUTHORIZED));
+  });
+
   it('never writes the token into the log, whatever was sent', () => {
     expect(d.log()).not.toContain(d.token);
     expect(d.log()).toContain('Unauthorized request: method=server.ping');
