@@ -145,6 +145,30 @@ describe('replay and transfer', () => {
     expect(await b.waitExit('survivor')).toMatchObject({ killedBy: 'client' });
   });
 
+  it('a transfer away from a receiver that stopped reading releases the held child to the new one, from seq 1', async () => {
+    const a = await d.client();
+    await a.call('process.spawn', { id: 'jam', ...fixture('flood') });
+    await until(() => a.frames('jam').length >= 10, 20_000, 'the flood to start');
+    a.socket.pause(); // the daemon's backlog for `a` fills and the child is held
+    const b = await d.client();
+    const r = await reattach(b, { id: 'jam', fromSeq: 0 });
+    expect(r.result).toMatchObject({ found: true, running: true, firstSeq: 1 });
+    a.socket.resume(); // a paused socket would never notice the close
+    await a.closed;
+    await until(() => b.frames('jam').length >= r.result.lastSeq + 100, 20_000, 'the child to resume for the new receiver');
+    await b.call('process.kill', { id: 'jam', signal: 'KILL' });
+    const exit = await b.waitExit('jam');
+    const frames = b.frames('jam');
+    expect([...seqs(frames)].sort((x, y) => x - y)).toEqual(range(1, exit.seq));
+    const out = Buffer.concat(
+      [...frames]
+        .sort((x, y) => x.seq - y.seq)
+        .filter((f) => f.stream === 'stdout')
+        .map((f) => Buffer.from(f.data!, 'base64')),
+    );
+    expect(firstFloodMismatch(out)).toBe(-1);
+  });
+
   it('a transfer in the middle of a flood loses and duplicates nothing', async () => {
     const a = await d.client();
     await a.call('process.spawn', { id: 'fl', ...fixture('flood') });
