@@ -214,13 +214,17 @@ describe('the exit drain', () => {
     expect(d.log()).not.toContain('Process late: pipe drain grace expired');
   });
 
-  it('emits the exit frame while a grandchild still holds the pipes, and says so in the log; killAndWait in the window waits without signalling', async () => {
+  it('emits the exit frame while a grandchild still holds the pipes, and says so in the log; kill and killAndWait in the window signal nothing', async () => {
     await c.call('process.spawn', { id: 'held', ...fixture('hold-pipes', '60') });
     const grandchild = await grandchildOf('held');
     // Reaped (running flips at the reap), but the exit frame waits for the pipes.
     await until(async () => (await c.call('process.reattach', { id: 'held', fromSeq: 1e15 })).running === false, 10_000, 'the reap');
     expect(c.frames('held').some((f) => f.stream === 'exit')).toBe(false);
     expect(await raw('process.stdin', { id: 'held', data: 'eA==' })).toBe('"error":{"code":-32602,"message":"Process not running"}');
+    // A reaped child is never signalled, not even its group by KILL: the grandchild keeps the pipes.
+    expect(await raw('process.kill', { id: 'held', signal: 'KILL' })).toBe('"result":{"success":true}');
+    await sleep(100);
+    expect(processLive(grandchild)).toBe(true);
 
     expect(await raw('process.killAndWait', { id: 'held' })).toBe('"result":{"found":true,"died":true}');
     const exit = c.frames('held').at(-1)!;
