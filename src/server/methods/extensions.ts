@@ -7,6 +7,7 @@ import type { ManagedProcess } from '../../process/managed.js';
 import { descendantsOf, processTable } from '../../process/procfs.js';
 import type { Supervisor } from '../../process/supervisor.js';
 import { defineMethod, type MethodDef } from '../dispatch.js';
+import { afterSpawn } from './process.js';
 import { wireError } from '../errors.js';
 import type { ListResult, ProcessEntry, StatsResult } from '../wire.js';
 
@@ -14,10 +15,10 @@ export function extensionMethods(sup: Supervisor): MethodDef[] {
   return [
     defineMethod('process.list', {}, (): ListResult => ({ processes: sup.list().map(describe) })),
 
-    defineMethod('process.stats', { id: 'string' }, async (p): Promise<StatsResult> => {
+    defineMethod('process.stats', { id: 'string' }, async (p, ctx): Promise<StatsResult> => {
       if (!p.id) throw wireError('processIdRequired');
-      await sup.pendingSpawn(p.id);
-      const proc = sup.get(p.id);
+      const id = p.id;
+      const proc = await afterSpawn(sup, ctx, id, () => sup.get(id));
       if (!proc) return { found: false };
       if (!proc.running) {
         const end = proc.exitFrame ? Date.now() - (performance.now() - proc.exitFrameAt) : Date.now();
