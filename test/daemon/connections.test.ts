@@ -1,0 +1,109 @@
+/**
+ * Idle connections, the orphan self-probe, and the login-shell PATH children get.
+ * The test-only variables shorten the fixed timings (PROTOCOL.md, "Test-only environment variables").
+ */
+import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, fixture, sleep, until } from '../helpers/daemon.js';
+import { procAlive, sandboxes } from '../helpers/cli.js';
+import { RpcClient } from '../helpers/rpc.js';
+
+const FAKE_SHELL = path.join(FIXTURES, 'fake-login-shell.sh');
+const PROFILE_BIN = '/opt/claustrum-login-profile/bin';
+
+describe('idle connections', () => {
+  const sandbox = sandboxes();
+
+  it('closes a connection idle in both directions; the daemon keeps serving', async () => {
+    const sb = sandbox();
+    const { pid } = await sb.start([], { env: { CLAUSTRUM_TEST_IDLE_TIMEOUT_MS: '300' } });
+    const c = await sb.client();
+    expect(await c.call('server.ping')).toEqual({ pong: true });
+    await c.closed; // closed by the daemon, not by us
+    expect(c.lines).toHaveLength(1); // no frame, no farewell
+    expect(procAlive(pid)).toBe(true);
+    const d = await sb.client();
+    expect(await d.call('server.ping')).toEqual({ pong: true });
+    expect(sb.log()).toMatch(/INFO  \[Server\] closing connection idle 300ms in both directions: unix#2/);
+  });
+});
+
+describe('orphan self-probe', () => {
+  const sandbox = sandboxes();
+  const env = { CLAUSTRUM_TEST_ORPHAN_PROBE_MS: '100', CLAUSTRUM_TEST_ORPHAN_GRACE_MS: '300' };
+
+  it('a daemon whose socket was unlinked shuts down by itself, gracefully', async () => {
+    const sb = sandbox();
+    const { pid } = await sb.start([], { env });
+    const c = await sb.client();
+    const child = (await c.call('process.spawn', { id: 's', command: 'sleep', args: ['300'], wantPid: true })).pid as number;
+    sb.track(child);
+    c.destroy();
+    unlinkSync(sb.socket);
+    await until(() => !procAlive(pid), 15_000, 'daemon exit');
+    expect(procAlive(child)).toBe(false);
+    expect(sb.exists('daemon.lock')).toBe(false);
+    expect(sb.exists('daemon.token')).toBe(false);
+    expect(sb.log()).toContain(`WARN  [Server] socket ${sb.socket} no longer leads to this daemon and no client has connected for `);
+    expect(sb.log()).toContain('[Server] cleanup: closed 0 connection(s), killed 1 child process group(s)');
+  });
+
+  it('a socket path replaced by another file counts as lost too', async () => {
+    const sb = sandbox();
+    const { pid } = await sb.start([], { env });
+    writeFileSync(sb.file('impostor'), 'x');
+    renameSync(sb.file('impostor'), sb.socket);
+    await until(() => !procAlive(pid), 15_000, 'daemon exit');
+  });
+
+  it('stays up while a client is still connected, and leaves once it is gone', async () => {
+    const sb = sandbox();
+    const { pid } = await sb.start([], { env });
+    const c = await RpcClient.connect(sb.socket, sb.token());
+    unlinkSync(sb.socket);
+    await sleep(1500); // many probe periods and graces
+    expect(procAlive(pid)).toBe(true);
+    expect(await c.call('server.ping')).toEqual({ pong: true });
+    c.destroy();
+    await until(() => !procAlive(pid), 15_000, 'daemon exit');
+  });
+
+  it('a daemon whose socket is in place stays up', async () => {
+    const sb = sandbox();
+    const { pid } = await sb.start([], { env });
+    await sleep(1000);
+    expect(procAlive(pid)).toBe(true);
+    const c = await sb.client();
+    expect(await c.call('server.ping')).toEqual({ pong: true });
+  });
+});
+
+describe('login-shell PATH', () => {
+  const sandbox = sandboxes();
+
+  async function childPath(args: string[], shell: string): Promise<{ child: string; daemon: string }> {
+    const sb = sandbox();
+    const daemonPath = `/usr/local/bin:/usr/bin:/bin:${path.dirname(process.execPath)}`;
+    await sb.start(args, { env: { SHELL: shell, PATH: daemonPath } });
+    const c = await sb.client();
+    await c.call('process.spawn', { id: 'env', ...fixture('print-env') });
+    await c.waitExit('env');
+    return { child: JSON.parse(c.output('env').toString()).PATH, daemon: daemonPath };
+  }
+
+  it("children get the PATH the user's login shell sets up", async () => {
+    const { child, daemon } = await childPath([], FAKE_SHELL);
+    expect(child).toBe(`${PROFILE_BIN}:${daemon}`);
+  });
+
+  it('-no-login-path gives children the daemon PATH', async () => {
+    const { child, daemon } = await childPath(['-no-login-path'], FAKE_SHELL);
+    expect(child).toBe(daemon);
+  });
+
+  it('a login shell that fails leaves children the inherited PATH', async () => {
+    const { child, daemon } = await childPath([], '/bin/false');
+    expect(child).toBe(daemon);
+  });
+});
