@@ -163,9 +163,10 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
   } catch (err) {
     const message = err instanceof TokenError || err instanceof LockError ? err.message : (err as Error).message;
     log.error('daemon', `start-up failed: ${message}`);
-    cfg.report?.({ ok: false, error: message });
+    // Clean up before reporting: once the launcher has said "failed" and exited, the directory must be free.
     await server?.close().catch(() => {});
     await lock?.release();
+    cfg.report?.({ ok: false, error: message });
     throw err;
   }
   return exited;

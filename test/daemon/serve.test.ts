@@ -80,8 +80,10 @@ describe('-serve (self-daemonizing)', () => {
     expect(r.stderr).toContain(`claustrum: ${sb.socket} exists and is not a socket; refusing to replace it\n`);
     expect(r.stderr).toContain(`--- last lines of ${sb.dir}/remote-server.log ---`);
     expect(r.stderr).toMatch(/ERROR \[daemon\] start-up failed: .* exists and is not a socket/);
-    // The file is untouched.
+    // Once the launcher has reported the failure, nothing claims the directory, and the file is untouched.
     expect(readFileSync(sb.socket, 'utf8')).toBe('not a socket');
+    expect(sb.exists('daemon.lock')).toBe(false);
+    expect(sb.exists('daemon.token')).toBe(false);
   });
 
   it('-token-file: read, unlinked, served; an empty or missing file fails at once', async () => {
