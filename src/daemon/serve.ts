@@ -67,6 +67,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
 
   let lock: RunDirLock | undefined;
   let server: RpcServer | undefined;
+  let socketId: FileIdentity | undefined;
   let teardown: Promise<void> | undefined;
   // Set once the daemon is up; a shutdown asked for before that waits for the start (see `signalled`).
   let shutdown = (): Promise<void> => Promise.resolve();
@@ -119,7 +120,8 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       onShutdownRequest: () => void shutdown(),
     });
     await server.listen();
-    const socketId = await identify(socketPath);
+    socketId = await identify(socketPath);
+    const ownSocket = socketId;
     await lock.complete(instanceId, server.startedAt);
     let tokenId: FileIdentity | undefined;
     try {
@@ -128,7 +130,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       log.error('daemon', `failed to persist token: ${(err as Error).message}`);
     }
     const metricsServer: http.Server | undefined = metrics && cfg.metricsAddr !== undefined ? await serveMetrics(cfg.metricsAddr, metrics, log) : undefined;
-    const probe = startOrphanProbe(socketPath, socketId, server, log, cfg.timings, () => void shutdown());
+    const probe = startOrphanProbe(socketPath, ownSocket, server, log, cfg.timings, () => void shutdown());
 
     const srv = server;
     const heldLock = lock;
@@ -145,7 +147,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
         } else {
           killed = await srv.supervisor.killAll('shutdown');
         }
-        await removeIfOwned(socketId);
+        await removeIfOwned(ownSocket);
         await removeIfOwned(tokenId);
         await heldLock.release();
         metricsServer?.close();
@@ -165,6 +167,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     log.error('daemon', `start-up failed: ${message}`);
     // Clean up before reporting: once the launcher has said "failed" and exited, the directory must be free.
     await server?.close().catch(() => {});
+    await removeIfOwned(socketId);
     await lock?.release();
     cfg.report?.({ ok: false, error: message });
     throw err;

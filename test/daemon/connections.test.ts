@@ -49,12 +49,14 @@ describe('orphan self-probe', () => {
     expect(sb.log()).toContain('[Server] cleanup: closed 0 connection(s), killed 1 child process group(s)');
   });
 
-  it('a socket path replaced by another file counts as lost too', async () => {
+  it('a socket path replaced by another file counts as lost too, and the shutdown leaves that file alone', async () => {
     const sb = sandbox();
     const { pid } = await sb.start([], { env });
     writeFileSync(sb.file('impostor'), 'x');
     renameSync(sb.file('impostor'), sb.socket);
     await until(() => !procAlive(pid), 15_000, 'daemon exit');
+    expect(sb.read('rpc.sock')).toBe('x');
+    expect(sb.exists('daemon.lock')).toBe(false);
   });
 
   it('stays up while a client is still connected, and leaves once it is gone', async () => {

@@ -3,7 +3,8 @@
  * a SIGKILLed daemon left behind (never a reused pid).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, until } from '../helpers/daemon.js';
@@ -57,6 +58,26 @@ describe('shutdown and children', () => {
     expect(log).toContain('Process tree exited with code -1, terminated by SIGKILL, signalled at shutdown request');
     expect(log).toContain('Process cat exited with code -1, terminated by SIGKILL, signalled at shutdown request');
     expect(log.match(/shutdown requested/g)).toHaveLength(1);
+  });
+
+  it("a graceful shutdown removes the socket only if it is still its own: another server's socket on the path stays", async () => {
+    const sb = sandbox();
+    const { pid } = await sb.start();
+    unlinkSync(sb.socket);
+    const other = net.createServer((s) => s.end('other server\n'));
+    await new Promise<void>((resolve) => other.listen(sb.socket, resolve));
+    try {
+      process.kill(pid, 'SIGTERM');
+      await until(() => !procAlive(pid), 10_000, 'daemon exit');
+      expect(sb.exists('daemon.lock')).toBe(false);
+      const reply = await new Promise<string>((resolve, reject) => {
+        let got = '';
+        net.connect(sb.socket).on('data', (d) => (got += d.toString())).on('end', () => resolve(got)).on('error', reject);
+      });
+      expect(reply).toBe('other server\n');
+    } finally {
+      other.close();
+    }
   });
 
   it('server.shutdown over RPC kills the children the same way', async () => {
