@@ -45,6 +45,25 @@ describe('-bridge', () => {
     expect(await c.call('server.ping')).toEqual({ pong: true });
   });
 
+  it('exits 0 when the daemon closes the connection, even with its stdin still open', async () => {
+    const sb = sandbox();
+    await sb.start();
+    const bridge = spawn(process.execPath, [BIN, '-bridge', '-socket', sb.socket], { stdio: ['pipe', 'pipe', 'pipe'] });
+    sb.track(bridge.pid!);
+    let out = '';
+    bridge.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    let stdoutEnded = false;
+    bridge.stdout.on('end', () => (stdoutEnded = true));
+    const exited = new Promise<number | null>((resolve) => bridge.once('exit', (code) => resolve(code)));
+    bridge.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'server.ping', auth: sb.token() })}\n`);
+    await until(() => out.includes('"pong":true'), 10_000, 'pong');
+    expect((await sb.stop()).stdout).toBe('stopped\n');
+    // An SSH client on the other end must learn that the daemon went away: the bridge ends, stdout reaches EOF.
+    await until(() => stdoutEnded, 10_000, 'EOF on the bridge stdout');
+    expect(await exited).toBe(0);
+    bridge.stdin.destroy();
+  });
+
   it('a one-shot through the bridge: piped request, reply, exit 0', async () => {
     const sb = sandbox();
     await sb.start();
