@@ -1,11 +1,11 @@
 /**
  * The self-daemonizing `-serve`: banner, files, token sources, and the failure path.
  */
-import { readdirSync, statSync, writeFileSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { chmodSync, readdirSync, statSync, writeFileSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { until } from '../helpers/daemon.js';
-import { procAlive, procStat, procText, sandboxes } from '../helpers/cli.js';
+import { fixture, until } from '../helpers/daemon.js';
+import { procAlive, procStat, procText, runCli, sandboxes } from '../helpers/cli.js';
 import { RpcClient } from '../helpers/rpc.js';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
@@ -148,13 +148,46 @@ describe('-serve (self-daemonizing)', () => {
     expect(sb.exists('rpc.sock')).toBe(false);
   });
 
-  it('CLAUDE_RPC_TOKEN is not read and does not reach the daemon', async () => {
+  it('CLAUDE_RPC_TOKEN is not read, does not reach the daemon, and no child sees it or the launcher markers', async () => {
     const sb = sandbox();
     const r = await sb.serve([], { env: { CLAUDE_RPC_TOKEN: 'env-token-not-used' } });
     expect(r.code).toBe(0);
     expect(sb.token()).not.toBe('env-token-not-used');
     expect(await ping(sb.socket, 'env-token-not-used')).toMatchObject({ code: -32001 });
     expect(procText(r.pid!, 'environ')).not.toContain('CLAUDE_RPC_TOKEN');
+    const c = await sb.client();
+    await c.call('process.spawn', { id: 'env', ...fixture('print-env'), env: { CLAUDE_RPC_TOKEN: 'x', CLAUSTRUM_DAEMON_CHILD: '1', KEPT: 'yes' } });
+    await c.waitExit('env');
+    const childEnv = JSON.parse(c.output('env').toString());
+    expect(childEnv.KEPT).toBe('yes');
+    for (const k of ['CLAUDE_RPC_TOKEN', 'CLAUSTRUM_DAEMON_CHILD', 'CLAUSTRUM_READY_FD', 'CLAUSTRUM_TOKEN_PIPE']) expect(childEnv, k).not.toHaveProperty(k);
+  });
+
+  it('refuses a socket directory other users can write, and a socket path too long for sun_path', async () => {
+    const sb = sandbox();
+    mkdirSync(sb.dir, { mode: 0o700 });
+    chmodSync(sb.dir, 0o777);
+    let r = await sb.serve();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`claustrum: socket directory ${sb.dir} is writable by other users (mode 777); use a directory of mode 0700\n`);
+    const long = path.join(sb.root, `${'x'.repeat(120)}.sock`);
+    r = await runCli(['-serve', '-socket', long]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`claustrum: socket path ${long} is ${Buffer.byteLength(long)} bytes; the limit is 107\n`);
+  });
+
+  it('serves a socket path at the length limit (107 bytes)', async () => {
+    const sb = sandbox();
+    const dirLen = Buffer.byteLength(sb.dir) + 1;
+    const sock = path.join(sb.dir, `${'s'.repeat(107 - dirLen - 5)}.sock`);
+    expect(Buffer.byteLength(sock)).toBe(107);
+    const r = await runCli(['-serve', '-socket', sock]);
+    expect(r.code, r.stderr).toBe(0);
+    const pid = Number(/\(pid (\d+),/.exec(r.stdout)![1]);
+    sb.track(pid, true);
+    expect(await ping(sock, sb.token())).toEqual({ pong: true });
+    expect((await runCli(['-stop', '-socket', sock])).stdout).toBe('stopped\n');
+    expect(readdirSync(sb.dir).sort()).toEqual(['children', 'remote-server.log']);
   });
 
   it('daemon.token is removed at shutdown, but not when another file replaced it meanwhile', async () => {

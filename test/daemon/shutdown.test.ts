@@ -3,7 +3,7 @@
  * a SIGKILLed daemon left behind (never a reused pid).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -60,11 +60,22 @@ describe('shutdown and children', () => {
     expect(log.match(/shutdown requested/g)).toHaveLength(1);
   });
 
+  it('SIGHUP and SIGINT shut down gracefully too, logged under Go signal names', async () => {
+    for (const [sig, name] of [['SIGHUP', 'hangup'], ['SIGINT', 'interrupt']] as const) {
+      const sb = sandbox();
+      const { pid } = await sb.start();
+      process.kill(pid, sig);
+      await until(() => !procAlive(pid), 10_000, 'daemon exit');
+      expect(sb.log()).toContain(`[daemon] received ${name}; shutting down (children will be killed)`);
+      for (const f of ['rpc.sock', 'daemon.token', 'daemon.lock']) expect(sb.exists(f), `${sig} ${f}`).toBe(false);
+    }
+  });
+
   it("a graceful shutdown removes the socket only if it is still its own: another server's socket on the path stays", async () => {
     const sb = sandbox();
     const { pid } = await sb.start();
     unlinkSync(sb.socket);
-    const other = net.createServer((s) => s.end('other server\n'));
+    const other = net.createServer((s) => s.on('error', () => {}).end('other server\n'));
     await new Promise<void>((resolve) => other.listen(sb.socket, resolve));
     try {
       process.kill(pid, 'SIGTERM');
@@ -111,6 +122,46 @@ describe('shutdown and children', () => {
     await sb.start();
     expect(sb.log()).not.toContain('reaping orphaned child');
     expect(procAlive(child)).toBe(true);
+  });
+
+  it('-keep-children: a kept child loses its stdio (stdin reads EOF) but runs on', async () => {
+    const sb = sandbox();
+    const { pid: daemon } = await sb.start(['-keep-children']);
+    const c = await sb.client();
+    const marker = path.join(sb.root, 'stdin-eof');
+    const child = await spawnRecorded(sb, c, 'reader', { command: 'sh', args: ['-c', `cat >/dev/null; echo eof > ${marker}; exec sleep 300`] });
+    expect((await sb.stop()).stdout).toBe('stopped\n');
+    expect(procAlive(daemon)).toBe(false);
+    await until(() => existsSync(marker), 10_000, 'stdin EOF in the kept child');
+    expect(readFileSync(marker, 'utf8')).toBe('eof\n');
+    expect(procAlive(child)).toBe(true);
+    expect(sb.log()).toContain('[Server] -keep-children: leaving 1 running child process(es) alive across shutdown');
+  });
+
+  it('child records come and go with the child while the daemon runs', async () => {
+    const sb = sandbox();
+    await sb.start();
+    const c = await sb.client();
+    const pid = await spawnRecorded(sb, c, 'short', { command: 'sh', args: ['-c', 'read x'] });
+    const rec = JSON.parse(sb.read(`children/${pid}.json`));
+    expect(rec).toMatchObject({ pid, startTime: procStat(pid)!.startTime, instance: sb.lock().instanceId, daemonPid: sb.lock().pid, argv0: 'sh' });
+    await c.call('process.stdin', { id: 'short', data: Buffer.from('go\n').toString('base64') });
+    await c.waitExit('short');
+    await until(() => !existsSync(sb.file(`children/${pid}.json`)), 10_000, 'record removal');
+  });
+
+  it('the orphan reap SIGKILLs a recorded child group that ignores SIGTERM', async () => {
+    const sb = sandbox();
+    const first = await sb.start();
+    const c = await sb.client();
+    const child = await spawnRecorded(sb, c, 'stubborn', { command: 'sh', args: ['-c', 'trap "" TERM; echo armed; sleep 300; sleep 300'] });
+    await until(() => c.output('stubborn').toString() === 'armed\n', 10_000, 'trap armed');
+    c.destroy();
+    process.kill(first.pid, 'SIGKILL');
+    await until(() => !procAlive(first.pid), 10_000, 'daemon death');
+    await sb.start();
+    await until(() => !procAlive(child), 10_000, 'reaped child');
+    expect(sb.log()).toContain(`[daemon] orphaned child pid ${child} ignored SIGTERM for 2000ms; sending SIGKILL`);
   });
 
   it("a SIGKILLed daemon's children are reaped by the next start; a record whose start time does not match is ignored", async () => {

@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { until } from '../helpers/daemon.js';
 import { procAlive, procStat, sandboxes } from '../helpers/cli.js';
@@ -73,6 +74,26 @@ describe('-serve on a socket that is already taken', () => {
     expect(sb.exists('rpc.sock')).toBe(false);
     expect(sb.exists('daemon.token')).toBe(false);
     sleeper.kill('SIGKILL');
+  });
+
+  it('refuses a socket path another server (not a claustrum daemon, no lock) still accepts on, and leaves it alone', async () => {
+    const sb = sandbox();
+    mkdirSync(sb.dir, { mode: 0o700 });
+    const other = net.createServer((s) => s.on('error', () => {}).end('still here\n'));
+    await new Promise<void>((resolve) => other.listen(sb.socket, resolve));
+    try {
+      const r = await sb.serve();
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`claustrum: another server is already listening on ${sb.socket}\n`);
+      expect(sb.exists('daemon.lock')).toBe(false);
+      const reply = await new Promise<string>((resolve, reject) => {
+        let got = '';
+        net.connect(sb.socket).on('data', (d) => (got += d.toString())).on('end', () => resolve(got)).on('error', reject);
+      });
+      expect(reply).toBe('still here\n');
+    } finally {
+      other.close();
+    }
   });
 
   it('takes over a lock whose pid was reused by another process (start time differs)', async () => {

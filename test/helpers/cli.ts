@@ -10,6 +10,7 @@ import { spawn, type StdioOptions } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
 import { afterEach } from 'vitest';
 import { BIN, sleep } from './daemon.js';
 import { RpcClient } from './rpc.js';
@@ -40,11 +41,9 @@ export function runCli(args: readonly string[], opts: RunOptions = {}): Promise<
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  if (opts.input !== undefined) child.stdin!.end(opts.input);
-  if (opts.fd3 !== undefined) {
-    const fd3 = child.stdio[3] as NodeJS.WritableStream;
-    fd3.end(opts.fd3);
-  }
+  // A command that exits without reading what it was given (a refused start) must not fail the test with EPIPE.
+  if (opts.input !== undefined) child.stdin!.on('error', () => {}).end(opts.input);
+  if (opts.fd3 !== undefined) (child.stdio[3] as Writable).on('error', () => {}).end(opts.fd3);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
