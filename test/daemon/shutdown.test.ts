@@ -164,6 +164,33 @@ describe('shutdown and children', () => {
     expect(sb.log()).toContain(`[daemon] orphaned child pid ${child} ignored SIGTERM for 2000ms; sending SIGKILL`);
   });
 
+  it('a SIGTERM during start-up (while the orphan reap waits) is honoured once the start completes', async () => {
+    const sb = sandbox();
+    const first = await sb.start();
+    const c = await sb.client();
+    const child = await spawnRecorded(sb, c, 'stubborn', { command: 'sh', args: ['-c', 'trap "" TERM; echo armed; sleep 300; sleep 300'] });
+    await until(() => c.output('stubborn').toString() === 'armed\n', 10_000, 'trap armed');
+    c.destroy();
+    process.kill(first.pid, 'SIGKILL');
+    await until(() => !procAlive(first.pid), 10_000, 'daemon death');
+
+    const starting = sb.serve();
+    // The new daemon is between its lock and its bind: the reap is waiting out the SIGTERM grace.
+    await until(() => sb.log().includes(`reaping orphaned child pid ${child}`), 10_000, 'reap under way');
+    const pid = sb.lock().pid as number;
+    sb.track(pid, true);
+    process.kill(pid, 'SIGTERM');
+    const r = await starting;
+    await until(() => !procAlive(pid), 15_000, 'daemon exit');
+    expect(procAlive(child)).toBe(false);
+    const log = sb.log();
+    expect(log).toContain('[daemon] received terminated; shutting down (children will be killed)');
+    expect(log).toContain('[Server] shutdown requested');
+    for (const f of ['rpc.sock', 'daemon.token', 'daemon.lock']) expect(sb.exists(f), f).toBe(false);
+    // The launcher saw a daemon that came up (and then left as asked), or one already leaving; never a hang.
+    expect([0, 1]).toContain(r.code);
+  });
+
   it("a SIGKILLed daemon's children are reaped by the next start; a record whose start time does not match is ignored", async () => {
     const sb = sandbox();
     const first = await sb.start();
