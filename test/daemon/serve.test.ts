@@ -190,6 +190,19 @@ describe('-serve (self-daemonizing)', () => {
     expect(readdirSync(sb.dir).sort()).toEqual(['children', 'remote-server.log']);
   });
 
+  it('a daemon.token that cannot be written is logged, and the daemon serves on', async () => {
+    const sb = sandbox();
+    mkdirSync(sb.file('daemon.token'), { recursive: true, mode: 0o700 });
+    const r = await sb.serve(['-token-fd', '0'], { input: 'known-token\n' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(sb.log()).toMatch(/ERROR \[daemon\] failed to persist token: /);
+    expect(sb.log()).not.toContain('known-token');
+    expect(await ping(sb.socket, 'known-token')).toEqual({ pong: true });
+    expect(readdirSync(sb.dir).filter((n) => n.startsWith('daemon.token-'))).toEqual([]); // no temp file left
+    expect((await sb.stop()).stdout).toBe('stopped\n');
+    expect(statSync(sb.file('daemon.token')).isDirectory()).toBe(true);
+  });
+
   it('daemon.token is removed at shutdown, but not when another file replaced it meanwhile', async () => {
     const sb = sandbox();
     await sb.start();

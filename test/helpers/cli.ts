@@ -190,6 +190,15 @@ export class Sandbox {
   /** Kills everything this sandbox started and removes its files. */
   async teardown(): Promise<void> {
     for (const c of this.#clients) c.destroy();
+    // A daemon whose launcher failed or timed out was never tracked: the lock names it.
+    try {
+      const rec = this.lock();
+      if (rec && sameProcess(rec.pid, rec.startTime) && procText(rec.pid, 'cmdline').includes(BIN)) {
+        this.#tracked.push({ pid: rec.pid, startTime: rec.startTime, daemon: true });
+      }
+    } catch {
+      // no lock, or a record the test forged
+    }
     const daemons = this.#tracked.filter((t) => t.daemon && sameProcess(t.pid, t.startTime));
     for (const d of daemons) {
       kill(d.pid, 'SIGCONT');
