@@ -2,14 +2,15 @@
  * Idle connections, the orphan self-probe, and the login-shell PATH children get.
  * The test-only variables shorten the fixed timings (PROTOCOL.md, "Test-only environment variables").
  */
-import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, fixture, sleep, until } from '../helpers/daemon.js';
-import { procAlive, sandboxes } from '../helpers/cli.js';
+import { procAlive, sandboxes, type Sandbox } from '../helpers/cli.js';
 import { RpcClient } from '../helpers/rpc.js';
 
 const FAKE_SHELL = path.join(FIXTURES, 'fake-login-shell.sh');
+const HANGING_SHELL = path.join(FIXTURES, 'hanging-login-shell.sh');
 const PROFILE_BIN = '/opt/claustrum-login-profile/bin';
 
 describe('idle connections', () => {
@@ -84,28 +85,43 @@ describe('orphan self-probe', () => {
 describe('login-shell PATH', () => {
   const sandbox = sandboxes();
 
-  async function childPath(args: string[], shell: string): Promise<{ child: string; daemon: string }> {
-    const sb = sandbox();
-    const daemonPath = `/usr/local/bin:/usr/bin:/bin:${path.dirname(process.execPath)}`;
-    await sb.start(args, { env: { SHELL: shell, PATH: daemonPath } });
+  const daemonPath = `/usr/local/bin:/usr/bin:/bin:${path.dirname(process.execPath)}`;
+
+  /** Starts a daemon with $SHELL and $HOME set, spawns print-env `spawns` times, returns each child's PATH. */
+  async function childPaths(sb: Sandbox, args: string[], shell: string, spawns = 1): Promise<string[]> {
+    await sb.start(args, { env: { SHELL: shell, PATH: daemonPath, HOME: sb.root } });
     const c = await sb.client();
-    await c.call('process.spawn', { id: 'env', ...fixture('print-env') });
-    await c.waitExit('env');
-    return { child: JSON.parse(c.output('env').toString()).PATH, daemon: daemonPath };
+    const out: string[] = [];
+    for (let i = 0; i < spawns; i++) {
+      await c.call('process.spawn', { id: `env${i}`, ...fixture('print-env') });
+      await c.waitExit(`env${i}`);
+      out.push(JSON.parse(c.output(`env${i}`).toString()).PATH);
+    }
+    return out;
   }
 
-  it("children get the PATH the user's login shell sets up", async () => {
-    const { child, daemon } = await childPath([], FAKE_SHELL);
-    expect(child).toBe(`${PROFILE_BIN}:${daemon}`);
+  it("children get the PATH the user's login shell sets up, read once", async () => {
+    const sb = sandbox();
+    const paths = await childPaths(sb, [], FAKE_SHELL, 2);
+    expect(paths).toEqual([`${PROFILE_BIN}:${daemonPath}`, `${PROFILE_BIN}:${daemonPath}`]);
+    expect(readFileSync(path.join(sb.root, 'login-shell-runs'), 'utf8')).toBe('run\n');
   });
 
-  it('-no-login-path gives children the daemon PATH', async () => {
-    const { child, daemon } = await childPath(['-no-login-path'], FAKE_SHELL);
-    expect(child).toBe(daemon);
+  it('-no-login-path gives children the daemon PATH and never runs the shell', async () => {
+    const sb = sandbox();
+    expect(await childPaths(sb, ['-no-login-path'], FAKE_SHELL)).toEqual([daemonPath]);
+    expect(existsSync(path.join(sb.root, 'login-shell-runs'))).toBe(false);
+  });
+
+  it('a login shell that hangs is killed at the 4 s cap and children get the inherited PATH', async () => {
+    const sb = sandbox();
+    expect(await childPaths(sb, [], HANGING_SHELL)).toEqual([daemonPath]);
+    const shellPid = Number(readFileSync(path.join(sb.root, 'login-shell.pid'), 'utf8'));
+    sb.track(shellPid);
+    await until(() => !procAlive(shellPid), 10_000, 'the hung shell killed');
   });
 
   it('a login shell that fails leaves children the inherited PATH', async () => {
-    const { child, daemon } = await childPath([], '/bin/false');
-    expect(child).toBe(daemon);
+    expect(await childPaths(sandbox(), [], '/bin/false')).toEqual([daemonPath]);
   });
 });
