@@ -72,6 +72,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
 
   let lock: RunDirLock | undefined;
   let server: RpcServer | undefined;
+  let socketId: FileIdentity | undefined;
   let teardown: Promise<void> | undefined;
   // Set once the daemon is up; a shutdown asked for before that waits for the start (see `signalled`).
   let shutdown = (): Promise<void> => Promise.resolve();
@@ -126,7 +127,8 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       onShutdownRequest: () => void shutdown(),
     });
     await server.listen();
-    const socketId = await identify(socketPath);
+    socketId = await identify(socketPath);
+    const ownSocket = socketId;
     await lock.complete(instanceId, server.startedAt);
     let tokenId: FileIdentity | undefined;
     try {
@@ -135,7 +137,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       log.error('daemon', `failed to persist token: ${(err as Error).message}`);
     }
     const metricsServer: http.Server | undefined = metrics && cfg.metricsAddr !== undefined ? await serveMetrics(cfg.metricsAddr, metrics, log) : undefined;
-    const probe = startOrphanProbe(socketPath, socketId, server, log, cfg.timings, () => void shutdown());
+    const probe = startOrphanProbe(socketPath, ownSocket, server, log, cfg.timings, () => void shutdown());
 
     const srv = server;
     const heldLock = lock;
@@ -152,7 +154,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
         } else {
           killed = await srv.supervisor.killAll('shutdown');
         }
-        await removeIfOwned(socketId);
+        await removeIfOwned(ownSocket);
         await removeIfOwned(tokenId);
         await heldLock.release();
         metricsServer?.close();
@@ -170,9 +172,11 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
   } catch (err) {
     const message = err instanceof TokenError || err instanceof LockError ? err.message : (err as Error).message;
     log.error('daemon', `start-up failed: ${message}`);
-    cfg.report?.({ ok: false, error: message });
+    // Clean up before reporting: once the launcher has said "failed" and exited, the directory must be free.
     await server?.close().catch(() => {});
+    await removeIfOwned(socketId);
     await lock?.release();
+    cfg.report?.({ ok: false, error: message });
     throw err;
   }
   return exited;
