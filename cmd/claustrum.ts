@@ -11,7 +11,7 @@ import { defaultSocketPath } from '../src/daemon/paths.js';
 import { runDaemon, type TokenSource } from '../src/daemon/serve.js';
 import { stopDaemon } from '../src/daemon/stop.js';
 import { readTokenFd, readTokenFile } from '../src/daemon/token.js';
-import { Logger, parseLogLevel } from '../src/log/logger.js';
+import { Logger, parseLogLevel, silentLogger } from '../src/log/logger.js';
 import { BUILD } from '../src/version.js';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -217,7 +217,8 @@ async function main(argv: readonly string[]): Promise<number> {
     return runBridge(socketPath, process.stdin, process.stdout, (line) => process.stderr.write(`${line}\n`));
   }
   if (get<boolean>('stop')) {
-    const word = await stopDaemon(socketPath, new Logger('warn'));
+    // One word on stdout is the whole answer; the eviction steps behind it are not narrated.
+    const word = await stopDaemon(socketPath, silentLogger);
     process.stdout.write(`${word}\n`);
     return 0;
   }

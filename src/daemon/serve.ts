@@ -134,6 +134,11 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     try {
       tokenId = await persistToken(runDir, token);
     } catch (err) {
+      // Best-effort, as in the reference, when the caller knows the token; but a token generated here that cannot
+      // be written down is known to nobody, and a daemon nobody can authenticate to must not come up.
+      if (cfg.tokenSource.kind === 'generate') {
+        throw new TokenError(`cannot write ${path.join(runDir, TOKEN_FILE)} (${(err as Error).message}), and no client could learn the generated token; fix the directory or give -token-file or -token-fd`);
+      }
       log.error('daemon', `failed to persist token: ${(err as Error).message}`);
     }
     const metricsServer: http.Server | undefined = metrics && cfg.metricsAddr !== undefined ? await serveMetrics(cfg.metricsAddr, metrics, log) : undefined;

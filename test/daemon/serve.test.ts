@@ -1,7 +1,7 @@
 /**
  * The self-daemonizing `-serve`: banner, files, token sources, and the failure path.
  */
-import { chmodSync, readdirSync, statSync, writeFileSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, statSync, writeFileSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, until } from '../helpers/daemon.js';
@@ -188,6 +188,17 @@ describe('-serve (self-daemonizing)', () => {
     expect(await ping(sock, sb.token())).toEqual({ pong: true });
     expect((await runCli(['-stop', '-socket', sock])).stdout).toBe('stopped\n');
     expect(readdirSync(sb.dir).sort()).toEqual(['children', 'remote-server.log']);
+  });
+
+  it('refuses to start when a generated token cannot be written to daemon.token (nobody could ever authenticate)', async () => {
+    const sb = sandbox();
+    mkdirSync(sb.file('daemon.token'), { recursive: true, mode: 0o700 });
+    const r = await runCli(['-serve', '-socket', sb.socket]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`claustrum: cannot write ${sb.file('daemon.token')}`);
+    expect(r.stderr).toContain('give -token-file or -token-fd');
+    expect(existsSync(sb.socket)).toBe(false);
+    expect(existsSync(sb.file('daemon.lock'))).toBe(false);
   });
 
   it('a daemon.token that cannot be written is logged, and the daemon serves on', async () => {
