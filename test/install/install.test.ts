@@ -306,7 +306,7 @@ describe('-install from -cli-url', () => {
   it('reports a connection that breaks mid-body as "download interrupted"', async () => {
     server.handler = (_req, res) => {
       res.writeHead(200, { 'content-length': '100' });
-      res.write(blob.bytes.subarray(0, 10), () => setTimeout(() => res.socket?.resetAndDestroy(), 50));
+      res.write(blob.bytes.subarray(0, 10), () => setTimeout(() => res.socket?.resetAndDestroy(), 250));
     };
     const f = factsOf(await install('-cli-url', server.url(), '-cli-checksum', blob.sha256));
     expect(f.cliError).toMatch(/^download interrupted after 10\/100 bytes: read tcp 127\.0\.0\.1:\d+->127\.0\.0\.1:\d+: read: connection reset by peer$/);
@@ -314,7 +314,7 @@ describe('-install from -cli-url', () => {
 
     server.handler = (_req, res) => {
       res.writeHead(200, { 'content-length': '100' });
-      res.write(blob.bytes.subarray(0, 10), () => setTimeout(() => res.socket?.end(), 50));
+      res.write(blob.bytes.subarray(0, 10), () => setTimeout(() => res.socket?.end(), 250));
     };
     expect(factsOf(await install('-cli-url', server.url(), '-cli-checksum', blob.sha256)).cliError).toBe(
       'download interrupted after 10/100 bytes: unexpected EOF',
@@ -371,7 +371,8 @@ describe('-install and an unresponsive CLI', () => {
     mkdirSync(cliDir, { mode: 0o700 });
     hangingCli(cli, pidFile);
     const r = await claustrum(['-install', '-cli-dir', cliDir, '-cli-version', '1.2.3', '-cli-zst', blob.path, '-cli-keep', '1'], {
-      CLAUSTRUM_TEST_PROBE_TIMEOUT_MS: '500',
+      // Long enough for the stand-in to have written its pid file before it is stopped.
+      CLAUSTRUM_TEST_PROBE_TIMEOUT_MS: '1500',
     });
     const f = factsOf(r);
     expect(f).toEqual({ ...head(cli), libc: f.libc, cliError: CLI_UNRESPONSIVE, cliUnresponsive: true });
@@ -385,7 +386,7 @@ describe('-install and an unresponsive CLI', () => {
     const pidFile = path.join(root, 'child.pid');
     const hang = zstd(hangingCli(path.join(root, 'hang'), pidFile), path.join(root, 'hang.zst'));
     const r = await claustrum(['-install', '-cli-dir', cliDir, '-cli-version', '1.2.3', '-cli-zst', hang.path], {
-      CLAUSTRUM_TEST_FIRST_RUN_TIMEOUT_MS: '500',
+      CLAUSTRUM_TEST_FIRST_RUN_TIMEOUT_MS: '1500',
     });
     const f = factsOf(r);
     expect(f).toEqual({ ...head(cli), libc: f.libc, cliError: CLI_UNRESPONSIVE, cliUnresponsive: true });

@@ -23,7 +23,8 @@ describe('-probe-cli', () => {
   it('prints __CLI_HUNG__ when the bound (test-only, shortened) kills it, and kills its process group', async () => {
     const pidFile = path.join(root, 'child.pid');
     const cli = writeCli(path.join(root, 'cli'), `sleep 60 &\necho $! > '${pidFile}'\nexec sleep 60`);
-    const r = await claustrum(['-probe-cli', cli], { CLAUSTRUM_TEST_PROBE_TIMEOUT_MS: '300' });
+    // Long enough for the stand-in to have written its pid file before it is stopped.
+    const r = await claustrum(['-probe-cli', cli], { CLAUSTRUM_TEST_PROBE_TIMEOUT_MS: '1500' });
     expect(r).toEqual({ code: 0, stdout: '__CLI_HUNG__\n', stderr: '' });
     await until(() => !running(Number(readFileSync(pidFile, 'utf8'))), 5000, 'the group to die');
   });
