@@ -2,30 +2,16 @@
  * Helpers for the -install / -probe-cli tests: stand-in CLIs (small shell scripts), zstd blobs made by the real
  * `zstd` tool, a loopback HTTP server, and a runner for the built executable.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { BIN } from './daemon.js';
+import { runCli, type RunResult } from './cli.js';
 
-export interface RunResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `claustrum <args>` (the built dist/), asynchronously so a server in this process keeps serving. */
+/** Runs `claustrum <args>` (the built dist/) to completion, asynchronously so a server in this process keeps serving. */
 export function claustrum(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(args, { env });
 }
 
 export interface Facts {
@@ -133,14 +119,4 @@ export function serveBytes(body: Buffer): Handler {
     res.writeHead(200, { 'content-length': String(body.length) });
     res.end(body);
   };
-}
-
-/** True while a process runs: it exists and is not a zombie (an orphan waits for init to reap it). */
-export function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }

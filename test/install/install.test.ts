@@ -10,7 +10,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { goArch } from '../../src/install/facts.js';
 import { CLI_UNRESPONSIVE } from '../../src/install/install.js';
 import { BIN, ROOT, tempDir, until } from '../helpers/daemon.js';
-import { age, claustrum, factsOf, names, progressOf, serveBytes, running, sha256, TestServer, writeCli, zstd } from '../helpers/install.js';
+import { processLive } from '../helpers/procfs.js';
+import { age, claustrum, factsOf, names, progressOf, serveBytes, sha256, TestServer, writeCli, zstd } from '../helpers/install.js';
 
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const MINUTE = 60_000;
@@ -379,7 +380,7 @@ describe('-install and an unresponsive CLI', () => {
     expect(existsSync(cli)).toBe(true);
     expect(existsSync(blob.path)).toBe(true);
     const pid = Number(readFileSync(pidFile, 'utf8'));
-    await until(() => !running(pid), 5000, 'the group to die');
+    await until(() => !processLive(pid), 5000, 'the group to die');
   });
 
   it('stops a new CLI at the first-run bound (shortened): it stays, the blob is consumed', async () => {
@@ -392,7 +393,7 @@ describe('-install and an unresponsive CLI', () => {
     expect(f).toEqual({ ...head(cli), libc: f.libc, cliError: CLI_UNRESPONSIVE, cliUnresponsive: true });
     expect(names(cliDir)).toEqual(['1.2.3']);
     expect(existsSync(hang.path)).toBe(false);
-    await until(() => !running(Number(readFileSync(pidFile, 'utf8'))), 5000, 'the group to die');
+    await until(() => !processLive(Number(readFileSync(pidFile, 'utf8'))), 5000, 'the group to die');
   });
 
   it('reinstalls over a present file that does not run', async () => {

@@ -4,7 +4,8 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir, until } from '../helpers/daemon.js';
-import { claustrum, running, writeCli } from '../helpers/install.js';
+import { processLive } from '../helpers/procfs.js';
+import { claustrum, writeCli } from '../helpers/install.js';
 
 let root: string;
 beforeEach(() => {
@@ -16,7 +17,7 @@ describe('-probe-cli', () => {
   it('prints nothing for a CLI that answers --version, and passes it that flag', async () => {
     const seen = path.join(root, 'argv');
     const cli = writeCli(path.join(root, 'cli'), `echo "$@" > '${seen}'; echo "agent 9.9.9"`);
-    expect(await claustrum(['-probe-cli', cli])).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(await claustrum(['-probe-cli', cli])).toMatchObject({ code: 0, stdout: '', stderr: '' });
     expect(readFileSync(seen, 'utf8')).toBe('--version\n');
   });
 
@@ -25,8 +26,8 @@ describe('-probe-cli', () => {
     const cli = writeCli(path.join(root, 'cli'), `sleep 60 &\necho $! > '${pidFile}'\nexec sleep 60`);
     // Long enough for the stand-in to have written its pid file before it is stopped.
     const r = await claustrum(['-probe-cli', cli], { CLAUSTRUM_TEST_PROBE_TIMEOUT_MS: '1500' });
-    expect(r).toEqual({ code: 0, stdout: '__CLI_HUNG__\n', stderr: '' });
-    await until(() => !running(Number(readFileSync(pidFile, 'utf8'))), 5000, 'the group to die');
+    expect(r).toMatchObject({ code: 0, stdout: '__CLI_HUNG__\n', stderr: '' });
+    await until(() => !processLive(Number(readFileSync(pidFile, 'utf8'))), 5000, 'the group to die');
   });
 
   it.each([
@@ -50,7 +51,7 @@ describe('-probe-cli', () => {
       },
     ],
   ])('prints __CLI_BAD__ when the CLI %s', async (_what, make) => {
-    expect(await claustrum(['-probe-cli', make(root)])).toEqual({ code: 0, stdout: '__CLI_BAD__\n', stderr: '' });
+    expect(await claustrum(['-probe-cli', make(root)])).toMatchObject({ code: 0, stdout: '__CLI_BAD__\n', stderr: '' });
   });
 
   it('wins over -stop, and loses to -version and -install', async () => {
