@@ -8,7 +8,8 @@ import { ROOT } from '../helpers/daemon.js';
 import { runCli, sandboxes } from '../helpers/cli.js';
 
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const ALL_FLAGS = ['serve', 'stop', 'bridge', 'version', 'socket', 'foreground', 'token-file', 'token-fd', 'stall-timeout', 'keep-children', 'no-login-path', 'metrics-addr'];
+const ALL_FLAGS = ['serve', 'stop', 'bridge', 'version', 'socket', 'foreground', 'token-file', 'token-fd', 'stall-timeout', 'keep-children', 'no-login-path', 'metrics-addr',
+  'install', 'probe-cli', 'cli-version', 'cli-dir', 'cli-url', 'cli-checksum', 'cli-zst', 'cli-keep', 'max-cli-bytes', 'cli-download-timeout'];
 
 describe('command line', () => {
   const sandbox = sandboxes();
@@ -39,6 +40,8 @@ describe('command line', () => {
       expect(r.stdout).toContain('(default 30s)');
       expect(r.stdout).toContain('(default -1)');
       expect(r.stdout).toContain('(default "$XDG_RUNTIME_DIR/claustrum/rpc.sock, else ~/.claustrum/rpc.sock")');
+      expect(r.stdout).toContain('(default "~/.claustrum/cli")');
+      expect(r.stdout).toContain('(default 3)');
       // The test-only timings are not operator flags.
       expect(r.stdout).not.toContain('CLAUSTRUM_TEST');
     }
@@ -46,7 +49,7 @@ describe('command line', () => {
 
   it('no mode: the message naming the modes that exist, exit 2, no usage', async () => {
     const r = await runCli([]);
-    expect(r).toMatchObject({ code: 2, stdout: '', stderr: 'claustrum: one of --version/--serve/--bridge/--stop is required\n' });
+    expect(r).toMatchObject({ code: 2, stdout: '', stderr: 'claustrum: one of --version/--install/--probe-cli/--serve/--bridge/--stop is required\n' });
     const s = await runCli(['-socket', '/tmp/x.sock', '-keep-children']);
     expect(s.code).toBe(2);
   });
