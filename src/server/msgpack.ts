@@ -6,7 +6,8 @@
  * MessagePack grammar (headers and lengths only, payloads are jumped over), so the size cap applies to exact message
  * sizes before anything is decoded, and a value that cannot be decoded costs a parse error, not the stream.
  */
-import { Packr, Unpackr } from 'msgpackr';
+import { createRequire } from 'node:module';
+import type { Packr, Unpackr } from 'msgpackr';
 import type { Frame, FrameOrigin } from '../replay/frame.js';
 import type { WireCodec } from './connection.js';
 import { MAX_LINE_BYTES } from './framing.js';
@@ -202,15 +203,27 @@ export class MessageSplitter {
 // Maps decode to plain objects (msgpackr renames a `__proto__` key, so no prototype is ever set); 64-bit integers
 // past 2^53 decode to bigints, so integer params keep their exact value for the range checks.
 // ('auto' is documented by msgpackr and supported at runtime; its type declarations lag behind.)
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'bigint' });
 // Plain maps with their real sizes (fixmap for small ones), so any MessagePack library reads them.
-const packr = new Packr({ useRecords: false, variableMapSize: true });
+//
+// msgpackr is loaded at the first MessagePack message, synchronously (its CommonJS build): a daemon that only
+// speaks NDJSON keeps 3 MB less memory, and Node's spawn cost grows with the daemon's memory (bench/RESULTS.md).
+let codec: { readonly packr: Packr; readonly unpackr: Unpackr } | undefined;
+function msgpackr(): { readonly packr: Packr; readonly unpackr: Unpackr } {
+  if (codec === undefined) {
+    const lib = createRequire(import.meta.url)('msgpackr') as typeof import('msgpackr');
+    codec = {
+      unpackr: new lib.Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'bigint' }),
+      packr: new lib.Packr({ useRecords: false, variableMapSize: true }),
+    };
+  }
+  return codec;
+}
 
 /** Decodes one whole MessagePack value into a request. */
 export function decodeMessage(message: Buffer): DecodedRequest | typeof NOT_A_REQUEST {
   let value: unknown;
   try {
-    value = unpackr.unpack(message);
+    value = msgpackr().unpackr.unpack(message);
   } catch {
     return NOT_A_REQUEST;
   }
@@ -218,14 +231,14 @@ export function decodeMessage(message: Buffer): DecodedRequest | typeof NOT_A_RE
 }
 
 export function packValue(value: unknown): Buffer {
-  return packr.pack(value);
+  return msgpackr().packr.pack(value);
 }
 
 export const msgpackCodec: WireCodec = {
   reply(r: Reply): Buffer {
-    return packr.pack(r.error ? { jsonrpc: '2.0', id: r.id.value, error: r.error } : { jsonrpc: '2.0', id: r.id.value, result: r.result });
+    return msgpackr().packr.pack(r.error ? { jsonrpc: '2.0', id: r.id.value, error: r.error } : { jsonrpc: '2.0', id: r.id.value, result: r.result });
   },
   frame(origin: FrameOrigin, frame: Frame): Buffer {
-    return packr.pack(origin.toObject(frame));
+    return msgpackr().packr.pack(origin.toObject(frame));
   },
 };
