@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ByteRing } from '../../src/replay/ring.js';
 
 /** A reference model: the views a ByteRing hands out must always read back what was stored, oldest first. */
-function check(ring: ByteRing, live: { view: Buffer; bytes: Buffer }[]): void {
+function check(live: { view: Buffer; bytes: Buffer }[]): void {
   for (const { view, bytes } of live) expect(view.equals(bytes)).toBe(true);
 }
 
@@ -24,7 +24,7 @@ describe('ByteRing', () => {
         live[index]!.view = moved;
       });
       live.push({ view, bytes });
-      check(ring, live);
+      check(live);
     }
     expect(ring.capacity).toBe(32 * 1024);
   });
@@ -46,7 +46,7 @@ describe('ByteRing', () => {
         total -= live.shift()!.bytes.length;
         ring.release();
       }
-      check(ring, live);
+      check(live);
     }
     expect(ring.capacity).toBeLessThanOrEqual(10_000);
   });
