@@ -41,7 +41,7 @@ const SIZES = SMOKE
       many: { runs: 3, children: 20, pings: 50 },
       isolation: { runs: 3, pings: 50, kills: 3 },
       memory: { runs: 3, total: 32 * MiB },
-      stdin: { runs: 3, total: 2 * MiB, chunk: 512 * 1024, window: 8 },
+      stdin: { runs: 3, total: 2 * MiB, chunk: 512 * 1024, window: 2 },
     }
   : {
       throughput: { runs: 3, total: 256 * MiB },
@@ -52,7 +52,7 @@ const SIZES = SMOKE
       many: { runs: 3, children: 1000, pings: 1000 },
       isolation: { runs: 3, pings: 500, kills: 20 },
       memory: { runs: 3, total: 2 * 1024 * MiB },
-      stdin: { runs: 3, total: 64 * MiB, chunk: 512 * 1024, window: 8 },
+      stdin: { runs: 3, total: 64 * MiB, chunk: 512 * 1024, window: 2 },
     };
 
 const WIRES = ['ndjson', 'msgpack', 'ws-binary', 'ws-text'];

@@ -52,7 +52,7 @@ async function daemonOnce(client, wire, chunks, id, window) {
   let next = 0;
   let resumeAt = undefined;
   const inFlight = new Set();
-  while (next < chunks.length || inFlight.size > 0) {
+  while (next < chunks.length || inFlight.size > 0 || resumeAt !== undefined) {
     if (resumeAt !== undefined && inFlight.size === 0) {
       next = resumeAt;
       resumeAt = undefined;
