@@ -10,7 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { connect } from '../lib/client.mjs';
-import { startDaemon } from '../lib/daemon.mjs';
+import { cpuOf, startDaemon } from '../lib/daemon.mjs';
 import { median, percentile, withTimeout } from '../lib/stats.mjs';
 
 function rawSpawnTrue() {
@@ -47,10 +47,16 @@ export async function measureSpawnLatency(o) {
     for (let r = 0; r < o.runs; r++) {
       const base = [];
       const ours = [];
+      let rawCpu = 0;
+      const daemonCpu0 = cpuOf(daemon.pid);
       for (let i = 0; i < o.spawns; i++) {
+        const c0 = process.cpuUsage();
         base.push(await rawSpawnTrue());
+        const c = process.cpuUsage(c0);
+        rawCpu += (c.user + c.system) / 1000;
         ours.push(await daemonSpawnTrue(client));
       }
+      const daemonCpu = ((cpuOf(daemon.pid) - daemonCpu0) * 1000) / o.spawns;
       const round = {
         baseP50: percentile(base, 50),
         baseP99: percentile(base, 99),
@@ -58,6 +64,8 @@ export async function measureSpawnLatency(o) {
         p99: percentile(ours, 99),
       };
       round.ratio = round.p50 / round.baseP50;
+      round.daemonCpuMs = daemonCpu;
+      round.clientCpuMs = rawCpu / o.spawns;
       rounds.push(round);
       o.log(`  round ${r + 1}: daemon p50 ${round.p50.toFixed(2)} ms p99 ${round.p99.toFixed(2)} ms; spawn('true') p50 ${round.baseP50.toFixed(2)} ms p99 ${round.baseP99.toFixed(2)} ms; ratio ${round.ratio.toFixed(2)}`);
     }
@@ -66,7 +74,16 @@ export async function measureSpawnLatency(o) {
     await daemon.stop();
   }
   const pick = (k) => median(rounds.map((x) => x[k]));
-  return { p50: pick('p50'), p99: pick('p99'), baseP50: pick('baseP50'), baseP99: pick('baseP99'), ratio: pick('ratio'), rounds };
+  return {
+    p50: pick('p50'),
+    p99: pick('p99'),
+    baseP50: pick('baseP50'),
+    baseP99: pick('baseP99'),
+    ratio: pick('ratio'),
+    daemonCpuMs: pick('daemonCpuMs'),
+    clientCpuMs: pick('clientCpuMs'),
+    rounds,
+  };
 }
 
 /** The first spawn of a fresh daemon, with and without the login-shell PATH lookup. */
@@ -92,11 +109,13 @@ export async function measureFirstSpawn(o) {
 export async function measureSpawnThroughput(o) {
   const daemon = await startDaemon();
   const rates = [];
+  const cpu = [];
   try {
     const client = await connect({ wire: 'ndjson', socket: daemon.socket, token: daemon.token });
     await daemonSpawnTrue(client); // the login-shell PATH, once
     for (let r = 0; r < o.runs; r++) {
       let started = 0;
+      const c0 = cpuOf(daemon.pid);
       const t0 = performance.now();
       const worker = async () => {
         while (started < o.spawns) {
@@ -107,11 +126,12 @@ export async function measureSpawnThroughput(o) {
       await Promise.all(Array.from({ length: o.inFlight }, worker));
       const rate = o.spawns / ((performance.now() - t0) / 1000);
       rates.push(rate);
+      cpu.push(((cpuOf(daemon.pid) - c0) * 1000) / o.spawns);
       o.log(`  round ${r + 1}: ${rate.toFixed(0)} spawns/s`);
     }
     await client.close();
   } finally {
     await daemon.stop();
   }
-  return { rate: median(rates), samples: rates };
+  return { rate: median(rates), samples: rates, daemonCpuMs: median(cpu) };
 }

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect } from '../lib/client.mjs';
-import { startDaemon } from '../lib/daemon.mjs';
+import { cpuOf, startDaemon } from '../lib/daemon.mjs';
 import { median, MiB, withTimeout } from '../lib/stats.mjs';
 
 const COMMAND = ['sh', ['-c', 'exec cat >/dev/null']];
@@ -90,6 +90,7 @@ export async function measureStdin(o) {
   const daemon = await startDaemon({ nodeArgs: process.env.BENCH_DAEMON_NODE_ARGS?.split(' ') });
   const samples = { direct: [] };
   const ratios = {};
+  const cpu = { direct: [] };
   try {
     const clients = {};
     for (const w of o.wires) {
@@ -99,10 +100,17 @@ export async function measureStdin(o) {
       await daemonOnce(clients[w], w, chunks.slice(0, 4), `warm-${w}`, o.window);
     }
     for (let r = 0; r < o.runs; r++) {
+      let c0 = process.cpuUsage();
       const base = await directOnce(chunks);
+      let c = process.cpuUsage(c0);
+      cpu.direct.push({ client: (c.user + c.system) / 1000 / (o.total / MiB) });
       samples.direct.push(o.total / (base / 1000));
       for (const w of o.wires) {
+        const d0 = cpuOf(daemon.pid);
+        c0 = process.cpuUsage();
         const ms = await daemonOnce(clients[w], w, chunks, `stdin-${w}-${r}`, o.window);
+        c = process.cpuUsage(c0);
+        (cpu[w] ??= []).push({ client: (c.user + c.system) / 1000 / (o.total / MiB), daemon: ((cpuOf(daemon.pid) - d0) * 1000) / (o.total / MiB) });
         samples[w].push(o.total / (ms / 1000));
         ratios[w].push(base / ms);
       }
@@ -112,7 +120,16 @@ export async function measureStdin(o) {
   } finally {
     await daemon.stop();
   }
-  const out = { direct: { median: median(samples.direct), samples: samples.direct } };
-  for (const w of o.wires) out[w] = { median: median(samples[w]), samples: samples[w], ratio: median(ratios[w]), ratios: ratios[w] };
+  const out = { direct: { median: median(samples.direct), samples: samples.direct, clientCpuMsPerMiB: median(cpu.direct.map((x) => x.client)) } };
+  for (const w of o.wires) {
+    out[w] = {
+      median: median(samples[w]),
+      samples: samples[w],
+      ratio: median(ratios[w]),
+      ratios: ratios[w],
+      clientCpuMsPerMiB: median(cpu[w].map((x) => x.client)),
+      daemonCpuMsPerMiB: median(cpu[w].map((x) => x.daemon)),
+    };
+  }
   return out;
 }

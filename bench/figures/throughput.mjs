@@ -100,24 +100,28 @@ export async function measureThroughput(o) {
   const wsUrl = await wsUrlOf(daemon);
   const samples = { relay: [] };
   const ratios = {};
+  const pairedRelay = {};
   const cpu = {};
   for (const w of o.wires) samples[w] = [];
   try {
     // Warm-up: the first spawn reads the login-shell PATH, and the first stream warms the JIT on both sides.
     const warm = { command: 'head', args: ['-c', String(Math.min(o.total, 16 * MiB)), child.args[0]] };
     for (const wire of o.wires) await daemonOnce(daemon, wire, warm, 'warm', wsUrl);
+    // Each wire's run is paired with a raw-relay run right before it, so both see the same moment of a shared
+    // machine; the ratio of a run is wire / its own relay, and the figure is the median of those ratios.
     for (let run = 0; run < o.runs; run++) {
-      const r = await relayOnce(dir, child, run);
-      if (r.bytes !== o.total) throw new Error(`relay delivered ${r.bytes} of ${o.total} bytes`);
-      samples.relay.push(r.bytes / r.seconds);
       for (const wire of o.wires) {
+        const r = await relayOnce(dir, child, `${run}-${wire}`);
+        if (r.bytes !== o.total) throw new Error(`relay delivered ${r.bytes} of ${o.total} bytes`);
+        samples.relay.push(r.bytes / r.seconds);
+        (pairedRelay[wire] ??= []).push(r.bytes / r.seconds);
         const d = await daemonOnce(daemon, wire, child, run, wsUrl);
         if (d.bytes !== o.total) throw new Error(`${wire} delivered ${d.bytes} of ${o.total} bytes`);
         samples[wire].push(d.bytes / d.seconds);
         (ratios[wire] ??= []).push(d.bytes / d.seconds / (r.bytes / r.seconds));
         (cpu[wire] ??= []).push({ daemon: d.daemonCpu / (d.bytes / MiB), client: d.clientCpu / (d.bytes / MiB) });
       }
-      o.log(`  run ${run + 1}: ` + Object.entries(samples).map(([k, v]) => `${k} ${(v.at(-1) / MiB).toFixed(0)} MiB/s`).join(', '));
+      o.log(`  run ${run + 1}: ` + o.wires.map((w) => `${w} ${(samples[w].at(-1) / MiB).toFixed(0)} MiB/s (${ratios[w].at(-1).toFixed(2)}× its relay)`).join(', '));
     }
   } finally {
     await daemon.stop();
@@ -129,6 +133,7 @@ export async function measureThroughput(o) {
     out[k] = { median: median(v), samples: v };
     if (ratios[k]) {
       out[k].ratio = median(ratios[k]);
+      out[k].relayMedian = median(pairedRelay[k]);
       out[k].ratios = ratios[k];
     }
     if (cpu[k]) {

@@ -9,6 +9,7 @@
 import net from 'node:net';
 import { Packr, Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
+import { MessageSplitter } from '../../dist/src/server/msgpack.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
@@ -113,18 +114,15 @@ function decodeJson(text) {
   return msg;
 }
 
-/** A stream of MessagePack values: whole values are unpacked, an unfinished tail is kept for the next chunk. */
+/**
+ * A stream of MessagePack values, split with the daemon's own splitter (the built dist/): it walks the grammar,
+ * hands out values whole in a chunk as views, and copies only a value cut across chunks. Each is then unpacked.
+ */
 function msgpackReader(client) {
-  let rest = undefined;
+  const splitter = new MessageSplitter(Number.MAX_SAFE_INTEGER);
+  const onMessage = (m) => client.received(fixBinary(unpackr.unpack(m)));
   return (chunk) => {
-    const buf = rest ? Buffer.concat([rest, chunk]) : chunk;
-    rest = undefined;
-    try {
-      unpackr.unpackMultiple(buf, (value) => client.received(fixBinary(value)));
-    } catch (err) {
-      if (!err.incomplete) throw err;
-      rest = Buffer.from(buf.subarray(err.lastPosition));
-    }
+    splitter.push(chunk, onMessage);
   };
 }
 
