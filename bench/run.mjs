@@ -8,6 +8,7 @@
  *   BENCH_SMOKE=1 node bench/run.mjs   tiny sizes, a check that the suite works (the test suite runs this)
  *   BENCH_OUT=<dir>                    where to write RESULTS.md and results.json (default: bench/)
  *   BENCH_ONLY=1,3                     only these figures (the table then lists only them)
+ *   node bench/run.mjs --render        rewrite RESULTS.md from results.json and METHOD.md, measuring nothing
  *
  * Each figure runs in a fresh Node process (this file with --figure), so one figure's heap never weighs on the next
  * one's client, and a figure that fails is reported as failed without stopping the others.
@@ -84,7 +85,7 @@ const FIGURES = {
         baseline: `raw relay ${fmt.mibps(r[w].relayMedian)}`,
         ratio: fmt.x(r[w].ratio),
         met: targets[w] !== undefined ? r[w].ratio >= targets[w] : null,
-        note: `daemon CPU ${r[w].daemonCpuMsPerMiB.toFixed(2)} ms/MiB, client CPU ${r[w].clientCpuMsPerMiB.toFixed(2)} ms/MiB`,
+        note: `CPU per MiB: daemon ${r[w].daemonCpuMsPerMiB.toFixed(2)} ms, its client ${r[w].clientCpuMsPerMiB.toFixed(2)} ms; the relay process ${r.relayCpuMsPerMiB.toFixed(2)} ms`,
       }));
     },
   },
@@ -246,6 +247,15 @@ if (process.argv[2] === '--figure') {
   process.exit(0);
 }
 
+// ---- render mode: the same results, the current METHOD.md ----
+
+if (process.argv[2] === '--render') {
+  const outDir = process.env.BENCH_OUT ?? HERE;
+  const saved = JSON.parse(readFileSync(path.join(outDir, 'results.json'), 'utf8'));
+  writeFileSync(path.join(outDir, 'RESULTS.md'), renderMarkdown(saved));
+  process.exit(0);
+}
+
 // ---- parent mode ----
 
 function runFigure(key) {
@@ -288,7 +298,9 @@ function machine() {
 
 function gitDescribe() {
   try {
-    return execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const head = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const changed = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no', '--', 'src', 'cmd', 'bench/lib', 'bench/figures', 'bench/run.mjs'], { encoding: 'utf8' }).trim();
+    return changed ? `${head} with uncommitted changes` : head;
   } catch {
     return 'unknown';
   }
@@ -371,6 +383,7 @@ function summarize(key, res) {
   switch (key) {
     case '1':
       return Object.entries(res)
+        .filter(([, v]) => typeof v === 'object')
         .map(([k, v]) => `${k} ${list(v.samples, fmt.mibps)}${v.ratios ? ` (ratios ${list(v.ratios, fmt.x)})` : ''}`)
         .join('; ');
     case '3':

@@ -32,7 +32,9 @@ export async function relayOnce(dir, child, run) {
   const sock = path.join(dir, `relay-${run}.sock`);
   const server = net.createServer();
   await new Promise((r) => server.listen(sock, r));
-  const relay = spawn(process.execPath, [RELAY, sock, child.command, ...child.args], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const relay = spawn(process.execPath, [RELAY, sock, child.command, ...child.args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let relayOut = '';
+  relay.stdout.on('data', (d) => (relayOut += d));
   const [conn] = await Promise.all([new Promise((r) => server.once('connection', r))]);
   let bytes = 0;
   const done = new Promise((resolve) => {
@@ -45,8 +47,9 @@ export async function relayOnce(dir, child, run) {
   const seconds = (performance.now() - t0) / 1000;
   conn.destroy();
   server.close();
-  await new Promise((r) => (relay.exitCode !== null ? r() : relay.once('exit', r)));
-  return { seconds, bytes };
+  await new Promise((r) => (relay.exitCode !== null && relay.stdout.closed ? r() : relay.once('close', r)));
+  const relayCpuMs = JSON.parse(relayOut.trim() || '{"cpuMs":null}').cpuMs;
+  return { seconds, bytes, relayCpuMs };
 }
 
 /** One daemon run over `wire`: seconds from the spawn request to the exit frame, and bytes decoded. */
@@ -101,6 +104,7 @@ export async function measureThroughput(o) {
   const samples = { relay: [] };
   const ratios = {};
   const pairedRelay = {};
+  const relayCpu = [];
   const cpu = {};
   for (const w of o.wires) samples[w] = [];
   try {
@@ -115,6 +119,7 @@ export async function measureThroughput(o) {
         if (r.bytes !== o.total) throw new Error(`relay delivered ${r.bytes} of ${o.total} bytes`);
         samples.relay.push(r.bytes / r.seconds);
         (pairedRelay[wire] ??= []).push(r.bytes / r.seconds);
+        if (r.relayCpuMs !== null) relayCpu.push(r.relayCpuMs / (r.bytes / MiB));
         const d = await daemonOnce(daemon, wire, child, run, wsUrl);
         if (d.bytes !== o.total) throw new Error(`${wire} delivered ${d.bytes} of ${o.total} bytes`);
         samples[wire].push(d.bytes / d.seconds);
@@ -128,9 +133,9 @@ export async function measureThroughput(o) {
     const { rmSync } = await import('node:fs');
     rmSync(dir, { recursive: true, force: true });
   }
-  const out = {};
+  const out = { relayCpuMsPerMiB: median(relayCpu) };
   for (const [k, v] of Object.entries(samples)) {
-    out[k] = { median: median(v), samples: v };
+    out[k] = { ...out[k], median: median(v), samples: v };
     if (ratios[k]) {
       out[k].ratio = median(ratios[k]);
       out[k].relayMedian = median(pairedRelay[k]);
