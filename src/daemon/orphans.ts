@@ -5,7 +5,8 @@
  * A record names the child by pid and OS start time, and its daemon the same way; the reap signals a child only if
  * that pair still matches (a reused pid is never hit) and its daemon is gone.
  */
-import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { unlink, writeFile } from 'node:fs';
+import { mkdir, readdir, readFile, unlink as unlinkFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { isSameProcess, readStat, signalPid, startTimeOf } from '../process/procfs.js';
@@ -33,7 +34,7 @@ export class ChildRegistry {
   readonly #daemonStartTime: string;
   readonly #log: Logger;
   /** The write of each record, so its removal never overtakes it. */
-  readonly #writes = new Map<number, Promise<void>>();
+  readonly #writes = new Map<number, Promise<boolean>>();
 
   constructor(runDir: string, instance: string, daemonStartTime: string, log: Logger) {
     this.dir = path.join(runDir, CHILDREN_DIR);
@@ -46,30 +47,41 @@ export class ChildRegistry {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
   }
 
-  /** Records a child just spawned; runs in the background, off the spawn's reply path. */
+  /**
+   * Records a child just spawned; runs in the background, off the spawn's reply path. Callback I/O, one step after
+   * another: this runs for every spawn, and the promise API's file handles cost a spawn burst 15% of its rate
+   * (bench/RESULTS.md, figure 4).
+   */
   add(pid: number, argv0: string): void {
-    const write = (async () => {
-      const startTime = await startTimeOf(pid);
-      if (startTime === undefined) return; // already gone
-      const rec: ChildRecord = {
-        pid,
-        startTime,
-        instance: this.#instance,
-        daemonPid: process.pid,
-        daemonStartTime: this.#daemonStartTime,
-        argv0,
-        at: Date.now(),
-      };
-      await writeFile(this.#file(pid), JSON.stringify(rec), { mode: 0o600 });
-    })().catch((err: Error) => this.#log.warn('daemon', `child record ${pid}: ${err.message}`));
+    const write = new Promise<boolean>((resolve) => {
+      void startTimeOf(pid).then((startTime) => {
+        if (startTime === undefined) return resolve(false); // already gone: no record, nothing to remove
+        const rec: ChildRecord = {
+          pid,
+          startTime,
+          instance: this.#instance,
+          daemonPid: process.pid,
+          daemonStartTime: this.#daemonStartTime,
+          argv0,
+          at: Date.now(),
+        };
+        writeFile(this.#file(pid), JSON.stringify(rec), { mode: 0o600 }, (err) => {
+          if (err) this.#log.warn('daemon', `child record ${pid}: ${err.message}`);
+          resolve(true); // a failed write may still have created the file
+        });
+      });
+    });
     this.#writes.set(pid, write);
   }
 
   /** Removes a child's record: it exited, or -keep-children leaves it to the operator. */
   remove(pid: number): Promise<void> {
-    const pending = this.#writes.get(pid) ?? Promise.resolve();
+    const pending = this.#writes.get(pid) ?? Promise.resolve(true);
     this.#writes.delete(pid);
-    return pending.then(() => unlink(this.#file(pid)).catch(() => {}));
+    return pending.then((written) => {
+      if (!written) return;
+      return new Promise<void>((resolve) => unlink(this.#file(pid), () => resolve()));
+    });
   }
 
   #file(pid: number): string {
@@ -96,12 +108,12 @@ export async function reapOrphans(runDir: string, log: Logger, termGraceMs = REA
     try {
       rec = JSON.parse(await readFile(file, 'utf8')) as ChildRecord;
     } catch {
-      await unlink(file).catch(() => {});
+      await unlinkFile(file).catch(() => {});
       continue;
     }
     if (rec.daemonPid !== process.pid && (await isSameProcess(rec.daemonPid, rec.daemonStartTime))) continue; // a live daemon's
     if (victims.length < REAP_MAX_CHILDREN && (await isSameProcess(rec.pid, rec.startTime))) victims.push(rec);
-    else await unlink(file).catch(() => {});
+    else await unlinkFile(file).catch(() => {});
   }
   for (const rec of victims) {
     log.info('daemon', `reaping orphaned child pid ${rec.pid} (${rec.argv0}) of dead daemon instance ${rec.instance}`);
@@ -121,7 +133,7 @@ export async function reapOrphans(runDir: string, log: Logger, termGraceMs = REA
       signalTree(rec, 'SIGKILL');
     }
   }
-  await Promise.all(victims.map((r) => unlink(path.join(dir, `${r.pid}.json`)).catch(() => {})));
+  await Promise.all(victims.map((r) => unlinkFile(path.join(dir, `${r.pid}.json`)).catch(() => {})));
   return victims.length;
 }
 

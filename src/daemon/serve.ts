@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type http from 'node:http';
 import type { Logger } from '../log/logger.js';
-import { Metrics, serveMetrics } from '../metrics/metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { readLoginShellPath } from '../process/loginpath.js';
 import type { ProcessObserver } from '../process/managed.js';
 import { startTimeOf } from '../process/procfs.js';
@@ -102,7 +102,9 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     await registry.init();
 
     let loginPath: Promise<string | undefined> | undefined;
-    const metrics = cfg.metricsAddr !== undefined ? new Metrics({ supervisor: () => server?.supervisor, openConnections: () => server?.connectionCount ?? 0 }) : undefined;
+    // Loaded only when asked for: prom-client and node:http add memory, and Node's spawn cost grows with it.
+    const metricsModule = cfg.metricsAddr !== undefined ? await import('../metrics/metrics.js') : undefined;
+    const metrics: Metrics | undefined = metricsModule ? new metricsModule.Metrics({ supervisor: () => server?.supervisor, openConnections: () => server?.connectionCount ?? 0 }) : undefined;
     const registryHooks: ProcessObserver & SupervisorObserver = {
       spawned: (proc) => registry.add(proc.pid, proc.spec.command),
       reaped: (proc) => void registry.remove(proc.pid),
@@ -141,7 +143,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       }
       log.error('daemon', `failed to persist token: ${(err as Error).message}`);
     }
-    const metricsServer: http.Server | undefined = metrics && cfg.metricsAddr !== undefined ? await serveMetrics(cfg.metricsAddr, metrics, log) : undefined;
+    const metricsServer: http.Server | undefined = metricsModule && metrics && cfg.metricsAddr !== undefined ? await metricsModule.serveMetrics(cfg.metricsAddr, metrics, log) : undefined;
     const probe = startOrphanProbe(socketPath, ownSocket, server, log, cfg.timings, () => void shutdown());
 
     const srv = server;

@@ -8,6 +8,7 @@
  * The tree walk reads /proc once for all processes instead of running `ps` per process, as the tree-kill package
  * does: at a thousand children that is milliseconds instead of seconds (bench/ measures it).
  */
+import { close, open, read } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 
 export interface ProcStat {
@@ -31,14 +32,27 @@ export function parseStat(pid: number, text: string): ProcStat | undefined {
   return { pid, state: f[0]!, ppid: Number(f[1]), pgid: Number(f[2]), sid: Number(f[3]), startTime: f[19]! };
 }
 
-export async function readStat(pid: number | 'self'): Promise<ProcStat | undefined> {
-  try {
-    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return parseStat(pid === 'self' ? process.pid : pid, text);
-  } catch {
-    return undefined;
-  }
+/**
+ * One open, one read, one close. procfs reports a size of 0, so a general readFile stats and reads twice; the stat
+ * line always fits the buffer (the command name is at most 64 bytes). The orphan registry runs this for every
+ * spawn, so each thread-pool round trip counts (bench/RESULTS.md, figure 4).
+ */
+export function readStat(pid: number | 'self'): Promise<ProcStat | undefined> {
+  return new Promise((resolve) => {
+    open(`/proc/${pid}/stat`, 'r', (err, fd) => {
+      if (err) return resolve(undefined);
+      const buf = Buffer.allocUnsafe(STAT_READ_BYTES);
+      read(fd, buf, 0, STAT_READ_BYTES, 0, (readErr, n) => {
+        close(fd, ignore);
+        resolve(readErr ? undefined : parseStat(pid === 'self' ? process.pid : pid, buf.toString('utf8', 0, n)));
+      });
+    });
+  });
 }
+
+const STAT_READ_BYTES = 4096;
+
+function ignore(): void {}
 
 /** The OS start time of a live (non-zombie) process, or undefined when it is gone. */
 export async function startTimeOf(pid: number | 'self'): Promise<string | undefined> {

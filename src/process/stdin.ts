@@ -20,15 +20,21 @@ export function stdinVerdict(applied: number, offset: number | undefined, length
 /** The most unwritten stdin bytes a process may have queued before writes are refused (-32002). */
 export const STDIN_QUEUE_CAP_BYTES = 16 * 1024 * 1024;
 
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
 /**
  * Decodes standard base64 as strictly as Go's StdEncoding: padding required, no URL alphabet, `\r` and `\n`
- * skipped. Node's own decoder accepts nearly anything, so the text is validated first. Returns undefined when Go
- * would have refused it.
+ * skipped. Returns undefined when Go would have refused it.
+ *
+ * Node's decoder accepts nearly anything: it skips characters outside its alphabet, stops at a `=`, takes the URL
+ * alphabet too, and reads only the low byte of a character above U+00FF. So the text must be ASCII without `-` or
+ * `_`, and must decode to exactly the bytes its length promises, which it does only if every character before the
+ * padding is in the alphabet and the padding is one or two trailing `=`. (This replaced a regular expression that
+ * ran at 120 MB/s, the whole cost of a 512 KiB stdin write; a test checks both agree on random strings.)
  */
 export function decodeBase64Strict(text: string): Buffer | undefined {
   const s = text.includes('\n') || text.includes('\r') ? text.replace(/[\r\n]/g, '') : text;
-  if (s.length % 4 !== 0 || !BASE64.test(s)) return undefined;
-  return Buffer.from(s, 'base64');
+  if (s.length % 4 !== 0) return undefined;
+  if (Buffer.byteLength(s, 'utf8') !== s.length || s.includes('-') || s.includes('_')) return undefined;
+  const bytes = Buffer.from(s, 'base64');
+  const padding = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
+  return bytes.length === (s.length / 4) * 3 - padding ? bytes : undefined;
 }

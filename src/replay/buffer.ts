@@ -3,8 +3,12 @@
  *
  * Seqs in the buffer are consecutive (every frame enters it, eviction only takes from the front), so a lookup by
  * seq is an index computation, and a reattach replays from any seq in O(1) to find its start.
+ *
+ * A data frame's bytes are copied into the buffer's own ring as it enters (see ring.ts for why), so what the
+ * buffer holds is what the cap allows, not whatever the garbage collector has yet to free.
  */
-import type { Frame } from './frame.js';
+import { type Frame, MAX_FRAME_DATA } from './frame.js';
+import { ByteRing } from './ring.js';
 
 /** Per-process cap, counted as serialized NDJSON bytes including the newline (claustrum-wire.md §6). */
 export const REPLAY_CAP_BYTES = 16 * 1024 * 1024;
@@ -12,6 +16,7 @@ export const REPLAY_CAP_BYTES = 16 * 1024 * 1024;
 export class ReplayBuffer {
   readonly capBytes: number;
   #frames: Frame[] = [];
+  readonly #bytesOf: ByteRing;
   #head = 0;
   #bytes = 0;
   #evictedFrames = 0;
@@ -19,6 +24,9 @@ export class ReplayBuffer {
 
   constructor(capBytes: number = REPLAY_CAP_BYTES) {
     this.capBytes = capBytes;
+    // A data frame's line is at least 4/3 of its bytes (base64), so the bytes retained stay under 3/4 of the cap;
+    // room for one more frame arriving, and one wasted where the ring wraps.
+    this.#bytesOf = new ByteRing(Math.ceil((capBytes * 3) / 4) + 2 * MAX_FRAME_DATA);
   }
 
   /** Seq of the oldest retained frame; 0 when nothing was ever emitted. */
@@ -50,17 +58,20 @@ export class ReplayBuffer {
   /**
    * Appends the next frame (its seq must follow the newest), then drops whole frames from the front while the total
    * is over the cap, always keeping the newest even if it alone is larger. Returns the bytes evicted.
+   *
+   * A data frame is stored as a copy whose `data` lives in the buffer's slabs: callers read frames back with get().
    */
   append(frame: Frame): number {
     const last = this.lastSeq;
     if (last !== 0 && frame.seq !== last + 1) throw new Error(`replay: seq ${frame.seq} does not follow ${last}`);
-    this.#frames.push(frame);
+    this.#frames.push(frame.stream === 'exit' ? frame : { ...frame, data: this.#bytesOf.store(frame.data, this.#moved) });
     this.#bytes += frame.size;
     let evicted = 0;
     while (this.#bytes > this.capBytes && this.length > 1) {
       const old = this.#frames[this.#head]!;
       this.#frames[this.#head++] = undefined as unknown as Frame; // let the bytes go now, not at compaction
       this.#bytes -= old.size;
+      if (old.stream !== 'exit') this.#bytesOf.release();
       evicted += old.size;
       this.#evictedFrames++;
     }
@@ -80,8 +91,17 @@ export class ReplayBuffer {
     return this.#frames[this.#head + (seq - first)];
   }
 
+  /** The ring grew: the live data frames, oldest first, now read from new views. */
+  readonly #moved = (index: number, view: Buffer): void => {
+    // Data frames are stored in ring order; an exit frame (the last frame, if any) has no bytes to move.
+    const at = this.#head + index;
+    const frame = this.#frames[at]!;
+    if (frame.stream !== 'exit') this.#frames[at] = { ...frame, data: view };
+  };
+
   /** Drops every frame, for a process that is being forgotten. */
   clear(): void {
+    this.#bytesOf.clear();
     this.#frames = [];
     this.#head = 0;
     this.#bytes = 0;

@@ -11,6 +11,7 @@ export type KilledBy = 'client' | 'shutdown';
 export interface DataFrame {
   readonly seq: number;
   readonly stream: OutputStream;
+  /** In a replay buffer: a view of its ring, valid while the frame is retained; encode or copy it at once. */
   readonly data: Buffer;
   readonly size: number;
 }

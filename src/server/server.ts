@@ -25,7 +25,7 @@ import { decodeMessage, isMapHeader, MessageSplitter, msgpackCodec } from './msg
 import { decodeLine, ndjsonCodec } from './ndjson.js';
 import { NOT_A_REQUEST, type DecodedRequest } from './request.js';
 import { clearStaleSocket, listenUnix, prepareSocketDirectory } from './unix.js';
-import { listenWebSocket, type WebSocketListener, type WebSocketOptions } from './websocket.js';
+import type { WebSocketListener, WebSocketOptions } from './websocket.js';
 
 /** Features advertised by server.capabilities, reference names first in reference order. */
 export const REFERENCE_FEATURES = ['process.stdin.offset', 'git.status.baseRepo'] as const;
@@ -145,6 +145,8 @@ export class RpcServer {
     await listenUnix(this.#listener, socketPath);
     this.#log.info('Server', `listening on ${socketPath}`);
     if (this.#options.websocket) {
+      // Loaded only when asked for: `ws` and node:http add 8 MB to a daemon whose spawn cost grows with its memory.
+      const { listenWebSocket } = await import('./websocket.js');
       this.#websocket = await listenWebSocket(this.#options.websocket, this.#log, (ws, req) => this.#acceptWebSocket(ws, req));
     }
   }

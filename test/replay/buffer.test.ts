@@ -83,3 +83,35 @@ describe('frame sizes', () => {
     expect(line).toBe('{"type":"stream","processId":"c1","stream":"exit","seq":3,"exitCode":-1,"signal":"SIGKILL","killedBy":"shutdown"}\n');
   });
 });
+
+describe('ReplayBuffer data storage', () => {
+  it('keeps a copy of each data frame, so the reader may reuse its read buffer', () => {
+    const origin = new FrameOrigin('p1');
+    const b = new ReplayBuffer(1024 * 1024);
+    const read = Buffer.from('first');
+    b.append(origin.dataFrame(1, 'stdout', read));
+    read.fill(0x2a);
+    expect((b.get(1) as { data: Buffer }).data.toString()).toBe('first');
+  });
+
+  it('reads back every retained frame intact across ring growth, wrap-around and eviction', () => {
+    const origin = new FrameOrigin('p1');
+    const cap = 200_000;
+    const b = new ReplayBuffer(cap);
+    const sent = new Map<number, Buffer>();
+    let seed = 7;
+    for (let seq = 1; seq <= 3000; seq++) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      const bytes = Buffer.alloc(4 + (seed % 32765), seq & 0xff);
+      bytes.writeUInt32LE(seq, 0);
+      sent.set(seq, bytes);
+      b.append(origin.dataFrame(seq, 'stdout', bytes));
+      for (let s = b.firstSeq; s <= b.lastSeq; s += 7) {
+        expect((b.get(s) as { data: Buffer }).data.equals(sent.get(s)!)).toBe(true);
+      }
+    }
+    expect(b.bytes).toBeLessThanOrEqual(cap);
+    b.append(origin.exitFrame(3001, 0, undefined, undefined));
+    expect(b.get(3001)!.stream).toBe('exit');
+  });
+});

@@ -122,3 +122,35 @@ describe('MessagePack requests and replies', () => {
     expect(Buffer.from(decoded.data)).toEqual(Buffer.from([0, 255, 1]));
   });
 });
+
+describe('msgpackCodec data frames', () => {
+  it('writes exactly the bytes packr writes for the frame object', () => {
+    const packr = new Packr({ useRecords: false, variableMapSize: true });
+    const ids = ['p1', '', 'ünï"\\\n', '𝄞'.repeat(20), 'x'.repeat(40), 'y'.repeat(300), 'z'.repeat(70_000)];
+    const seqs = [1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0xffffffff, 0x100000000, 2 ** 53 - 1];
+    const sizes = [0, 1, 0xff, 0x100, 0xffff, 0x10000, 32 * 1024];
+    for (const id of ids) {
+      const o = new FrameOrigin(id);
+      for (const seq of seqs) {
+        for (const n of sizes) {
+          for (const stream of ['stdout', 'stderr'] as const) {
+            const frame = o.dataFrame(seq, stream, Buffer.alloc(n, seq & 0xff));
+            const ours = msgpackCodec.frame(o, frame) as Buffer;
+            expect(Buffer.compare(ours, packr.pack(o.toObject(frame))), `id ${id.length} seq ${seq} n ${n} ${stream}`).toBe(0);
+          }
+        }
+      }
+    }
+  });
+
+  it('hands out frames that stay intact while later frames are encoded', () => {
+    const o = new FrameOrigin('p1');
+    const frames = Array.from({ length: 100 }, (_, i) => msgpackCodec.frame(o, o.dataFrame(i + 1, 'stdout', Buffer.alloc(32 * 1024, i))) as Buffer);
+    const unpackr = new Packr({ useRecords: false });
+    frames.forEach((f, i) => {
+      const v = unpackr.unpack(f) as { seq: number; data: Uint8Array };
+      expect(v.seq).toBe(i + 1);
+      expect(Buffer.from(v.data).equals(Buffer.alloc(32 * 1024, i))).toBe(true);
+    });
+  });
+});

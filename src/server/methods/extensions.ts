@@ -2,7 +2,6 @@
  * Methods beyond the reference (listed after its methods in server.capabilities): process.list and process.stats.
  * A client reconnecting after sleep learns which processes exist; an operator sees what each one costs.
  */
-import pidusage from 'pidusage';
 import type { ManagedProcess } from '../../process/managed.js';
 import { descendantsOf, processTable } from '../../process/procfs.js';
 import type { Supervisor } from '../../process/supervisor.js';
@@ -26,6 +25,8 @@ export function extensionMethods(sup: Supervisor): MethodDef[] {
       }
       // One /proc pass finds every descendant, whichever group or session it moved to.
       const pids = [proc.pid, ...descendantsOf(proc.pid, await processTable())];
+      // Loaded at the first call: most daemons never serve process.stats, and memory makes every spawn slower.
+      const { default: pidusage } = await import('pidusage');
       const usage = await Promise.allSettled(pids.map((pid) => pidusage(pid)));
       let cpu = 0;
       let memory = 0;
