@@ -411,7 +411,6 @@ export class Client extends EventEmitter<ClientEvents> {
 
   /** One connection attempt: connect, authenticate, resync held processes, flush queued requests. */
   async #open(first: boolean): Promise<number> {
-    await this.#refreshToken(first);
     const gen = ++this.#gen;
     const channel = await this.#transport.open({
       message: (m) => this.#onMessage(gen, m),
@@ -425,6 +424,8 @@ export class Client extends EventEmitter<ClientEvents> {
     if (this.#paused) channel.pause();
     let caps: CapabilitiesResult;
     try {
+      // After the connect: a daemon that accepts but has not written its token yet is worth a short wait.
+      await this.#refreshToken(first);
       caps = await this.#call<CapabilitiesResult>(gen, 'server.capabilities');
     } catch (err) {
       channel.destroy();

@@ -14,7 +14,7 @@
  */
 export { Client, connect, QUEUED_HIGH_BYTES, QUEUED_LOW_BYTES } from './client.js';
 export type { AttachOptions, CallOptions, ClientEvents, ConnectOptions, ReconnectOptions, SpawnOptions } from './client.js';
-export { ProcessHandle, shellStatus, STDIN_CHUNK_BYTES, STDIN_WINDOW_BYTES } from './process.js';
+export { ProcessHandle, shellStatus, STDIN_CHUNK_BYTES, STDIN_INITIAL_WINDOW_BYTES, STDIN_WINDOW_BYTES } from './process.js';
 export type { ExitInfo, GapInfo, OutputItem, ProcessHandleEvents } from './process.js';
 export { AuthError, ClaustrumError, ClosedError, ConnectError, InterruptedError, ProcessLostError, RpcError } from './errors.js';
 export { ndjson, classify } from './codec.js';

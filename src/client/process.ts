@@ -19,8 +19,13 @@ import type { KillAndWaitResult, OutputStream, ReattachResult, SpawnParams, Spaw
 
 /** Raw bytes per `process.stdin` request: 192 KiB is 256 KiB of base64, far below the 1 MiB line cap. */
 export const STDIN_CHUNK_BYTES = 192 * 1024;
-/** Unacknowledged stdin bytes in flight per process before the handle waits for replies. */
+/**
+ * Unacknowledged stdin bytes in flight per process: the window starts at STDIN_INITIAL_WINDOW_BYTES on every
+ * connection and grows by what gets acknowledged, up to STDIN_WINDOW_BYTES, so a reconnect does not answer a drop
+ * with a burst of a whole megabyte of resends.
+ */
 export const STDIN_WINDOW_BYTES = 1024 * 1024;
+export const STDIN_INITIAL_WINDOW_BYTES = 64 * 1024;
 /** What an output queue nobody iterates may hold before it is dropped (its iteration then throws). */
 export const UNCONSUMED_QUEUE_CAP_BYTES = 4 * 1024 * 1024;
 
@@ -128,6 +133,12 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
   readonly #wantPid: boolean;
   #state: State;
   #gen = -1;
+  /**
+   * The connection stdin may be sent on: set as soon as the spawn or the reattach is written (the daemon orders a
+   * stdin naming a pending spawn after it, and a reattach's long replay must not hold stdin back), -1 while the
+   * process is not known to exist there.
+   */
+  #stdinGen = -1;
   #lastSeq: number;
   readonly #gaps: GapInfo[] = [];
   #duplicates = 0;
@@ -149,9 +160,16 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
   #pumpGen = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #fullRetries = 0;
+  #refusals = 0;
+  #resentDuplicates = 0;
+  #window = STDIN_INITIAL_WINDOW_BYTES;
+  /** A zero-byte probe is out: it learns the daemon's `applied` before anything is resent. */
+  #probing = false;
   #eofQueued = false;
   #eofAcked = false;
   #stdinError: Error | undefined;
+  /** Exited with writes unacknowledged: still held, to learn what the daemon applied. */
+  #settling = false;
 
   /** @internal Created by Client.spawn / Client.attach. */
   constructor(host: HandleHost, id: string, how: { spawn: SpawnParams } | { attachFrom: number; wantPid: boolean }) {
@@ -229,6 +247,16 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
     return this.#nextOffset - this.#applied;
   }
 
+  /** Stdin writes the daemon refused for now (queue full, or the offset gap behind such a refusal) and that were resent. */
+  get stdinRefusals(): number {
+    return this.#refusals;
+  }
+
+  /** Stdin writes sent again that the daemon had already applied (it dropped them by their offset). */
+  get stdinResentDuplicates(): number {
+    return this.#resentDuplicates;
+  }
+
   /** Stdin bytes the daemon has acknowledged. */
   get stdinApplied(): number {
     return this.#applied;
@@ -275,24 +303,24 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
   }
 
   #pump(): void {
-    if (this.#state !== 'attached' || this.#retryTimer !== undefined || this.#stdinError) return;
-    if (this.#host.liveGeneration !== this.#gen) return;
+    if (this.#retryTimer !== undefined || this.#stdinError || this.#probing || this.#state === 'done') return;
+    if (this.#stdinGen < 0 || this.#host.liveGeneration !== this.#stdinGen) return;
     let inflight = 0;
     for (let i = 0; i < this.#sendIdx; i++) inflight += this.#chunks[i]!.data.length;
-    while (this.#sendIdx < this.#chunks.length && (inflight < STDIN_WINDOW_BYTES || this.#sendIdx === 0)) {
+    while (this.#sendIdx < this.#chunks.length && (inflight < this.#window || this.#sendIdx === 0)) {
       const chunk = this.#chunks[this.#sendIdx++]!;
       inflight += chunk.data.length;
       const pumpGen = this.#pumpGen;
       const params = chunk.eof ? { id: this.id, data: chunk.data, offset: chunk.offset, eof: true } : { id: this.id, data: chunk.data, offset: chunk.offset };
-      this.#host.sendOn(this.#gen, 'process.stdin', params, (err, result) => this.#onStdinReply(chunk, pumpGen, err, result));
+      this.#host.sendOn(this.#stdinGen, 'process.stdin', params, (err, result) => this.#onStdinReply(chunk, pumpGen, err, result));
     }
   }
 
   #onStdinReply(chunk: StdinChunk, pumpGen: number, err: Error | undefined, result: unknown): void {
     if (this.#stdinError) return;
     if (err === undefined) {
-      const applied = (result as { applied?: unknown }).applied;
-      if (typeof applied === 'number' && applied > this.#applied) this.#applied = applied;
+      if ((result as { duplicate?: unknown }).duplicate === true && chunk.data.length > 0) this.#resentDuplicates++;
+      this.#acknowledge(result);
       if (chunk.eof) this.#eofAcked = true;
       if (pumpGen === this.#pumpGen) this.#fullRetries = 0;
       this.#settleStdin();
@@ -303,6 +331,7 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
     if (err instanceof RpcError && (err.rpcCode === ERR_STDIN_FULL || err.rpcCode === ERR_STDIN_GAP)) {
       // Queue full: the child is not reading; try again later from the first unacknowledged byte. A gap only follows
       // a refused write pipelined before it and is healed by the same resend.
+      this.#refusals++;
       const delay = err.rpcCode === ERR_STDIN_FULL ? Math.min(1000, 20 * 2 ** this.#fullRetries++) : 0;
       this.#rewind();
       this.#retryTimer = setTimeout(() => {
@@ -312,6 +341,14 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
       return;
     }
     this.#failStdin(err);
+  }
+
+  /** Takes a reply's `applied` (the daemon's count of accepted bytes); the window grows by what it newly covers. */
+  #acknowledge(result: unknown): void {
+    const applied = (result as { applied?: unknown }).applied;
+    if (typeof applied !== 'number' || applied <= this.#applied) return;
+    this.#window = Math.min(STDIN_WINDOW_BYTES, this.#window + (applied - this.#applied));
+    this.#applied = applied;
   }
 
   /** Drops acknowledged chunks and settles the writes they complete. */
@@ -334,9 +371,38 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
     }
   }
 
+  /**
+   * Stdin may flow on connection `gen` from now on: resend everything unacknowledged there. With `probe`, first ask
+   * where the daemon is (a zero-byte write at our acknowledged offset is always a duplicate, answered with the
+   * daemon's `applied` at once, even while a reattach replay is still streaming), so what already landed through
+   * the dropped connection is not sent again.
+   */
+  #openStdin(gen: number, probe: boolean): void {
+    if (this.#stdinGen === gen) return;
+    this.#stdinGen = gen;
+    this.#rewind();
+    this.#window = STDIN_INITIAL_WINDOW_BYTES;
+    if (probe && this.#chunks.length > 0 && this.#host.liveGeneration === gen) {
+      this.#probing = true;
+      const pumpGen = this.#pumpGen;
+      this.#host.sendOn(gen, 'process.stdin', { id: this.id, offset: this.#applied }, (err, result) => {
+        if (pumpGen !== this.#pumpGen || this.#stdinGen !== gen || this.#stdinError) return;
+        this.#probing = false;
+        if (err instanceof DroppedError) return;
+        if (err) return this.#failStdin(err);
+        this.#acknowledge(result);
+        this.#window = STDIN_INITIAL_WINDOW_BYTES;
+        this.#settleStdin();
+        this.#pump();
+      });
+    }
+    this.#pump();
+  }
+
   /** Resend every unacknowledged chunk on the next pump; replies to what was sent before no longer steer. */
   #rewind(): void {
     this.#sendIdx = 0;
+    this.#probing = false;
     this.#pumpGen++;
     if (this.#retryTimer !== undefined) {
       clearTimeout(this.#retryTimer);
@@ -372,13 +438,10 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
 
   // ---- driven by the client ----
 
-  /** @internal True while the handle needs (re)attaching on a new connection. */
-  get held(): boolean {
-    return this.#state !== 'done';
-  }
-
   /** @internal The connection it was using is gone. */
   channelDown(): void {
+    this.#stdinGen = -1;
+    this.#probing = false;
     if (this.#retryTimer !== undefined) {
       clearTimeout(this.#retryTimer);
       this.#retryTimer = undefined;
@@ -409,8 +472,27 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
       case 'detached':
         return this.#reattach(gen, this.#lastSeq, false);
       default:
+        if (this.#settling) this.#settleAfterExit(gen);
         return Promise.resolve();
     }
+  }
+
+  /** After the exit: learn `stdinApplied` and `stdinClosed` once more, settle the writes, fail the rest, let go. */
+  #settleAfterExit(gen: number): void {
+    this.#host.sendOn(gen, 'process.reattach', { id: this.id, fromSeq: this.#lastSeq }, (err, result) => {
+      if (!this.#settling || err instanceof DroppedError) return;
+      if (err === undefined) {
+        const r = result as ReattachResult;
+        if (r.found) {
+          this.#applied = Math.max(this.#applied, r.stdinApplied);
+          if (r.stdinClosed) this.#eofAcked = true;
+          this.#settleStdin();
+        }
+      }
+      this.#settling = false;
+      this.#failStdin(err ?? new ClaustrumError('PROCESS_EXITED', `process ${this.id} exited before taking this stdin`));
+      this.#host.release(this);
+    });
   }
 
   #sendSpawn(gen: number): Promise<void> {
@@ -431,6 +513,7 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
         const r = result as SpawnResult;
         this.#attached(gen, 'pid' in r ? { pid: r.pid, startTime: r.startTime } : {});
       });
+      this.#openStdin(gen, false);
     });
   }
 
@@ -470,6 +553,7 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
         }
         resolve();
       });
+      if (!recovering) this.#openStdin(gen, true);
     });
   }
 
@@ -485,8 +569,7 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
       this.#resolveReady();
       this.emit('ready', info);
     }
-    this.#rewind();
-    this.#pump();
+    this.#openStdin(gen, true);
   }
 
   /** @internal A frame for this process, from whatever connection is current. */
@@ -516,12 +599,17 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
       };
       this.#exitInfo = info;
       this.#state = 'done';
-      this.#host.release(this);
       if (!this.#resolvedOnce) {
         this.#resolvedOnce = true;
         this.#resolveReady();
       }
-      this.#failStdin(new ClaustrumError('PROCESS_EXITED', `process ${this.id} exited before its stdin was acknowledged`));
+      if (this.#waiters.length === 0) this.#host.release(this);
+      else {
+        // Writes still unacknowledged may have landed through a dropped connection: ask the daemon (it keeps the
+        // exited process's counters) before settling them, on this connection or, if it drops, the next one.
+        this.#settling = true;
+        if (this.#host.liveGeneration !== undefined) this.#settleAfterExit(this.#host.liveGeneration);
+      }
       for (const q of Object.values(this.#queues)) q.end();
       this.emit('exit', info);
       this.#resolveExit(info);
@@ -534,6 +622,11 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
 
   /** @internal Ends the handle without an exit: lost, failed to spawn, detached, or the client closed. */
   fail(err: ClaustrumError): void {
+    if (this.#settling) {
+      this.#settling = false;
+      this.#failStdin(err);
+      this.#host.release(this);
+    }
     this.#finish(err, true);
   }
 

@@ -59,7 +59,7 @@ export class ByteQueue<T> implements AsyncIterable<T> {
   fail(error: Error): void {
     if (this.#ended) return;
     this.#error = error;
-    this.end();
+    this.#ended = true;
     if (this.#failWaiter) {
       const f = this.#failWaiter;
       this.#waiter = this.#failWaiter = undefined;
