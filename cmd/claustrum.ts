@@ -11,8 +11,11 @@ import { DAEMON_CHILD_ENV, launchDaemon, READY_FD_ENV, TOKEN_PIPE_ENV } from '..
 import { defaultSocketPath } from '../src/daemon/paths.js';
 import { runDaemon, type TokenSource } from '../src/daemon/serve.js';
 import { stopDaemon } from '../src/daemon/stop.js';
+import { runInstall, runProbeCli } from '../src/install/install.js';
+import { DEFAULT_CLI_KEEP } from '../src/install/bounds.js';
+import { quietWriter } from '../src/install/io.js';
 import { readTokenFd, readTokenFile } from '../src/daemon/token.js';
-import { Logger, parseLogLevel } from '../src/log/logger.js';
+import { Logger, parseLogLevel, silentLogger } from '../src/log/logger.js';
 import { BUILD } from '../src/version.js';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -21,6 +24,17 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'stop', kind: 'bool', usage: 'stop the daemon on -socket; prints one word: stopped, none, terminated, killed or survivor' },
   { name: 'bridge', kind: 'bool', usage: 'relay stdin/stdout to the daemon on -socket, adding nothing (what an SSH session attaches to)' },
   { name: 'version', kind: 'bool', usage: 'print the version and build time, then exit' },
+  {
+    name: 'install',
+    kind: 'bool',
+    usage: 'ensure the agent CLI -cli-version is in -cli-dir (present, or from -cli-zst / -cli-url); prints one __INSTALL_RESULT__ line',
+  },
+  {
+    name: 'probe-cli',
+    kind: 'string',
+    arg: 'path',
+    usage: 'run <path> --version (30s bound); prints nothing, __CLI_HUNG__ or __CLI_BAD__; always exits 0',
+  },
   {
     name: 'run',
     kind: 'bool',
@@ -59,20 +73,95 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'keep-children', kind: 'bool', usage: 'with -serve: leave children running across a graceful shutdown (they lose their stdio)' },
   { name: 'no-login-path', kind: 'bool', usage: "with -serve: give children the daemon's PATH instead of the login shell's" },
   {
+    name: 'ws-addr',
+    kind: 'string',
+    arg: 'host:port',
+    usage: 'with -serve: also serve WebSocket on ws://host:port/rpc (text = JSON, binary = MessagePack; auth on every request); use a loopback address such as 127.0.0.1:7777',
+  },
+  {
+    name: 'ws-allow-origin',
+    kind: 'list',
+    arg: 'origin',
+    usage: 'with -serve -ws-addr: a browser Origin allowed to connect, e.g. https://app.example (repeatable); requests without Origin are allowed, other origins get 403',
+  },
+  {
     name: 'metrics-addr',
     kind: 'string',
     arg: 'host:port',
     usage: 'with -serve: serve Prometheus metrics on http://host:port/metrics (no auth: bind to loopback, e.g. 127.0.0.1:9090)',
   },
+  {
+    name: 'max-extract-bytes',
+    kind: 'int',
+    arg: 'n',
+    default: 0,
+    usage: 'with -serve: files.extract_tar writes at most n bytes of file content per archive, else fails "extraction size limit exceeded" (0: no cap)',
+  },
+  {
+    name: 'git-timeout',
+    kind: 'duration',
+    arg: 'duration',
+    default: '0s',
+    usage: 'with -serve: kill any git call of the git.* methods that runs longer than this (Go duration: 30s, 2m; 0: no deadline)',
+  },
+  // install
+  {
+    name: 'cli-version',
+    kind: 'string',
+    arg: 'version',
+    usage: 'with -install: the CLI version, one path component; the CLI is <cli-dir>/<version>',
+  },
+  {
+    name: 'cli-dir',
+    kind: 'string',
+    arg: 'dir',
+    default: '~/.claustrum/cli',
+    usage: 'with -install: the folder of installed CLI versions (created 0700)',
+  },
+  {
+    name: 'cli-url',
+    kind: 'string',
+    arg: 'url',
+    usage: 'with -install: download the zstd-compressed CLI from this http(s) URL (needs -cli-checksum)',
+  },
+  {
+    name: 'cli-checksum',
+    kind: 'string',
+    arg: 'sha256',
+    usage: 'with -install: lower-case hex SHA-256 of the .zst; always checked for -cli-url, for -cli-zst when given',
+  },
+  { name: 'cli-zst', kind: 'string', arg: 'path', usage: 'with -install: a local zstd-compressed CLI; consumed once decompressed' },
+  {
+    name: 'cli-keep',
+    kind: 'int',
+    arg: 'n',
+    default: DEFAULT_CLI_KEEP,
+    usage: 'with -install: after an install, keep this many newest entries of -cli-dir',
+  },
+  {
+    name: 'max-cli-bytes',
+    kind: 'int',
+    arg: 'n',
+    usage: 'with -install: cap on the download and on the decompressed CLI, in bytes (0: no cap)',
+  },
+  {
+    name: 'cli-download-timeout',
+    kind: 'duration',
+    arg: 'duration',
+    usage: 'with -install: deadline on the whole -cli-url download (0: none; a 60s stall aborts it regardless)',
+  },
 ];
 
-const MODES = ['version', 'serve', 'bridge', 'stop', 'run'] as const;
+const MODES = ['version', 'install', 'probe-cli', 'serve', 'bridge', 'stop', 'run'] as const;
 
 /** Serve flags a launcher hands on to the daemon it starts (the token sources it consumes itself). */
-const NOT_FORWARDED = new Set(['serve', 'foreground', 'socket', 'token-file', 'token-fd', 'stop', 'bridge', 'version', 'run']);
+const NOT_FORWARDED = new Set([
+  ...['serve', 'foreground', 'socket', 'token-file', 'token-fd', 'stop', 'bridge', 'version', 'install', 'probe-cli', 'run'],
+  ...['cli-version', 'cli-dir', 'cli-url', 'cli-checksum', 'cli-zst', 'cli-keep', 'max-cli-bytes', 'cli-download-timeout'],
+]);
 
 function usage(): string {
-  return `Usage: claustrum -serve [flags] | -stop | -bridge | -version   [-socket path]\n       ${RUN_USAGE}\n\n${formatUsage(FLAGS)}\n`;
+  return `Usage: claustrum -serve [flags] | -stop | -bridge | -version   [-socket path]\n       claustrum -install -cli-version v [install flags] | -probe-cli path\n       ${RUN_USAGE}\n\n${formatUsage(FLAGS)}\n`;
 }
 
 function forwardedFlags(parsed: ParsedFlags): string[] {
@@ -156,9 +245,11 @@ async function serve(parsed: ParsedFlags, get: <T extends FlagValue>(name: strin
       socketPath,
       tokenSource,
       flow: { stallTimeoutMs: get<number>('stall-timeout') },
+      workspace: { maxExtractBytes: Math.max(0, get<number>('max-extract-bytes')), gitTimeoutMs: Math.max(0, get<number>('git-timeout')) },
       keepChildren: get<boolean>('keep-children'),
       loginPath: !get<boolean>('no-login-path'),
       metricsAddr: parsed.given.has('metrics-addr') ? get<string>('metrics-addr') : undefined,
+      websocket: parsed.given.has('ws-addr') ? { addr: get<string>('ws-addr'), allowOrigins: get<string[]>('ws-allow-origin') } : undefined,
       log,
       print: detached ? undefined : (line) => process.stdout.write(`${line}\n`),
       report,
@@ -190,12 +281,28 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`claustrum ${BUILD.version} (built ${BUILD.builtAt})\n`);
     return 0;
   }
+  if (get<boolean>('install')) {
+    return runInstall({
+      cliVersion: get<string>('cli-version'),
+      cliDir: parsed.given.has('cli-dir') ? get<string>('cli-dir') : '',
+      cliUrl: get<string>('cli-url'),
+      cliChecksum: get<string>('cli-checksum'),
+      cliZst: get<string>('cli-zst'),
+      cliKeep: get<number>('cli-keep'),
+      maxCliBytes: get<number>('max-cli-bytes'),
+      downloadTimeoutMs: get<number>('cli-download-timeout'),
+      stdout: quietWriter(process.stdout),
+      stderr: quietWriter(process.stderr),
+    });
+  }
+  if (get<string>('probe-cli') !== '') return runProbeCli(get<string>('probe-cli'), quietWriter(process.stdout));
   if (get<boolean>('serve')) return serve(parsed, get, socketPath);
   if (get<boolean>('bridge')) {
     return runBridge(socketPath, process.stdin, process.stdout, (line) => process.stderr.write(`${line}\n`));
   }
   if (get<boolean>('stop')) {
-    const word = await stopDaemon(socketPath, new Logger('warn'));
+    // One word on stdout is the whole answer; the eviction steps behind it are not narrated.
+    const word = await stopDaemon(socketPath, silentLogger);
     process.stdout.write(`${word}\n`);
     return 0;
   }

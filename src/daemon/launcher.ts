@@ -78,7 +78,13 @@ export async function launchDaemon(opts: LaunchOptions): Promise<number> {
     return 1;
   };
   if (!ready.ok) return fail(ready.error ?? `timeout waiting for daemon to accept on ${opts.socketPath}`);
-  if (!(await accepts(opts.socketPath, 2000))) return fail(`timeout waiting for daemon to accept on ${opts.socketPath}`);
+  if (!(await accepts(opts.socketPath, 2000))) {
+    // Ready, then gone: say so rather than blame a timeout (a signal during start-up does this).
+    if (child.exitCode !== null || child.signalCode !== null) {
+      return fail(`the daemon stopped right after it started (${child.signalCode ?? `exit code ${child.exitCode}`}); see its log`);
+    }
+    return fail(`timeout waiting for daemon to accept on ${opts.socketPath}`);
+  }
   child.unref();
   opts.print(`Claustrum remote server listening on ${opts.socketPath} (pid ${ready.pid}, instance ${ready.instanceId})`);
   return 0;

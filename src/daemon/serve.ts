@@ -17,8 +17,9 @@ import type { ProcessObserver } from '../process/managed.js';
 import { startTimeOf } from '../process/procfs.js';
 import type { SupervisorObserver } from '../process/supervisor.js';
 import type { FlowLimits } from '../server/connection.js';
-import { RpcServer } from '../server/server.js';
+import { RpcServer, type ServerOptions } from '../server/server.js';
 import { prepareSocketDirectory } from '../server/unix.js';
+import type { WebSocketOptions } from '../server/websocket.js';
 import { compose } from '../util/compose.js';
 import { BUILD } from '../version.js';
 import type { ReadyMessage } from './launcher.js';
@@ -42,9 +43,13 @@ export interface ServeConfig {
   readonly socketPath: string;
   readonly tokenSource: TokenSource;
   readonly flow: Partial<FlowLimits>;
+  /** files.* and git.* limits: `-max-extract-bytes`, `-git-timeout`. */
+  readonly workspace?: ServerOptions['workspace'];
   readonly keepChildren: boolean;
   readonly loginPath: boolean;
   readonly metricsAddr: string | undefined;
+  /** Serve WebSocket too (`-ws-addr`, `-ws-allow-origin`). */
+  readonly websocket?: WebSocketOptions;
   readonly log: Logger;
   /** Foreground: the banner and how to reach the daemon go here (stdout). */
   readonly print?: (line: string) => void;
@@ -67,6 +72,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
 
   let lock: RunDirLock | undefined;
   let server: RpcServer | undefined;
+  let socketId: FileIdentity | undefined;
   let teardown: Promise<void> | undefined;
   // Set once the daemon is up; a shutdown asked for before that waits for the start (see `signalled`).
   let shutdown = (): Promise<void> => Promise.resolve();
@@ -109,6 +115,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       log,
       instanceId,
       flow: cfg.flow,
+      workspace: cfg.workspace,
       idleTimeoutMs: cfg.timings?.idleTimeoutMs,
       supervisor: {
         observer: hooks,
@@ -116,19 +123,26 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
         childPath: cfg.loginPath ? () => (loginPath ??= readLoginShellPath()) : undefined,
       },
       hooks: metrics,
+      websocket: cfg.websocket,
       onShutdownRequest: () => void shutdown(),
     });
     await server.listen();
-    const socketId = await identify(socketPath);
+    socketId = await identify(socketPath);
+    const ownSocket = socketId;
     await lock.complete(instanceId, server.startedAt);
     let tokenId: FileIdentity | undefined;
     try {
       tokenId = await persistToken(runDir, token);
     } catch (err) {
+      // Best-effort, as in the reference, when the caller knows the token; but a token generated here that cannot
+      // be written down is known to nobody, and a daemon nobody can authenticate to must not come up.
+      if (cfg.tokenSource.kind === 'generate') {
+        throw new TokenError(`cannot write ${path.join(runDir, TOKEN_FILE)} (${(err as Error).message}), and no client could learn the generated token; fix the directory or give -token-file or -token-fd`);
+      }
       log.error('daemon', `failed to persist token: ${(err as Error).message}`);
     }
     const metricsServer: http.Server | undefined = metrics && cfg.metricsAddr !== undefined ? await serveMetrics(cfg.metricsAddr, metrics, log) : undefined;
-    const probe = startOrphanProbe(socketPath, socketId, server, log, cfg.timings, () => void shutdown());
+    const probe = startOrphanProbe(socketPath, ownSocket, server, log, cfg.timings, () => void shutdown());
 
     const srv = server;
     const heldLock = lock;
@@ -145,7 +159,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
         } else {
           killed = await srv.supervisor.killAll('shutdown');
         }
-        await removeIfOwned(socketId);
+        await removeIfOwned(ownSocket);
         await removeIfOwned(tokenId);
         await heldLock.release();
         metricsServer?.close();
@@ -163,9 +177,11 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
   } catch (err) {
     const message = err instanceof TokenError || err instanceof LockError ? err.message : (err as Error).message;
     log.error('daemon', `start-up failed: ${message}`);
-    cfg.report?.({ ok: false, error: message });
+    // Clean up before reporting: once the launcher has said "failed" and exited, the directory must be free.
     await server?.close().catch(() => {});
+    await removeIfOwned(socketId);
     await lock?.release();
+    cfg.report?.({ ok: false, error: message });
     throw err;
   }
   return exited;

@@ -15,6 +15,7 @@ import type { ManagedProcess, ProcessObserver } from '../process/managed.js';
 import type { Supervisor, SupervisorObserver } from '../process/supervisor.js';
 import type { ConnectionHooks } from '../server/connection.js';
 import type { ProcessMethodHooks } from '../server/methods/process.js';
+import { formatAddress, isAllowedHost, splitHostPort } from '../util/hostport.js';
 
 export interface MetricSources {
   supervisor(): Supervisor | undefined;
@@ -125,23 +126,6 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
   }
 }
 
-/** Splits `host:port` as Go's net.SplitHostPort does (`[::1]:9090`, `:9090` for every interface). */
-export function splitHostPort(addr: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]*)\]|([^:]*)):(\d{1,5})$/.exec(addr);
-  if (!m || Number(m[3]) > 65535) throw new Error(`address ${addr}: want host:port`);
-  return { host: m[1] ?? m[2] ?? '', port: Number(m[3]) };
-}
-
-/** Names a browser may legitimately put in Host for a loopback listener; anything else is DNS rebinding. */
-export function isAllowedHost(hostHeader: string | undefined, bound: AddressInfo | undefined): boolean {
-  if (!hostHeader) return false;
-  const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(hostHeader);
-  if (!m) return false;
-  const host = (m[1] ?? m[2] ?? '').toLowerCase();
-  if (host === 'localhost' || host === '127.0.0.1' || host === '::1' || host.endsWith('.localhost')) return true;
-  return bound !== undefined && host === bound.address.toLowerCase();
-}
-
 /**
  * Serves `/metrics` and nothing else. A bind failure is logged, not fatal. The endpoint has no auth: bind it to
  * loopback. Requests whose Host is neither a loopback name nor the bound address are refused (DNS rebinding).
@@ -193,7 +177,6 @@ export async function serveMetrics(addr: string, metrics: Metrics, log: Logger):
     return undefined;
   }
   server.on('error', (err) => log.error('Server', `metrics: ${err.message}`));
-  const a = server.address() as AddressInfo;
-  log.info('Server', `metrics: serving http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/metrics`);
+  log.info('Server', `metrics: serving http://${formatAddress(server.address() as AddressInfo)}/metrics`);
   return server;
 }

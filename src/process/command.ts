@@ -6,7 +6,7 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { errnoText, errorCode } from '../util/errno.js';
+import { errnoText, syscallCode } from '../util/errno.js';
 
 /** Why a spawn failed, in terms the method layer maps to its wire errors. */
 export type SpawnFailure =
@@ -30,14 +30,14 @@ export async function checkWorkingDirectory(cwd: string): Promise<void> {
   try {
     st = await stat(cwd);
   } catch (err) {
-    throw new SpawnError({ kind: 'chdirStat', cwd, reason: errnoText(errorCode(err)) });
+    throw new SpawnError({ kind: 'chdirStat', cwd, reason: errnoText(syscallCode(err)) });
   }
   if (!st.isDirectory()) throw new SpawnError({ kind: 'chdirNotDirectory', cwd });
   // libuv reports a failed chdir in the child as the same errno as a failed exec; check here to name it right.
   try {
     await access(cwd, constants.X_OK);
   } catch (err) {
-    throw new SpawnError({ kind: 'chdir', cwd, reason: errnoText(errorCode(err)) });
+    throw new SpawnError({ kind: 'chdir', cwd, reason: errnoText(syscallCode(err)) });
   }
 }
 

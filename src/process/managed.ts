@@ -148,6 +148,11 @@ export class ManagedProcess {
     return this.#exitFrame !== undefined;
   }
 
+  /** How the process ended, from the reap on. */
+  get exitStatus(): { readonly exitCode: number; readonly signal: string | undefined } | undefined {
+    return this.#reaped ? { exitCode: this.#exitCode ?? -1, signal: this.#exitSignal ?? undefined } : undefined;
+  }
+
   get exitFrame(): ExitFrame | undefined {
     return this.#exitFrame;
   }

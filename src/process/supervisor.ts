@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger.js';
 import { REPLAY_CAP_BYTES } from '../replay/buffer.js';
-import { errnoText, errorCode } from '../util/errno.js';
+import { errnoText, syscallCode } from '../util/errno.js';
 import { expandTilde } from '../util/paths.js';
 import { checkWorkingDirectory, resolveCommand, SpawnError } from './command.js';
 import { buildChildEnv } from './env.js';
@@ -207,8 +207,7 @@ async function startChild(
     child = spawnChild(file, args, { argv0, cwd, env, detached: true, stdio: 'pipe' });
   } catch (err) {
     // NUL in an argument or variable (ERR_INVALID_ARG_VALUE) is EINVAL to Go's exec.
-    const code = errorCode(err);
-    throw new SpawnError({ kind: 'forkExec', path: file, reason: errnoText(code?.startsWith('ERR_') ? 'EINVAL' : code) });
+    throw new SpawnError({ kind: 'forkExec', path: file, reason: errnoText(syscallCode(err)) });
   }
   if (child.pid !== undefined) return child;
   const [err] = (await once(child, 'error')) as [NodeJS.ErrnoException];

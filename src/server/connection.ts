@@ -66,7 +66,7 @@ export interface ConnectionHooks {
 export class Connection implements Peer, FrameSink {
   readonly label: string;
   readonly #out: Outbound;
-  readonly #codec: WireCodec;
+  #codec: WireCodec;
   readonly #dispatcher: Dispatcher;
   readonly #dispatchOptions: DispatchOptions;
   readonly #limits: FlowLimits;
@@ -105,6 +105,11 @@ export class Connection implements Peer, FrameSink {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Switches the wire format; done once, when the first byte of a Unix connection names it. */
+  useCodec(codec: WireCodec): void {
+    this.#codec = codec;
   }
 
   get congested(): boolean {

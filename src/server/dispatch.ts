@@ -10,7 +10,7 @@ import type { FrameSink } from '../process/managed.js';
 import { type TokenCheck } from './auth.js';
 import { CATALOGUE, WireError, wireError } from './errors.js';
 import { bindParams, type Bound, type Shape } from './params.js';
-import type { DecodedRequest, NumberLiterals } from './request.js';
+import { NULL_ID, type DecodedRequest, type EchoId, type NumberLiterals } from './request.js';
 import type { Reply } from './wire.js';
 
 /** The connection a request arrived on, as handlers may use it. */
@@ -84,42 +84,42 @@ export class Dispatcher {
 
   /** A reply for a line that is not a request. */
   static parseError(): Reply {
-    return { idJson: 'null', error: CATALOGUE.parseError };
+    return { id: NULL_ID, error: CATALOGUE.parseError };
   }
 
   /** Runs one request. Gate failures and synchronous handlers answer synchronously; others return a promise. */
   dispatch(req: DecodedRequest, ctx: CallContext, options: DispatchOptions): Reply | Promise<Reply> {
-    const { idJson, method } = req;
+    const { id, method } = req;
     const exempt = method === SHUTDOWN_METHOD && !options.shutdownNeedsAuth;
     if (!exempt && !this.#token.matches(req.auth)) {
-      this.#log.warn('Server', `Unauthorized request: method=${method}, id=${idJson === 'null' ? '' : idJson}`);
-      return { idJson, error: CATALOGUE.unauthorized };
+      this.#log.warn('Server', `Unauthorized request: method=${method}, id=${id.json === 'null' ? '' : id.json}`);
+      return { id, error: CATALOGUE.unauthorized };
     }
-    if (req.jsonrpc !== '2.0') return { idJson, error: CATALOGUE.invalidVersion };
+    if (req.jsonrpc !== '2.0') return { id, error: CATALOGUE.invalidVersion };
     const dot = method.indexOf('.');
-    if (dot === -1) return errorReply(idJson, wireError('invalidMethodFormat', { method }));
+    if (dot === -1) return errorReply(id, wireError('invalidMethodFormat', { method }));
     const namespace = method.slice(0, dot);
-    if (!this.#namespaces.has(namespace)) return errorReply(idJson, wireError('unknownNamespace', { namespace }));
+    if (!this.#namespaces.has(namespace)) return errorReply(id, wireError('unknownNamespace', { namespace }));
     const def = this.#methods.get(method);
-    if (def === undefined) return errorReply(idJson, wireError('unknownMethod', { method }));
+    if (def === undefined) return errorReply(id, wireError('unknownMethod', { method }));
     try {
       const out = def.invoke(req.params, req.literals, ctx);
-      if (out instanceof Promise) return out.then((result) => ({ idJson, result }), (err) => this.#failure(idJson, method, err));
-      return { idJson, result: out };
+      if (out instanceof Promise) return out.then((result) => ({ id, result }), (err) => this.#failure(id, method, err));
+      return { id, result: out };
     } catch (err) {
-      return this.#failure(idJson, method, err);
+      return this.#failure(id, method, err);
     }
   }
 
-  #failure(idJson: string, method: string, err: unknown): Reply {
-    if (err instanceof WireError) return errorReply(idJson, err);
+  #failure(id: EchoId, method: string, err: unknown): Reply {
+    if (err instanceof WireError) return errorReply(id, err);
     // A handler bug must cost one request, never the daemon (reference: recover() per request).
     const detail = err instanceof Error ? err.message : String(err);
-    this.#log.error('Server', `recovered panic: method=${method} id=${idJson}: ${err instanceof Error ? err.stack : detail}`);
-    return errorReply(idJson, wireError('recoveredPanic', { detail }));
+    this.#log.error('Server', `recovered panic: method=${method} id=${id.json}: ${err instanceof Error ? err.stack : detail}`);
+    return errorReply(id, wireError('recoveredPanic', { detail }));
   }
 }
 
-function errorReply(idJson: string, err: WireError): Reply {
-  return { idJson, error: { code: err.code, message: err.message } };
+function errorReply(id: EchoId, err: WireError): Reply {
+  return { id, error: { code: err.code, message: err.message } };
 }

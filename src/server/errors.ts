@@ -51,6 +51,22 @@ export const CATALOGUE = {
   executableNotFound: { code: ErrorCode.InternalError, message: 'exec: "<name>": executable file not found in $PATH' },
   forkExec: { code: ErrorCode.InternalError, message: 'fork/exec <path>: <reason>' },
 
+  // files.*: the OS failures carry Go's os.PathError texts (-32603); the method's own refusals are -32602.
+  statFailed: { code: ErrorCode.InternalError, message: 'stat <path>: <reason>' },
+  openFailed: { code: ErrorCode.InternalError, message: 'open <path>: <reason>' },
+  readFailed: { code: ErrorCode.InternalError, message: 'read <path>: <reason>' },
+  readdirFailed: { code: ErrorCode.InternalError, message: 'readdirent <path>: <reason>' },
+  filesReadIsDirectory: { code: ErrorCode.InvalidParams, message: 'files.read: path is a directory' },
+  filesReadTooLarge: { code: ErrorCode.InvalidParams, message: 'files.read: file exceeds maxBytes' },
+  filesReadNotRegular: { code: ErrorCode.InvalidParams, message: 'files.read: not a regular file' },
+  extractParamsRequired: { code: ErrorCode.InvalidParams, message: 'archivePath and destDir are required' },
+
+  // git.*: a git that failed or was killed reads as Go's exec error (-32603).
+  baseRepoRequired: { code: ErrorCode.InvalidParams, message: 'baseRepo is required' },
+  branchNameRequired: { code: ErrorCode.InvalidParams, message: 'branchName is required' },
+  gitExitStatus: { code: ErrorCode.InternalError, message: 'exit status <status>' },
+  gitSignal: { code: ErrorCode.InternalError, message: 'signal: <signal>' },
+
   /** A handler failed in a way no entry above names; the text is the underlying OS error's. */
   internal: { code: ErrorCode.InternalError, message: '<detail>' },
   /** A handler threw something unexpected: a bug, contained to its request. */

@@ -106,6 +106,8 @@ function integer(v: unknown, literal: () => string | undefined, min: bigint, max
     return v >= Number(min) && v <= Number(max) ? v : INVALID;
   }
   if (!INTEGER_LITERAL.test(text)) return INVALID;
+  // strconv.ParseUint takes no sign at all: Go refuses `-0` for a uint64 field though its value is in range.
+  if (min === 0n && text.startsWith('-')) return INVALID;
   const exact = BigInt(text);
   return exact >= min && exact <= max ? v : INVALID;
 }

@@ -12,9 +12,17 @@
  *   represent (`1e400`) is a parse error, as Go's float64 overflow is.
  */
 
+/** The id a reply echoes: as JSON text (Go's re-encoding, for text wires) and as the decoded value (binary wires). */
+export interface EchoId {
+  readonly json: string;
+  readonly value: unknown;
+}
+
+export const NULL_ID: EchoId = { json: 'null', value: null };
+
 export interface DecodedRequest {
-  /** The id as the reply must echo it: its JSON text, `null` when absent. */
-  readonly idJson: string;
+  /** The id the reply must echo; null when absent. */
+  readonly id: EchoId;
   readonly jsonrpc: string;
   readonly method: string;
   readonly auth: string;
@@ -32,18 +40,19 @@ export const NOT_A_REQUEST = Symbol('not-a-request');
  * numbers; MessagePack values carry their integer type and need none.
  */
 export function decodeRequest(value: unknown, literalsFor?: (paramsKey: string) => NumberLiterals): DecodedRequest | typeof NOT_A_REQUEST {
-  if (value === null) return { idJson: 'null', jsonrpc: '', method: '', auth: '', params: undefined, literals: undefined };
+  if (value === null) return { id: NULL_ID, jsonrpc: '', method: '', auth: '', params: undefined, literals: undefined };
   if (!isPlainObject(value)) return NOT_A_REQUEST;
   const jsonrpc = stringField(value, 'jsonrpc');
   const method = stringField(value, 'method');
   const auth = stringField(value, 'auth');
   if (jsonrpc === undefined || method === undefined || auth === undefined) return NOT_A_REQUEST;
-  const id = member(value, 'id');
-  const idJson = id === undefined ? 'null' : encodeId(id[1]);
+  const found = member(value, 'id');
+  const idValue = found === undefined ? null : found[1];
+  const idJson = encodeId(idValue);
   if (idJson === undefined) return NOT_A_REQUEST;
   const params = member(value, 'params');
   return {
-    idJson,
+    id: { json: idJson, value: idValue },
     jsonrpc,
     method,
     auth,
@@ -52,8 +61,11 @@ export function decodeRequest(value: unknown, literalsFor?: (paramsKey: string) 
   };
 }
 
+/** A JSON object as a decoder builds it; arrays, byte arrays and class instances (a decoded Date) are not. */
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }
 
 /**
@@ -82,74 +94,75 @@ function stringField(obj: Record<string, unknown>, name: string): string | undef
   return typeof m[1] === 'string' ? m[1].toWellFormed() : undefined;
 }
 
-/** Go's json.Unmarshal rejects nesting deeper than this; so do we. */
-const MAX_ID_DEPTH = 10_000;
+/** Go's json.Unmarshal rejects nesting deeper than this (the request object itself is the first level). */
+export const MAX_NESTING_DEPTH = 10_000;
 
-/** Text to emit as is, as opposed to a value still to encode (a value may itself be a string). */
-class Literal {
-  constructor(readonly text: string) {}
+/** An id container being encoded: its members in output order, and how many are written. */
+interface OpenContainer {
+  readonly values: readonly unknown[];
+  /** Object keys, sorted; undefined for an array. */
+  readonly keys: readonly string[] | undefined;
+  next: number;
 }
-const COMMA = new Literal(',');
 
 /**
  * Re-encodes a decoded id as the reference does (decode into interface{}, encode again). Returns undefined for a
  * value Go could not have decoded: a non-finite number (JSON.parse turns `1e400` into Infinity) or nesting past
- * Go's depth limit. Iterative, with its own stack: the id comes from the wire, and a recursive encoder would let
- * any client overflow the call stack.
+ * Go's depth limit.
+ *
+ * Iterative, not recursive: Go accepts ids nested thousands deep, and a recursive encoder overflows Node's stack
+ * near 5,000 levels, which would take the daemon down for any client, before auth.
  */
 export function encodeId(value: unknown): string | undefined {
-  const out: string[] = [];
-  const work: [unknown, number][] = [[value, 0]];
-  while (work.length > 0) {
-    const [v, depth] = work.pop()!;
-    if (v instanceof Literal) {
-      out.push(v.text);
-      continue;
-    }
-    const scalar = encodeScalar(v);
-    if (scalar !== null) {
-      if (scalar === undefined) return undefined;
-      out.push(scalar);
-      continue;
-    }
-    if (depth >= MAX_ID_DEPTH) return undefined;
-    // Push in reverse: the stack pops the opening bracket first.
-    if (Array.isArray(v)) {
-      work.push([new Literal(']'), depth]);
-      for (let i = v.length - 1; i >= 0; i--) {
-        work.push([v[i], depth + 1]);
-        if (i > 0) work.push([COMMA, depth]);
+  const open: OpenContainer[] = [];
+  let pending = value;
+  let out = '';
+  for (;;) {
+    if (pending !== null && typeof pending === 'object' && !(pending instanceof Uint8Array)) {
+      if (open.length >= MAX_NESTING_DEPTH) return undefined;
+      if (Array.isArray(pending)) {
+        open.push({ values: pending, keys: undefined, next: 0 });
+        out += '[';
+      } else {
+        const obj = pending as Record<string, unknown>;
+        const keys = Object.keys(obj).sort(compareCodePoints);
+        open.push({ values: keys.map((k) => obj[k]), keys, next: 0 });
+        out += '{';
       }
-      work.push([new Literal('['), depth]);
     } else {
-      const obj = v as Record<string, unknown>;
-      const keys = Object.keys(obj).sort(compareCodePoints);
-      work.push([new Literal('}'), depth]);
-      for (let i = keys.length - 1; i >= 0; i--) {
-        work.push([obj[keys[i]!], depth + 1]);
-        work.push([new Literal(`${i > 0 ? ',' : ''}${JSON.stringify(keys[i]!.toWellFormed())}:`), depth]);
+      const scalar = encodeScalar(pending);
+      if (scalar === undefined) return undefined;
+      out += scalar;
+    }
+    // Move to the next member of the innermost unfinished container, closing the finished ones.
+    for (;;) {
+      const top = open.at(-1);
+      if (top === undefined) return out;
+      if (top.next < top.values.length) {
+        if (top.next > 0) out += ',';
+        if (top.keys) out += `${JSON.stringify(top.keys[top.next]!.toWellFormed())}:`;
+        pending = top.values[top.next++];
+        break;
       }
-      work.push([new Literal('{'), depth]);
+      out += top.keys ? '}' : ']';
+      open.pop();
     }
   }
-  return out.join('');
 }
 
-/** The JSON of a non-container value; null for an array or object; undefined when Go could not hold it. */
-function encodeScalar(v: unknown): string | undefined | null {
-  if (v === null) return 'null';
-  switch (typeof v) {
+function encodeScalar(value: unknown): string | undefined {
+  if (value === null) return 'null';
+  if (value instanceof Uint8Array) return JSON.stringify(Buffer.from(value).toString('base64'));
+  switch (typeof value) {
     case 'string':
-      return JSON.stringify(v.toWellFormed());
+      return JSON.stringify(value.toWellFormed());
     case 'boolean':
-      return v ? 'true' : 'false';
+      return value ? 'true' : 'false';
     case 'number':
-      if (!Number.isFinite(v)) return undefined;
-      return Object.is(v, -0) ? '-0' : String(v);
+      if (!Number.isFinite(value)) return undefined;
+      return Object.is(value, -0) ? '-0' : String(value);
     case 'bigint': // MessagePack 64-bit integers: Go would have held them in a float64.
-      return encodeScalar(Number(v));
-    case 'object':
-      return v instanceof Uint8Array ? JSON.stringify(Buffer.from(v).toString('base64')) : null;
+      return encodeScalar(Number(value));
     default:
       return undefined;
   }

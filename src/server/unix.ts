@@ -6,7 +6,8 @@
  * confinement: a missing one is created 0700; an existing one owned by someone else, or writable by others without
  * the sticky bit, is refused.
  */
-import { mkdir, lstat, stat, unlink, chmod } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, link, lstat, stat, unlink, chmod } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { errnoText, errorCode } from '../util/errno.js';
@@ -73,14 +74,27 @@ export function accepts(socketPath: string, timeoutMs = 1000): Promise<boolean> 
   });
 }
 
-/** Binds `server` to the socket with mode 0600 from the first instant, and verifies the mode afterwards. */
+/**
+ * Binds `server` to the socket with mode 0600 from the first instant, and verifies the mode afterwards.
+ *
+ * Node unlinks the path a server bound when that server closes (libuv's uv__pipe_close), whatever file is there
+ * by then: a socket path that was unlinked and re-created by someone else, or replaced by another file, would be
+ * deleted by our shutdown. So the server binds a private temporary name beside the socket and the socket is
+ * hard-linked into place (link, unlike rename, never replaces an existing file). What close() unlinks is then the
+ * temporary name, long gone; the real path is removed by the daemon only if it is still its socket. A path too
+ * long for a temporary name beside it is bound directly.
+ */
 export async function listenUnix(server: net.Server, socketPath: string): Promise<void> {
+  const temp = [`.${path.basename(socketPath)}.${randomBytes(4).toString('hex')}`, `.${randomBytes(3).toString('hex')}`]
+    .map((name) => path.join(path.dirname(socketPath), name))
+    .find((p) => Buffer.byteLength(p) <= MAX_SOCKET_PATH_BYTES);
+  const bindPath = temp ?? socketPath;
   const previous = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       server.once('error', onError);
-      server.listen(socketPath, () => {
+      server.listen(bindPath, () => {
         server.off('error', onError);
         resolve();
       });
@@ -89,6 +103,16 @@ export async function listenUnix(server: net.Server, socketPath: string): Promis
     throw new SocketSetupError(`listen ${socketPath}: ${errnoText(errorCode(err))}`);
   } finally {
     process.umask(previous);
+  }
+  if (temp !== undefined) {
+    try {
+      await link(temp, socketPath);
+    } catch (err) {
+      await new Promise<void>((resolve) => server.close(() => resolve())); // unlinks the temporary name
+      const code = errorCode(err);
+      throw new SocketSetupError(`listen ${socketPath}: ${errnoText(code === 'EEXIST' ? 'EADDRINUSE' : code)}`);
+    }
+    await unlink(temp).catch(() => {});
   }
   const st = await stat(socketPath);
   if ((st.mode & 0o077) !== 0) await chmod(socketPath, 0o600);

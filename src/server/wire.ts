@@ -1,3 +1,5 @@
+import type { EchoId } from './request.js';
+
 /**
  * Result shapes of every method, typed; key order in these object types is the order handlers build them in, which
  * is the reference's wire order (claustrum-wire.md §4). Stream frames are typed in src/replay/frame.ts.
@@ -48,7 +50,54 @@ export interface ReattachResult {
   readonly stdinClosed?: true;
 }
 
-/** A reply ready to encode: the id's JSON text and exactly one of result or error. */
+/** A reply ready to encode: the echoed id and exactly one of result or error. */
 export type Reply =
-  | { readonly idJson: string; readonly result: unknown; readonly error?: undefined }
-  | { readonly idJson: string; readonly error: { readonly code: number; readonly message: string } };
+  | { readonly id: EchoId; readonly result: unknown; readonly error?: undefined }
+  | { readonly id: EchoId; readonly error: { readonly code: number; readonly message: string } };
+
+/** One entry of process.list (extension). */
+export interface ProcessEntry {
+  readonly id: string;
+  readonly running: boolean;
+  readonly pid: number;
+  readonly startTime: number;
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly cwd: string;
+  readonly startedAt: number;
+  readonly exitCode?: number;
+  readonly signal?: string;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  readonly stdinApplied: number;
+}
+
+export interface ListResult {
+  readonly processes: readonly ProcessEntry[];
+}
+
+export type StatsResult =
+  | { readonly found: false }
+  | {
+      readonly found: true;
+      readonly running: boolean;
+      readonly pid: number;
+      /** Percent of one core, summed over the child and its descendants. */
+      readonly cpu: number;
+      /** Resident set size in bytes, summed over the child and its descendants. */
+      readonly memory: number;
+      /** Milliseconds since the child started (until its exit, once it exited). */
+      readonly elapsed: number;
+      /** Live descendants counted in the sums. */
+      readonly descendants: number;
+    };
+
+// files.* and git.*: the shapes are defined beside their logic (src/files, src/git), in wire key order.
+export type { ListEntry as FilesListEntry, StatResult, ValidateResult, ReadResult } from '../files/inspect.js';
+export type { ExtractResult as ExtractTarResult } from '../files/extract.js';
+export type { InfoResult as GitInfoResult, StatusResult as GitStatusResult, BranchesResult as GitBranchesResult } from '../git/repo.js';
+export type { CreateResult as WorktreeCreateResult, RemoveResult as WorktreeRemoveResult } from '../git/worktree.js';
+
+export interface FilesListResult {
+  readonly entries: readonly import('../files/inspect.js').ListEntry[];
+}

@@ -57,3 +57,12 @@ export function errorCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
 }
+
+/**
+ * The errno a Go syscall would have reported for this failure. Node refuses some arguments before any syscall is
+ * made (a path or variable with NUL gives ERR_INVALID_ARG_VALUE); Go's syscall layer answers those with EINVAL.
+ */
+export function syscallCode(err: unknown): string | undefined {
+  const code = errorCode(err);
+  return code?.startsWith('ERR_') ? 'EINVAL' : code;
+}

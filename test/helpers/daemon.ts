@@ -27,6 +27,8 @@ export interface DaemonOptions {
   readonly args?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
   readonly token?: string;
+  /** A command the daemon runs under, such as `['setpriv', '--bounding-set=-dac_override']`; node follows it. */
+  readonly wrapper?: readonly string[];
 }
 
 export class Daemon {
@@ -55,11 +57,9 @@ export class Daemon {
     const token = options.token ?? `test-token-${Math.random().toString(36).slice(2)}`;
     const tokenFile = path.join(dir, 'token-in');
     writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
-    const proc = spawn(
-      process.execPath,
-      [BIN, '-serve', '-foreground', '-socket', socket, '-token-file', tokenFile, ...(options.args ?? [])],
-      { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const argv = [process.execPath, BIN, '-serve', '-foreground', '-socket', socket, '-token-file', tokenFile, ...(options.args ?? [])];
+    const [file, ...rest] = [...(options.wrapper ?? []), ...argv];
+    const proc = spawn(file!, rest, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const d = new Daemon(dir, socket, token, proc);
     await d.#ready();
     return d;

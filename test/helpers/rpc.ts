@@ -3,6 +3,7 @@
  * so tests see the wire, not a library's interpretation of it.
  */
 import net from 'node:net';
+import { LineSplitter } from '../../src/server/framing.js';
 
 export interface WireFrame {
   type: 'stream';
@@ -28,7 +29,8 @@ export class RpcClient {
   /** Every line received, raw, in order. */
   readonly lines: string[] = [];
   readonly closed: Promise<void>;
-  #buf: Buffer = Buffer.alloc(0);
+  // Replies can be large (files.read up to 64 MiB): assemble lines without re-copying what was read.
+  #splitter = new LineSplitter(Number.MAX_SAFE_INTEGER);
   #nextId = 1;
   #waiters: { pred: (m: any) => boolean; resolve: (m: any) => void }[] = [];
   #isClosed = false;
@@ -123,21 +125,18 @@ export class RpcClient {
   }
 
   #onData(chunk: Buffer): void {
-    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
-    let nl;
-    while ((nl = this.#buf.indexOf(10)) !== -1) {
-      const line = this.#buf.subarray(0, nl).toString('utf8');
-      this.#buf = this.#buf.subarray(nl + 1);
-      this.lines.push(line);
-      if (this.#waiters.length > 0) {
-        const msg = JSON.parse(line);
-        this.#waiters = this.#waiters.filter((w) => {
-          if (!w.pred(msg)) return true;
-          w.resolve(msg);
-          return false;
-        });
-      }
-    }
+    this.#splitter.push(chunk, (bytes) => this.#onLine(bytes.toString('utf8')));
+  }
+
+  #onLine(line: string): void {
+    this.lines.push(line);
+    if (this.#waiters.length === 0) return;
+    const msg = JSON.parse(line);
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!w.pred(msg)) return true;
+      w.resolve(msg);
+      return false;
+    });
   }
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seeded } from '../helpers/random.js';
 import { LineSplitter, MAX_LINE_BYTES, stripCR } from '../../src/server/framing.js';
 
 /** Feeds `input` in pieces cut at random points no larger than `maxPiece`; returns the lines and whether it closed. */
@@ -15,16 +16,6 @@ function feed(input: Buffer, maxPiece: number, rnd: () => number, cap = MAX_LINE
   return { lines, open };
 }
 
-function seeded(seed: number): () => number {
-  // mulberry32: deterministic, so a failure reproduces.
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('LineSplitter', () => {
   it('reassembles the same lines whatever the chunk boundaries (random splits, several piece sizes)', () => {

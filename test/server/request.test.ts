@@ -24,7 +24,7 @@ describe('decodeLine', () => {
   });
 
   it('decodes null and {} into empty fields (they then fail auth)', () => {
-    for (const t of ['null', '{}']) expect(req(t)).toMatchObject({ idJson: 'null', jsonrpc: '', method: '', auth: '', params: undefined });
+    for (const t of ['null', '{}']) expect(req(t)).toMatchObject({ id: { json: 'null', value: null }, jsonrpc: '', method: '', auth: '', params: undefined });
   });
 
   it('tolerates a trailing CR', () => {
@@ -37,8 +37,8 @@ describe('decodeLine', () => {
 
   it('matches keys case-insensitively, preferring the exact spelling', () => {
     const r = req('{"JSONRPC":"2.0","Method":"server.ping","ID":7,"AUTH":"t","Params":{"x":1}}');
-    expect(r).toMatchObject({ jsonrpc: '2.0', method: 'server.ping', idJson: '7', auth: 't', params: { x: 1 } });
-    expect(req('{"Id":1,"id":2}').idJson).toBe('2');
+    expect(r).toMatchObject({ jsonrpc: '2.0', method: 'server.ping', id: { json: '7', value: 7 }, auth: 't', params: { x: 1 } });
+    expect(req('{"Id":1,"id":2}').id.json).toBe('2');
   });
 
   it('distinguishes absent params from null params', () => {
@@ -49,7 +49,7 @@ describe('decodeLine', () => {
   it('replaces invalid UTF-8 with U+FFFD when decoding', () => {
     const line = Buffer.concat([Buffer.from('{"id":"a'), Buffer.from([0xff]), Buffer.from('b"}')]);
     const r = decodeLine(line) as DecodedRequest;
-    expect(JSON.parse(r.idJson)).toBe('a\ufffdb');
+    expect(JSON.parse(r.id.json)).toBe('a\ufffdb');
   });
 
   it('survives deep nesting without a stack overflow', () => {

@@ -1,8 +1,9 @@
 /**
  * process.*: spawn, stdin, kill, killAndWait, reattach (claustrum-wire.md §4.4–4.8).
  *
- * A request naming an id whose spawn is still in progress waits for that spawn, so a client may pipeline
- * spawn → stdin → kill on one connection and have them apply in that order (the reference races them).
+ * A request naming an id whose spawn is still in progress waits for that spawn, in its connection's arrival order,
+ * so a client may pipeline spawn → stdin → stdin → kill on one connection and have them apply in exactly that order
+ * (the reference races them).
  */
 import type { Logger } from '../../log/logger.js';
 import type { SpawnFailure } from '../../process/command.js';
@@ -11,7 +12,7 @@ import type { ManagedProcess } from '../../process/managed.js';
 import { parseSignal } from '../../process/signals.js';
 import { decodeBase64Strict } from '../../process/stdin.js';
 import type { Supervisor } from '../../process/supervisor.js';
-import { defineMethod, type MethodDef } from '../dispatch.js';
+import { defineMethod, type CallContext, type MethodDef } from '../dispatch.js';
 import { WireError, wireError } from '../errors.js';
 import type { KillAndWaitResult, KillResult, ReattachResult, SpawnResult, StdinResult } from '../wire.js';
 
@@ -26,13 +27,16 @@ export interface ProcessMethodHooks {
   stdinAccepted?(bytes: number): void;
 }
 
-export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMethodHooks = {}): MethodDef[] {
-  /** Runs `fn` once any spawn of `id` in progress has settled. */
-  const afterSpawn = <T>(id: string, fn: () => T): T | Promise<T> => {
-    const pending = sup.pendingSpawn(id);
-    return pending ? pending.then(fn) : fn();
-  };
+/**
+ * Runs `fn` at once, or, while a spawn of `id` is in progress, once it has settled and every request that arrived
+ * earlier on this connection has been applied. `fn` must not itself wait on the connection's order.
+ */
+export function afterSpawn<T>(sup: Supervisor, ctx: CallContext, id: string, fn: () => T): T | Promise<T> {
+  const pending = sup.pendingSpawn(id);
+  return pending ? ctx.peer.inOrder(() => pending.then(fn)) : fn();
+}
 
+export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMethodHooks = {}): MethodDef[] {
   return [
     defineMethod(
       'process.spawn',
@@ -60,7 +64,11 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
       const data = decodeStdinData(p.data);
       const id = p.id ?? '';
       // Stdin is a byte stream: requests on one connection apply in arrival order, even behind a pending spawn.
-      return ctx.peer.inOrder(() => afterSpawn(id, (): StdinResult => {
+      return ctx.peer.inOrder(() => {
+        const pending = sup.pendingSpawn(id);
+        return pending ? pending.then(apply) : apply();
+      });
+      function apply(): StdinResult {
         const proc = sup.get(id);
         if (!proc) throw wireError('processNotFound');
         const outcome = proc.writeStdin(data, p.offset, p.eof === true);
@@ -79,13 +87,13 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
             hooks.stdinAccepted?.(outcome.bytes);
             return { success: true, applied: outcome.applied };
         }
-      }));
+      }
     }),
 
-    defineMethod('process.kill', { id: 'string', signal: 'string' }, (p) => {
+    defineMethod('process.kill', { id: 'string', signal: 'string' }, (p, ctx) => {
       const sig = parseSignal(p.signal);
       const id = p.id ?? '';
-      return afterSpawn(id, (): KillResult => {
+      return afterSpawn(sup, ctx, id, (): KillResult => {
         const proc = sup.get(id);
         if (proc?.signal(sig, 'client')) log.info('process.Manager', `Process ${id}: sent ${sig} at client request`);
         return { success: true };
@@ -95,21 +103,28 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
     defineMethod(
       'process.killAndWait',
       { id: 'string', signal: 'string', timeoutMs: 'uint64', escalate: 'bool' },
-      async (p): Promise<KillAndWaitResult> => {
+      async (p, ctx): Promise<KillAndWaitResult> => {
         if (!p.id) throw wireError('processIdRequired');
         const id = p.id;
-        await sup.pendingSpawn(id);
-        const proc = sup.get(id);
-        if (!proc) return { found: false, died: false };
-        if (proc.exited) return { found: true, died: true, alreadyExited: true };
-        if (!proc.running) {
+        const sig = parseSignal(p.signal);
+        // The signal goes out in arrival order; the waiting does not hold the connection's order.
+        const begun = await afterSpawn(sup, ctx, id, () => {
+          const proc = sup.get(id);
+          if (!proc) return { proc, state: 'unknown' } as const;
+          if (proc.exited) return { proc, state: 'exited' } as const;
+          if (!proc.running) return { proc, state: 'draining' } as const;
+          proc.signal(sig, 'client');
+          log.info('process.Manager', `Process ${id}: sent ${sig} at client request; waiting`);
+          return { proc, state: 'signalled' } as const;
+        });
+        const { proc, state } = begun;
+        if (state === 'unknown') return { found: false, died: false };
+        if (state === 'exited') return { found: true, died: true, alreadyExited: true };
+        if (state === 'draining') {
           // Reaped, exit frame still draining: no signal, just wait for the frame.
           await proc.whenExited();
           return { found: true, died: true };
         }
-        const sig = parseSignal(p.signal);
-        proc.signal(sig, 'client');
-        log.info('process.Manager', `Process ${id}: sent ${sig} at client request; waiting`);
         const grace = p.timeoutMs ? Math.min(p.timeoutMs, KILL_GRACE_MAX_MS) : KILL_GRACE_DEFAULT_MS;
         if (await exitsWithin(proc, grace)) return { found: true, died: true };
         if (p.escalate === false) return { found: true, died: false };
@@ -122,16 +137,21 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
 
     defineMethod('process.reattach', { id: 'string', fromSeq: 'uint64', wantPid: 'bool' }, async (p, ctx): Promise<ReattachResult> => {
       if (!p.id) throw wireError('processIdRequired');
-      await sup.pendingSpawn(p.id);
-      const proc = sup.get(p.id);
-      if (!proc) return { found: false, running: false, firstSeq: 0, lastSeq: 0, stdinApplied: 0 };
+      const id = p.id;
+      const found = await afterSpawn(sup, ctx, id, () => {
+        const proc = sup.get(id);
+        if (!proc) return undefined;
+        const { firstSeq, lastSeq } = proc.replay;
+        // Replay everything up to lastSeq before the reply; frames after it follow the reply.
+        proc.attach(ctx.peer, p.fromSeq ?? 0, lastSeq);
+        return { proc, firstSeq, lastSeq, stdinApplied: proc.stdinApplied };
+      });
+      if (!found) return { found: false, running: false, firstSeq: 0, lastSeq: 0, stdinApplied: 0 };
+      const { proc, firstSeq, lastSeq, stdinApplied } = found;
       hooks.reattached?.();
-      const { firstSeq, lastSeq } = proc.replay;
-      // Replay everything up to lastSeq before the reply; frames after it follow the reply.
-      proc.attach(ctx.peer, p.fromSeq ?? 0, lastSeq);
       await proc.caughtUp(ctx.peer);
       ctx.afterReply(() => proc.releaseLimit(ctx.peer));
-      const result: ReattachResult = { found: true, running: proc.running, firstSeq, lastSeq, stdinApplied: proc.stdinApplied };
+      const result: ReattachResult = { found: true, running: proc.running, firstSeq, lastSeq, stdinApplied };
       const withPid = p.wantPid ? { ...result, pid: proc.pid, startTime: proc.startTime } : result;
       // Extension, present only once a client used `eof`, so reference clients never see it.
       return proc.stdinClosed ? { ...withPid, stdinClosed: true } : withPid;
