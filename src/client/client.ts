@@ -12,11 +12,13 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
-import type { Codec } from './codec.js';
+import { ndjson, type Codec } from './codec.js';
 import { defaultSocketPath, ensureDaemon, readTokenFile, type StartDaemonOptions } from './daemon.js';
 import { AuthError, ClosedError, ConnectError, InterruptedError, ProcessLostError, RpcError } from './errors.js';
 import { DroppedError, ProcessHandle, type GapInfo, type HandleHost } from './process.js';
+import { msgpack } from './msgpack.js';
 import { unixTransport, type Channel, type Transport } from './transport.js';
+import { websocketTransport, type WebSocketTransportOptions } from './websocket.js';
 import type {
   CapabilitiesResult,
   Incoming,
@@ -53,9 +55,17 @@ export interface ConnectOptions {
   readonly tokenFile?: string;
   /** Start a daemon (`claustrum -serve -socket …`) when nothing answers on the socket. */
   readonly startDaemon?: boolean | StartDaemonOptions;
-  /** Wire format over the Unix socket; NDJSON by default. */
-  readonly codec?: Codec;
-  /** Another transport (WebSocket, a test's); overrides `socket` and `codec` for connecting. */
+  /**
+   * Wire format on the Unix socket: `ndjson` (the reference's, the default) or `msgpack` (extension `wire.msgpack`:
+   * output and stdin as binary, no base64), or a Codec of your own.
+   */
+  readonly wire?: 'ndjson' | 'msgpack' | Codec;
+  /**
+   * Connect over WebSocket instead (extension `transport.websocket`, daemon flag `-ws-addr`): a URL such as
+   * `ws://127.0.0.1:7777/rpc` (MessagePack messages), or options. `socket` then only says where `daemon.token` is.
+   */
+  readonly websocket?: string | WebSocketTransportOptions;
+  /** Any other transport; overrides `socket`, `wire` and `websocket` for connecting. */
   readonly transport?: Transport;
   /** Reconnection; `false` makes a drop close the client. */
   readonly reconnect?: ReconnectOptions | false;
@@ -141,9 +151,15 @@ export class Client extends EventEmitter<ClientEvents> {
   /** Use `connect()`. */
   constructor(options: ConnectOptions = {}) {
     super();
-    const socket = options.transport ? options.socket : path.resolve(options.socket ?? defaultSocketPath());
-    this.#socket = socket;
-    this.#transport = options.transport ?? unixTransport({ path: socket!, ...(options.codec ? { codec: options.codec } : {}) });
+    const viaUnix = options.transport === undefined && options.websocket === undefined;
+    const socket = viaUnix || options.socket !== undefined ? path.resolve(options.socket ?? defaultSocketPath()) : undefined;
+    this.#socket = viaUnix ? socket : undefined;
+    const codec = options.wire === 'msgpack' ? msgpack : options.wire === 'ndjson' || options.wire === undefined ? ndjson : options.wire;
+    this.#transport =
+      options.transport ??
+      (options.websocket !== undefined
+        ? websocketTransport(typeof options.websocket === 'string' ? { url: options.websocket } : options.websocket)
+        : unixTransport({ path: socket!, codec }));
     this.#explicitToken = options.token !== undefined;
     this.#token = options.token;
     this.#tokenFile = options.tokenFile ?? (socket !== undefined ? path.join(path.dirname(socket), TOKEN_FILE) : undefined);

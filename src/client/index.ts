@@ -19,7 +19,10 @@ export type { ExitInfo, GapInfo, OutputItem, ProcessHandleEvents } from './proce
 export { AuthError, ClaustrumError, ClosedError, ConnectError, InterruptedError, ProcessLostError, RpcError } from './errors.js';
 export { ndjson, classify } from './codec.js';
 export type { Codec, StreamDecoder } from './codec.js';
+export { msgpack } from './msgpack.js';
 export { unixTransport } from './transport.js';
+export { websocketTransport } from './websocket.js';
+export type { WebSocketTransportOptions } from './websocket.js';
 export type { Channel, ChannelEvents, Transport, UnixTransportOptions } from './transport.js';
 export { backoffDelay } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';

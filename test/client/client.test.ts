@@ -7,7 +7,7 @@ import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClosedError, connect, RpcError, type Client, type OutputItem } from '../../src/client/index.js';
+import { ClosedError, ConnectError, connect, RpcError, type Client, type OutputItem } from '../../src/client/index.js';
 import { BIN, Daemon, fixture, pidAlive, ROOT, tempDir, until } from '../helpers/daemon.js';
 import { collect, patternMismatch } from './util.js';
 
@@ -219,4 +219,60 @@ describe('package export', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe.each(['unix+ndjson', 'unix+msgpack', 'websocket+msgpack', 'websocket+json'] as const)('over %s', (wire) => {
+  let d: Daemon;
+  let client: Client;
+  let url = '';
+  beforeAll(async () => {
+    d = await Daemon.start({ args: ['-ws-addr', '127.0.0.1:0', '-ws-allow-origin', 'https://ok.example'] });
+    const m = await until(() => /websocket: serving (ws:\/\/127\.0\.0\.1:\d+\/rpc)/.exec(d.log()), 10_000, 'the websocket listener');
+    url = m[1]!;
+    client = await connect(
+      wire === 'unix+ndjson'
+        ? { socket: d.socket }
+        : wire === 'unix+msgpack'
+          ? { socket: d.socket, wire: 'msgpack' }
+          : // Over WebSocket the socket only says where daemon.token is.
+            { socket: d.socket, websocket: { url, format: wire === 'websocket+json' ? 'json' : 'msgpack' } },
+    );
+  });
+  afterAll(async () => {
+    await client?.close();
+    await d?.stop();
+  });
+
+  it('round-trips arbitrary bytes through cat, and lists and measures processes', async () => {
+    const proc = client.spawn({ command: 'cat', wantPid: true });
+    const out = collect(proc.stdout);
+    await proc.ready;
+    const listed = await client.list();
+    expect(listed.processes.find((p) => p.id === proc.id)).toMatchObject({ running: true, pid: proc.pid, command: 'cat' });
+    const stats = await client.stats(proc.id);
+    expect(stats).toMatchObject({ found: true, running: true, pid: proc.pid });
+    expect(await client.stats('no-such-id')).toEqual({ found: false });
+    const bytes = Buffer.alloc(256 * 1024);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 131 + (i >> 8)) & 0xff;
+    await proc.end(bytes);
+    expect((await proc.exited).status).toBe(0);
+    expect((await out).equals(bytes)).toBe(true);
+  });
+
+  it('names the wire in the capabilities it connected with', async () => {
+    const features = client.serverCapabilities!.features;
+    expect(features).toContain('wire.msgpack');
+    expect(features).toContain('transport.websocket');
+  });
+
+  if (wire.startsWith('websocket')) {
+    it('reports a refused upgrade (Origin not allowed) as a ConnectError', async () => {
+      const err = await connect({ token: d.token, websocket: { url, origin: 'https://evil.example' }, reconnect: false }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConnectError);
+      expect((err as ConnectError).errno).toBe('HTTP_403');
+      const ok = await connect({ token: d.token, websocket: { url, origin: 'https://ok.example' } });
+      expect(await ok.ping()).toEqual({ pong: true });
+      await ok.close();
+    });
+  }
 });

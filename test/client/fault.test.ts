@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type GapInfo } from '../../src/client/index.js';
-import { Daemon, fixture, sleep } from '../helpers/daemon.js';
+import { Daemon, fixture, sleep, until } from '../helpers/daemon.js';
 import { CuttingProxy, seededRandom } from './proxy.js';
 import { patternMismatch } from './util.js';
 
@@ -21,18 +21,26 @@ function within<T>(p: Promise<T>, ms: number, context: () => string): Promise<T>
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
 
-describe('fault injection', () => {
+type Wire = 'unix+ndjson' | 'unix+msgpack' | 'websocket+msgpack';
+
+describe.each<Wire>(['unix+ndjson', 'unix+msgpack', 'websocket+msgpack'])('fault injection over %s', (wire) => {
   let d: Daemon;
+  let wsPort = 0;
   beforeAll(async () => {
-    d = await Daemon.start();
+    d = await Daemon.start({ args: wire.startsWith('websocket') ? ['-ws-addr', '127.0.0.1:0'] : [] });
+    if (wire.startsWith('websocket')) {
+      const m = await until(() => /websocket: serving ws:\/\/127\.0\.0\.1:(\d+)\/rpc/.exec(d.log()), 10_000, 'the websocket listener');
+      wsPort = Number(m[1]);
+    }
   });
   afterAll(() => d.stop());
 
   it(`loses nothing and duplicates nothing across ${MIN_CUTS}+ random connection cuts`, { timeout: 90_000 }, async () => {
     const seed = Number(process.env.CLAUSTRUM_FAULT_SEED) || Math.floor(Math.random() * 2 ** 31);
-    const proxy = await CuttingProxy.start(d.socket, seededRandom(seed));
+    const ws = wire.startsWith('websocket');
+    const proxy = await CuttingProxy.start(ws ? { host: '127.0.0.1', port: wsPort } : d.socket, seededRandom(seed));
     const client = await connect({
-      socket: proxy.path,
+      ...(ws ? { websocket: `ws://127.0.0.1:${proxy.port}/rpc` } : { socket: proxy.path, wire: wire === 'unix+msgpack' ? ('msgpack' as const) : ('ndjson' as const) }),
       token: d.token,
       reconnect: { initialDelayMs: 2, maxDelayMs: 40, giveUpAfterMs: 30_000, random: seededRandom(seed + 1) },
     });
@@ -63,7 +71,7 @@ describe('fault injection', () => {
         else await sleep(2);
       }
       const context = () =>
-        `seed ${seed} (CLAUSTRUM_FAULT_SEED=${seed} replays the schedule), ${proxy.cuts} cuts, ${reconnects.n} connects, ` +
+        `${wire}, seed ${seed} (CLAUSTRUM_FAULT_SEED=${seed} replays the schedule), ${proxy.cuts} cuts, ${reconnects.n} connects, ` +
         `${proc.duplicatesDropped} duplicate frames dropped, ${proc.stdinRefusals} stdin refusals, ${proc.stdinResentDuplicates} stdin resends already applied, ` +
         `${proxy.lateBytes} bytes delivered late, stdin applied ` +
         `${proc.stdinApplied} of ${sent.reduce((n, b) => n + b.length, 0)}\nlast cuts:\n  ${proxy.log.slice(-12).join('\n  ')}`;

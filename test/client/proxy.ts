@@ -1,6 +1,6 @@
 /**
  * A fault-injecting relay between a client and the daemon: a Unix socket server that forwards to the daemon's
- * socket, with flow control both ways, and cuts connections on command or at random points.
+ * socket (or a TCP one forwarding to its WebSocket listener), with flow control both ways, and cuts connections on command or at random points.
  *
  * Random cuts are drawn from a seeded generator, per connection: a byte budget for each direction (often tiny, so
  * handshakes and reattach replays get cut too) and a time budget. When one runs out the connection is cut, either
@@ -46,9 +46,12 @@ interface Pair {
 }
 
 export class CuttingProxy {
+  /** The proxy's Unix socket (for a Unix target). */
   readonly path: string;
+  /** The proxy's TCP port on 127.0.0.1 (for a TCP target: a WebSocket listener). */
+  port = 0;
   readonly #dir: string;
-  readonly #target: string;
+  readonly #target: string | { host: string; port: number };
   readonly #server: net.Server;
   readonly #random: () => number;
   readonly #pairs = new Set<Pair>();
@@ -60,7 +63,7 @@ export class CuttingProxy {
   lateBytes = 0;
   readonly log: string[] = [];
 
-  private constructor(target: string, random: () => number) {
+  private constructor(target: string | { host: string; port: number }, random: () => number) {
     this.#dir = tempDir('claustrum-proxy-');
     this.path = path.join(this.#dir, 'proxy.sock');
     this.#target = target;
@@ -68,9 +71,13 @@ export class CuttingProxy {
     this.#server = net.createServer((c) => this.#accept(c));
   }
 
-  static async start(target: string, random: () => number = Math.random): Promise<CuttingProxy> {
+  static async start(target: string | { host: string; port: number }, random: () => number = Math.random): Promise<CuttingProxy> {
     const p = new CuttingProxy(target, random);
-    await new Promise<void>((resolve) => p.#server.listen(p.path, resolve));
+    if (typeof target === 'string') await new Promise<void>((resolve) => p.#server.listen(p.path, resolve));
+    else {
+      await new Promise<void>((resolve) => p.#server.listen(0, '127.0.0.1', resolve));
+      p.port = (p.#server.address() as net.AddressInfo).port;
+    }
     return p;
   }
 
@@ -112,7 +119,7 @@ export class CuttingProxy {
       client.destroy();
       return;
     }
-    const daemon = net.connect(this.#target);
+    const daemon = typeof this.#target === 'string' ? net.connect(this.#target) : net.connect(this.#target.port, this.#target.host);
     daemon.on('error', () => {});
     const r = this.#random;
     let down = Infinity;
