@@ -354,6 +354,8 @@ export class Client extends EventEmitter<ClientEvents> {
         else pending.done(undefined, msg.result);
         return;
       }
+      case 'unknown':
+        return;
       case 'invalid':
         // Not the protocol we speak: start over on a fresh connection rather than guess.
         this.#channel?.destroy();

@@ -2,9 +2,10 @@
  * Codecs: how requests become bytes and bytes become replies and frames. NDJSON is here; MessagePack plugs in
  * through the same interface (binary `data` both ways instead of base64).
  *
- * Decoding is strict about shape and lenient about nothing it does not need: a message that is neither a reply
- * (`id` plus `result` or `error`) nor a well-formed stream frame becomes `{kind:'invalid'}`, which the client
- * treats as a broken connection rather than guessing.
+ * Decoding is strict about the shapes the client relies on: a reply (`id` plus `result` or `error`) or a stream
+ * frame with the members it needs. A message with some other `type` is `{kind:'unknown'}` and ignored, so a later
+ * daemon may add notifications; anything else is `{kind:'invalid'}`, which the client treats as a broken connection
+ * rather than guessing.
  */
 import type { ExitFrame, Incoming, OutputStream, WireRequest } from './wire.js';
 
@@ -43,8 +44,9 @@ export function classify(msg: unknown): Incoming {
       if (m.killedBy === 'client' || m.killedBy === 'shutdown') frame = { ...frame, killedBy: m.killedBy };
       return frame;
     }
-    return invalid(`unknown stream ${String(stream)}`);
+    return { kind: 'unknown', type: `stream:${String(stream)}` };
   }
+  if (typeof m.type === 'string') return { kind: 'unknown', type: m.type };
   if ('id' in m && ('result' in m || 'error' in m)) {
     const e = m.error;
     if (e !== undefined && e !== null) {

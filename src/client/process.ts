@@ -170,6 +170,11 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
   #stdinError: Error | undefined;
   /** Exited with writes unacknowledged: still held, to learn what the daemon applied. */
   #settling = false;
+  /**
+   * Whether stdin offsets are known. A spawned process starts at 0; an attached one at the `stdinApplied` of the
+   * first reattach (someone else may have written before), so until then writes queue without being sent.
+   */
+  #stdinBased: boolean;
 
   /** @internal Created by Client.spawn / Client.attach. */
   constructor(host: HandleHost, id: string, how: { spawn: SpawnParams } | { attachFrom: number; wantPid: boolean }) {
@@ -181,11 +186,13 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
       this.#wantPid = how.spawn.wantPid === true;
       this.#state = 'unsent';
       this.#lastSeq = 0;
+      this.#stdinBased = true;
     } else {
       this.#spawn = undefined;
       this.#wantPid = how.wantPid;
       this.#state = 'detached';
       this.#lastSeq = how.attachFrom;
+      this.#stdinBased = false;
     }
     this.ready = new Promise<void>((resolve, reject) => {
       this.#resolveReady = resolve;
@@ -343,6 +350,15 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
     this.#failStdin(err);
   }
 
+  /** An attached process's stdin starts where the daemon is: shift what was queued (nothing was sent yet). */
+  #rebaseStdin(base: number): void {
+    this.#stdinBased = true;
+    this.#chunks = this.#chunks.map((c) => ({ ...c, offset: c.offset + base, end: c.end + base }));
+    this.#waiters = this.#waiters.map((w) => ({ ...w, end: w.end + base }));
+    this.#nextOffset += base;
+    this.#applied = base;
+  }
+
   /** Takes a reply's `applied` (the daemon's count of accepted bytes); the window grows by what it newly covers. */
   #acknowledge(result: unknown): void {
     const applied = (result as { applied?: unknown }).applied;
@@ -378,7 +394,7 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
    * the dropped connection is not sent again.
    */
   #openStdin(gen: number, probe: boolean): void {
-    if (this.#stdinGen === gen) return;
+    if (this.#stdinGen === gen || !this.#stdinBased) return;
     this.#stdinGen = gen;
     this.#rewind();
     this.#window = STDIN_INITIAL_WINDOW_BYTES;
@@ -483,7 +499,8 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
       if (!this.#settling || err instanceof DroppedError) return;
       if (err === undefined) {
         const r = result as ReattachResult;
-        if (r.found) {
+        // (Writes queued before an attached process's offsets were known were never sent.)
+        if (r.found && this.#stdinBased) {
           this.#applied = Math.max(this.#applied, r.stdinApplied);
           if (r.stdinClosed) this.#eofAcked = true;
           this.#settleStdin();
@@ -546,6 +563,7 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
         if (this.#resolvedOnce) this.emit('reattach', r);
         // A stream replayed up to its exit frame finished the handle already.
         if (this.#state === 'attaching') {
+          if (!this.#stdinBased) this.#rebaseStdin(r.stdinApplied);
           this.#applied = Math.max(this.#applied, r.stdinApplied);
           if (r.stdinClosed) this.#eofAcked = true;
           this.#settleStdin();

@@ -60,8 +60,16 @@ export interface ExitFrame {
 
 export type StreamFrame = DataFrame | ExitFrame;
 
-/** Everything a codec can hand the client: a reply, a frame, or a message it could not make sense of. */
-export type Incoming = WireReply | StreamFrame | { readonly kind: 'invalid'; readonly reason: string };
+/**
+ * Everything a codec can hand the client: a reply, a frame, a well-formed message of a kind this client does not
+ * know (a later daemon's notification: ignored), or bytes that are not this protocol at all (the connection is
+ * dropped and made again).
+ */
+export type Incoming =
+  | WireReply
+  | StreamFrame
+  | { readonly kind: 'unknown'; readonly type: string }
+  | { readonly kind: 'invalid'; readonly reason: string };
 
 // ---- params ----
 

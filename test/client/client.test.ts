@@ -3,6 +3,7 @@
  * iterables, stdin offsets and EOF, attach, close semantics, the token file, and starting a daemon on demand.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -116,6 +117,7 @@ describe('client library', () => {
     const first = await connect({ socket: d.socket });
     const proc = first.spawn({ ...fixture('pattern-echo', '512'), wantPid: true });
     await proc.ready;
+    await proc.write('hi');
     await until(() => proc.lastSeq >= 3, 10_000, 'some output');
     // The first client lets go (the process runs on); a second one takes it over from seq 0.
     await first.close();
@@ -124,15 +126,19 @@ describe('client library', () => {
     try {
       const again = second.attach(proc.id, { wantPid: true });
       const out = collect(again.stdout);
+      // Written before the attach answered: queued, then sent after the 2 bytes the first client wrote.
+      const bye = again.end('bye');
       await again.ready;
       expect(again.pid).toBe(proc.pid);
-      await again.end('bye');
+      await bye;
+      expect(again.stdinApplied).toBe(5);
       const exit = await again.exited;
       expect(exit.status).toBe(0);
       const text = (await out).toString('latin1');
-      const m = /\nSTDIN 3 [0-9a-f]{64}\nPATTERN (\d+)\n$/.exec(text);
+      const m = /\nSTDIN 5 ([0-9a-f]{64})\nPATTERN (\d+)\n$/.exec(text);
       expect(m, text.slice(-200)).not.toBeNull();
-      expect(patternMismatch(Buffer.from(text, 'latin1'), Number(m![1]))).toBeUndefined();
+      expect(m![1]).toBe(createHash('sha256').update('hibye').digest('hex'));
+      expect(patternMismatch(Buffer.from(text, 'latin1'), Number(m![2]))).toBeUndefined();
     } finally {
       await second.close();
     }

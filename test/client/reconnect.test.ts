@@ -106,6 +106,29 @@ describe('reconnection', () => {
     expect((await out).toString()).toBe(`ready\nSTDIN ${input.length} ${createHash('sha256').update(input).digest('hex')}\n`);
   });
 
+  it('close() while reconnecting stops for good: no error, no further attempts', async () => {
+    const own = await CuttingProxy.start(d.socket);
+    try {
+      const c = await connect({ socket: own.path, token: d.token, reconnect: FAST });
+      const attempts: number[] = [];
+      c.on('reconnecting', (i) => attempts.push(i.attempt));
+      const closed = new Promise<Error | undefined>((resolve) => c.once('close', resolve));
+      own.mode = 'refuse';
+      own.cutAll();
+      await until(() => attempts.length >= 2, 10_000, 'reconnect attempts');
+      await c.close();
+      expect(await closed).toBeUndefined();
+      const seen = own.connections;
+      own.mode = 'relay';
+      await expect(c.ping()).rejects.toBeInstanceOf(ClosedError);
+      // Room for a stray attempt to show up: the backoff here is at most 50 ms.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(own.connections).toBe(seen);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('gives up after giveUpAfterMs without a connection, failing held processes', async () => {
     const c = await connect({ socket: proxy.path, token: d.token, reconnect: { ...FAST, giveUpAfterMs: 300 } });
     const proc = c.spawn({ command: 'sleep', args: ['30'], wantPid: true });
