@@ -208,6 +208,8 @@ export class Client extends EventEmitter<ClientEvents> {
 
   /** @internal First connection; starts a daemon if asked to and nothing answers. */
   async open(startDaemon: boolean | StartDaemonOptions | undefined): Promise<void> {
+    // The first connection is not retried: a drop during it fails connect() instead of starting the reconnect loop.
+    this.#reconnecting = true;
     try {
       await this.#open(true);
     } catch (err) {
@@ -215,6 +217,13 @@ export class Client extends EventEmitter<ClientEvents> {
       if (!startDaemon || !nothingThere || this.#socket === undefined) throw err;
       await ensureDaemon(this.#socket, typeof startDaemon === 'object' ? startDaemon : {});
       await this.#open(true);
+    } finally {
+      this.#reconnecting = false;
+    }
+    // Dropped right after the handshake: now the loop takes over.
+    if (this.#live === undefined && !this.#closed) {
+      if (this.#reconnect === false) this.#shutdown(new ClosedError('connection lost (reconnection is off)'));
+      else void this.#reconnectLoop(this.#reconnect);
     }
   }
 
@@ -459,6 +468,8 @@ export class Client extends EventEmitter<ClientEvents> {
     if (replaced) {
       for (const h of [...this.#handles.values()]) {
         // Nothing of the old daemon's processes survives it: do not reattach (a new process may reuse the id).
+        // A spawn that no daemon is known to have run is simply made on the new one.
+        if (h.spawnPending) continue;
         h.fail(new ProcessLostError(h.id, `the daemon was replaced (instance ${previous} → ${caps.instanceId})`));
       }
     }

@@ -454,6 +454,11 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
 
   // ---- driven by the client ----
 
+  /** @internal True while no daemon is known to have it: its spawn was never written, or its outcome is unknown. */
+  get spawnPending(): boolean {
+    return this.#state === 'unsent' || this.#state === 'uncertain';
+  }
+
   /** @internal The connection it was using is gone. */
   channelDown(): void {
     this.#stdinGen = -1;
