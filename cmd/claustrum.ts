@@ -5,6 +5,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { flagValue, formatUsage, HelpRequested, parseFlags, type FlagSpec, type FlagValue, type ParsedFlags } from '../src/cli/flags.js';
+import { RUN_USAGE, runCommand } from '../src/cli/run.js';
 import { runBridge } from '../src/daemon/bridge.js';
 import { DAEMON_CHILD_ENV, launchDaemon, READY_FD_ENV, TOKEN_PIPE_ENV } from '../src/daemon/launcher.js';
 import { defaultSocketPath } from '../src/daemon/paths.js';
@@ -33,6 +34,11 @@ const FLAGS: readonly FlagSpec[] = [
     kind: 'string',
     arg: 'path',
     usage: 'run <path> --version (30s bound); prints nothing, __CLI_HUNG__ or __CLI_BAD__; always exits 0',
+  },
+  {
+    name: 'run',
+    kind: 'bool',
+    usage: `run a command through the daemon on -socket (started if none answers): ${RUN_USAGE}; stdio, EOF and SIGINT/SIGTERM/SIGHUP are forwarded, a dropped connection is reattached, and the exit code is the command's (128+signal)`,
   },
   // where
   {
@@ -146,16 +152,16 @@ const FLAGS: readonly FlagSpec[] = [
   },
 ];
 
-const MODES = ['version', 'install', 'probe-cli', 'serve', 'bridge', 'stop'] as const;
+const MODES = ['version', 'install', 'probe-cli', 'serve', 'bridge', 'stop', 'run'] as const;
 
 /** Serve flags a launcher hands on to the daemon it starts (the token sources it consumes itself). */
 const NOT_FORWARDED = new Set([
-  ...['serve', 'foreground', 'socket', 'token-file', 'token-fd', 'stop', 'bridge', 'version', 'install', 'probe-cli'],
+  ...['serve', 'foreground', 'socket', 'token-file', 'token-fd', 'stop', 'bridge', 'version', 'install', 'probe-cli', 'run'],
   ...['cli-version', 'cli-dir', 'cli-url', 'cli-checksum', 'cli-zst', 'cli-keep', 'max-cli-bytes', 'cli-download-timeout'],
 ]);
 
 function usage(): string {
-  return `Usage: claustrum -serve [flags] | -stop | -bridge | -version   [-socket path]\n       claustrum -install -cli-version v [install flags] | -probe-cli path\n\n${formatUsage(FLAGS)}\n`;
+  return `Usage: claustrum -serve [flags] | -stop | -bridge | -version   [-socket path]\n       claustrum -install -cli-version v [install flags] | -probe-cli path\n       ${RUN_USAGE}\n\n${formatUsage(FLAGS)}\n`;
 }
 
 function forwardedFlags(parsed: ParsedFlags): string[] {
@@ -300,6 +306,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${word}\n`);
     return 0;
   }
+  if (get<boolean>('run')) return runCommand({ socket: socketPath, argv: parsed.positionals });
   process.stderr.write(`claustrum: one of ${MODES.map((m) => `--${m}`).join('/')} is required\n`);
   return 2;
 }

@@ -1,0 +1,130 @@
+/**
+ * Codecs: how requests become bytes and bytes become replies and frames. NDJSON is here; MessagePack plugs in
+ * through the same interface (binary `data` both ways instead of base64).
+ *
+ * Decoding is strict about the shapes the client relies on: a reply (`id` plus `result` or `error`) or a stream
+ * frame with the members it needs. A message with some other `type` is `{kind:'unknown'}` and ignored, so a later
+ * daemon may add notifications; anything else is `{kind:'invalid'}`, which the client treats as a broken connection
+ * rather than guessing.
+ */
+import type { ExitFrame, Incoming, OutputStream, WireRequest } from './wire.js';
+
+/** Splits a byte stream into messages (a Unix socket); message transports use `decodeMessage` instead. */
+export interface StreamDecoder {
+  push(chunk: Buffer): Incoming[];
+}
+
+export interface Codec {
+  /** `ndjson`, `msgpack`, … */
+  readonly name: string;
+  /** One whole request, ready for a stream (NDJSON includes its newline) or for one transport message. */
+  encode(request: WireRequest): Buffer;
+  /** A decoder for a byte stream. */
+  decoder(): StreamDecoder;
+  /** Decodes one transport message (WebSocket). */
+  decodeMessage(message: Buffer): Incoming;
+}
+
+/** Turns a decoded message (JSON or MessagePack, `data` as base64 text or bytes) into what the client handles. */
+export function classify(msg: unknown): Incoming {
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return invalid('not an object');
+  const m = msg as Record<string, unknown>;
+  if (m.type === 'stream') {
+    const { processId, stream, seq } = m;
+    if (typeof processId !== 'string' || !isSeq(seq)) return invalid('stream frame without processId or seq');
+    if (stream === 'stdout' || stream === 'stderr') {
+      const data = bytesOf(m.data);
+      if (data === undefined) return invalid(`${stream} frame without data`);
+      return { kind: 'frame', processId, stream: stream satisfies OutputStream, seq, data };
+    }
+    if (stream === 'exit') {
+      if (typeof m.exitCode !== 'number') return invalid('exit frame without exitCode');
+      let frame: ExitFrame = { kind: 'frame', processId, stream: 'exit', seq, exitCode: m.exitCode };
+      if (typeof m.signal === 'string') frame = { ...frame, signal: m.signal };
+      if (m.killedBy === 'client' || m.killedBy === 'shutdown') frame = { ...frame, killedBy: m.killedBy };
+      return frame;
+    }
+    return { kind: 'unknown', type: `stream:${String(stream)}` };
+  }
+  if (typeof m.type === 'string') return { kind: 'unknown', type: m.type };
+  if ('id' in m && ('result' in m || 'error' in m)) {
+    const e = m.error;
+    if (e !== undefined && e !== null) {
+      if (typeof e !== 'object') return invalid('error is not an object');
+      const { code, message } = e as Record<string, unknown>;
+      return { kind: 'reply', id: m.id, error: { code: typeof code === 'number' ? code : 0, message: typeof message === 'string' ? message : '' } };
+    }
+    return { kind: 'reply', id: m.id, result: m.result };
+  }
+  return invalid('neither a reply nor a stream frame');
+}
+
+function invalid(reason: string): Incoming {
+  return { kind: 'invalid', reason };
+}
+
+function isSeq(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+}
+
+function bytesOf(v: unknown): Buffer | undefined {
+  if (typeof v === 'string') return Buffer.from(v, 'base64');
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  return undefined;
+}
+
+/** JSON.stringify replacer: byte arrays go out as standard base64 (what `process.stdin` takes in NDJSON). */
+function bytesAsBase64(this: unknown, key: string, value: unknown): unknown {
+  const raw = (this as Record<string, unknown>)[key];
+  if (raw instanceof Uint8Array) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64');
+  return value;
+}
+
+class NdjsonDecoder implements StreamDecoder {
+  #pending: Buffer[] = [];
+
+  push(chunk: Buffer): Incoming[] {
+    const out: Incoming[] = [];
+    let start = 0;
+    let nl = chunk.indexOf(10);
+    while (nl !== -1) {
+      let line: Buffer;
+      if (this.#pending.length > 0) {
+        this.#pending.push(chunk.subarray(start, nl));
+        line = Buffer.concat(this.#pending);
+        this.#pending = [];
+      } else {
+        line = chunk.subarray(start, nl);
+      }
+      if (line.length > 0) out.push(parseLine(line));
+      start = nl + 1;
+      nl = chunk.indexOf(10, start);
+    }
+    if (start < chunk.length) this.#pending.push(chunk.subarray(start));
+    return out;
+  }
+}
+
+function parseLine(line: Buffer): Incoming {
+  let value: unknown;
+  try {
+    value = JSON.parse(line.toString('utf8'));
+  } catch {
+    return invalid('not JSON');
+  }
+  return classify(value);
+}
+
+/** Newline-delimited JSON, the reference wire: `data` as base64 both ways. */
+export const ndjson: Codec = {
+  name: 'ndjson',
+  encode(request) {
+    return Buffer.from(`${JSON.stringify(request, bytesAsBase64)}\n`, 'utf8');
+  },
+  decoder() {
+    return new NdjsonDecoder();
+  },
+  decodeMessage(message) {
+    return parseLine(message);
+  },
+};
