@@ -2,20 +2,17 @@
 /**
  * The `claustrum` executable: flag parsing and mode selection, nothing else.
  */
-import net from 'node:net';
 import path from 'node:path';
 import { flagValue, formatUsage, HelpRequested, parseFlags, type FlagSpec, type FlagValue, type ParsedFlags } from '../src/cli/flags.js';
 import { RUN_USAGE, runCommand } from '../src/cli/run.js';
 import { runBridge } from '../src/daemon/bridge.js';
-import { DAEMON_CHILD_ENV, launchDaemon, READY_FD_ENV, TOKEN_PIPE_ENV } from '../src/daemon/launcher.js';
 import { defaultSocketPath } from '../src/daemon/paths.js';
-import { runDaemon, type TokenSource } from '../src/daemon/serve.js';
 import { stopDaemon } from '../src/daemon/stop.js';
 import { runInstall, runProbeCli } from '../src/install/install.js';
 import { DEFAULT_CLI_KEEP } from '../src/install/bounds.js';
 import { quietWriter } from '../src/install/io.js';
-import { readTokenFd, readTokenFile } from '../src/daemon/token.js';
-import { Logger, parseLogLevel, silentLogger } from '../src/log/logger.js';
+import { silentLogger } from '../src/log/logger.js';
+import { runServeMode } from '../src/cli/serve.js';
 import { BUILD } from '../src/version.js';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -175,93 +172,6 @@ function forwardedFlags(parsed: ParsedFlags): string[] {
   return out;
 }
 
-/** Test-only shortenings of fixed daemon timings (documented in PROTOCOL.md as such). */
-function testTimings(): { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number } {
-  const n = (name: string) => {
-    const v = Number(process.env[name]);
-    return Number.isFinite(v) && v > 0 ? v : undefined;
-  };
-  return {
-    idleTimeoutMs: n('CLAUSTRUM_TEST_IDLE_TIMEOUT_MS'),
-    orphanProbeMs: n('CLAUSTRUM_TEST_ORPHAN_PROBE_MS'),
-    orphanGraceMs: n('CLAUSTRUM_TEST_ORPHAN_GRACE_MS'),
-  };
-}
-
-async function serve(parsed: ParsedFlags, get: <T extends FlagValue>(name: string) => T, socketPath: string): Promise<number> {
-  const log = new Logger(parseLogLevel(process.env.CLAUSTRUM_LOG_LEVEL));
-  const tokenFile = get<string>('token-file');
-  const tokenFd = get<number>('token-fd');
-  const detached = process.env[DAEMON_CHILD_ENV] === '1';
-
-  if (!detached && !get<boolean>('foreground')) {
-    // The launcher reads the token itself: a bad source is reported at once, and the token reaches the daemon
-    // over a pipe only.
-    let token: string | undefined;
-    try {
-      if (tokenFile) token = (await readTokenFile(tokenFile)).token;
-      else if (tokenFd >= 0) token = await readTokenFd(tokenFd);
-    } catch (err) {
-      process.stderr.write(`claustrum: ${(err as Error).message}\n`);
-      return 1;
-    }
-    return launchDaemon({
-      socketPath,
-      token,
-      forward: forwardedFlags(parsed),
-      print: (line) => process.stdout.write(`${line}\n`),
-      printError: (line) => process.stderr.write(`${line}\n`),
-    });
-  }
-
-  let tokenSource: TokenSource = { kind: 'generate' };
-  let report: ((msg: object) => void) | undefined;
-  if (detached) {
-    const readyFd = Number(process.env[READY_FD_ENV]);
-    const tokenPipe = process.env[TOKEN_PIPE_ENV];
-    for (const k of [DAEMON_CHILD_ENV, READY_FD_ENV, TOKEN_PIPE_ENV]) delete process.env[k];
-    if (tokenPipe !== undefined) tokenSource = { kind: 'fd', fd: Number(tokenPipe) };
-    if (Number.isInteger(readyFd) && readyFd > 2) {
-      report = (msg) => new net.Socket({ fd: readyFd, readable: false, writable: true }).end(`${JSON.stringify(msg)}\n`);
-    }
-  } else if (tokenFile) {
-    tokenSource = { kind: 'file', path: tokenFile };
-  } else if (tokenFd >= 0) {
-    tokenSource = { kind: 'fd', fd: tokenFd };
-  }
-
-  let fatal = false;
-  process.on('uncaughtException', (err) => {
-    // State may be inconsistent: log, then run the graceful teardown (it kills the children) and exit non-zero.
-    log.error('daemon', `uncaught exception: ${err.stack ?? err.message}`);
-    fatal = true;
-    process.kill(process.pid, 'SIGTERM');
-    setTimeout(() => process.exit(1), 5000).unref();
-  });
-  process.on('unhandledRejection', (reason) => log.error('daemon', `unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`));
-
-  try {
-    const code = await runDaemon({
-      socketPath,
-      tokenSource,
-      flow: { stallTimeoutMs: get<number>('stall-timeout') },
-      workspace: { maxExtractBytes: Math.max(0, get<number>('max-extract-bytes')), gitTimeoutMs: Math.max(0, get<number>('git-timeout')) },
-      keepChildren: get<boolean>('keep-children'),
-      loginPath: !get<boolean>('no-login-path'),
-      metricsAddr: parsed.given.has('metrics-addr') ? get<string>('metrics-addr') : undefined,
-      websocket: parsed.given.has('ws-addr') ? { addr: get<string>('ws-addr'), allowOrigins: get<string[]>('ws-allow-origin') } : undefined,
-      log,
-      print: detached ? undefined : (line) => process.stdout.write(`${line}\n`),
-      report,
-      timings: testTimings(),
-    });
-    return fatal ? 1 : code;
-  } catch (err) {
-    process.stderr.write(`claustrum: ${(err as Error).message}\n`);
-    return 1;
-  }
-}
-
 async function main(argv: readonly string[]): Promise<number> {
   let parsed: ParsedFlags;
   try {
@@ -296,7 +206,22 @@ async function main(argv: readonly string[]): Promise<number> {
     });
   }
   if (get<string>('probe-cli') !== '') return runProbeCli(get<string>('probe-cli'), quietWriter(process.stdout));
-  if (get<boolean>('serve')) return serve(parsed, get, socketPath);
+  if (get<boolean>('serve')) {
+    return runServeMode({
+      socketPath,
+      foreground: get<boolean>('foreground'),
+      tokenFile: get<string>('token-file'),
+      tokenFd: get<number>('token-fd'),
+      forward: forwardedFlags(parsed),
+      stallTimeoutMs: get<number>('stall-timeout'),
+      maxExtractBytes: get<number>('max-extract-bytes'),
+      gitTimeoutMs: get<number>('git-timeout'),
+      keepChildren: get<boolean>('keep-children'),
+      loginPath: !get<boolean>('no-login-path'),
+      metricsAddr: parsed.given.has('metrics-addr') ? get<string>('metrics-addr') : undefined,
+      websocket: parsed.given.has('ws-addr') ? { addr: get<string>('ws-addr'), allowOrigins: get<string[]>('ws-allow-origin') } : undefined,
+    });
+  }
   if (get<boolean>('bridge')) {
     return runBridge(socketPath, process.stdin, process.stdout, (line) => process.stderr.write(`${line}\n`));
   }

@@ -32,7 +32,7 @@ export class Logger {
   #threshold: number;
   #sink: LogSink;
 
-  constructor(level: LogLevel = 'debug', sink: LogSink = (line) => process.stderr.write(line)) {
+  constructor(level: LogLevel = 'debug', sink: LogSink = writeStderr) {
     this.#threshold = RANK[level];
     this.#sink = sink;
   }
@@ -67,6 +67,11 @@ export class Logger {
       // A log write that fails (ENOSPC, EPIPE on a closed stderr) is dropped on purpose.
     }
   }
+}
+
+/** stderr, unless it is gone (a closed terminal or pipe): the daemon runs on without it. */
+function writeStderr(line: string): void {
+  if (!process.stderr.destroyed) process.stderr.write(line);
 }
 
 function timestamp(d: Date): string {

@@ -1,0 +1,119 @@
+/**
+ * The `-serve` mode: launcher, foreground daemon, or the detached daemon a launcher started. cmd/ only turns flags
+ * into these options.
+ */
+import net from 'node:net';
+import { DAEMON_CHILD_ENV, launchDaemon, READY_FD_ENV, TOKEN_PIPE_ENV } from '../daemon/launcher.js';
+import { runDaemon, type TokenSource } from '../daemon/serve.js';
+import { readTokenFd, readTokenFile } from '../daemon/token.js';
+import { Logger, parseLogLevel } from '../log/logger.js';
+import type { WebSocketOptions } from '../server/websocket.js';
+
+export interface ServeModeOptions {
+  /** Absolute socket path. */
+  readonly socketPath: string;
+  readonly foreground: boolean;
+  readonly tokenFile: string;
+  /** -1: none. */
+  readonly tokenFd: number;
+  /** The serve flags a launcher hands on to the daemon it starts (all but the token sources and the mode). */
+  readonly forward: readonly string[];
+  readonly stallTimeoutMs: number;
+  readonly maxExtractBytes: number;
+  readonly gitTimeoutMs: number;
+  readonly keepChildren: boolean;
+  readonly loginPath: boolean;
+  readonly metricsAddr: string | undefined;
+  readonly websocket: WebSocketOptions | undefined;
+}
+
+/** Test-only shortenings of fixed daemon timings (documented in PROTOCOL.md as such, not in -help). */
+function testTimings(): { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number } {
+  const n = (name: string) => {
+    const v = Number(process.env[name]);
+    return Number.isFinite(v) && v > 0 ? v : undefined;
+  };
+  return {
+    idleTimeoutMs: n('CLAUSTRUM_TEST_IDLE_TIMEOUT_MS'),
+    orphanProbeMs: n('CLAUSTRUM_TEST_ORPHAN_PROBE_MS'),
+    orphanGraceMs: n('CLAUSTRUM_TEST_ORPHAN_GRACE_MS'),
+  };
+}
+
+export async function runServeMode(o: ServeModeOptions): Promise<number> {
+  const detached = process.env[DAEMON_CHILD_ENV] === '1';
+  if (!detached && !o.foreground) return launch(o);
+
+  // A daemon outlives whoever started it: a closed terminal or pipe behind stdout or stderr raises EPIPE, which
+  // must cost nothing. (Without these listeners the error is an uncaught exception whose log line raises another.)
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+  const log = new Logger(parseLogLevel(process.env.CLAUSTRUM_LOG_LEVEL));
+
+  let tokenSource: TokenSource = { kind: 'generate' };
+  let report: ((msg: object) => void) | undefined;
+  if (detached) {
+    const readyFd = Number(process.env[READY_FD_ENV]);
+    const tokenPipe = process.env[TOKEN_PIPE_ENV];
+    for (const k of [DAEMON_CHILD_ENV, READY_FD_ENV, TOKEN_PIPE_ENV]) delete process.env[k];
+    if (tokenPipe !== undefined) tokenSource = { kind: 'fd', fd: Number(tokenPipe) };
+    if (Number.isInteger(readyFd) && readyFd > 2) {
+      report = (msg) => new net.Socket({ fd: readyFd, readable: false, writable: true }).end(`${JSON.stringify(msg)}\n`);
+    }
+  } else if (o.tokenFile) {
+    tokenSource = { kind: 'file', path: o.tokenFile };
+  } else if (o.tokenFd >= 0) {
+    tokenSource = { kind: 'fd', fd: o.tokenFd };
+  }
+
+  let fatal = false;
+  process.on('uncaughtException', (err) => {
+    // State may be inconsistent: log once, run the graceful teardown (it kills the children), exit non-zero. A
+    // failure during that teardown must not start another one.
+    if (fatal) return;
+    fatal = true;
+    log.error('daemon', `uncaught exception: ${err.stack ?? err.message}`);
+    process.kill(process.pid, 'SIGTERM');
+    setTimeout(() => process.exit(1), 5000).unref();
+  });
+  process.on('unhandledRejection', (reason) => log.error('daemon', `unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`));
+
+  try {
+    const code = await runDaemon({
+      socketPath: o.socketPath,
+      tokenSource,
+      flow: { stallTimeoutMs: o.stallTimeoutMs },
+      workspace: { maxExtractBytes: Math.max(0, o.maxExtractBytes), gitTimeoutMs: Math.max(0, o.gitTimeoutMs) },
+      keepChildren: o.keepChildren,
+      loginPath: o.loginPath,
+      metricsAddr: o.metricsAddr,
+      websocket: o.websocket,
+      log,
+      print: detached ? undefined : (line) => process.stdout.write(`${line}\n`),
+      report,
+      timings: testTimings(),
+    });
+    return fatal ? 1 : code;
+  } catch (err) {
+    process.stderr.write(`claustrum: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+/** The launcher reads the token itself, so a bad source is reported at once and the token travels by pipe only. */
+async function launch(o: ServeModeOptions): Promise<number> {
+  let token: string | undefined;
+  try {
+    if (o.tokenFile) token = (await readTokenFile(o.tokenFile)).token;
+    else if (o.tokenFd >= 0) token = await readTokenFd(o.tokenFd);
+  } catch (err) {
+    process.stderr.write(`claustrum: ${(err as Error).message}\n`);
+    return 1;
+  }
+  return launchDaemon({
+    socketPath: o.socketPath,
+    token,
+    forward: o.forward,
+    print: (line) => process.stdout.write(`${line}\n`),
+    printError: (line) => process.stderr.write(`${line}\n`),
+  });
+}
