@@ -8,10 +8,11 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TOKEN_FILE } from '../daemon/paths.js';
+import { normalizeToken } from '../daemon/token.js';
+import { accepts } from '../server/unix.js';
 import { ClaustrumError } from './errors.js';
 
 export { defaultSocketPath } from '../daemon/paths.js';
@@ -29,8 +30,7 @@ export function readDaemonToken(socketPath: string): Promise<string | undefined>
 /** A token file's one line (a trailing `\n` or `\r\n` stripped), or undefined when absent, unreadable or empty. */
 export async function readTokenFile(file: string): Promise<string | undefined> {
   try {
-    const text = await readFile(file, 'utf8');
-    const token = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
+    const token = normalizeToken(await readFile(file, 'utf8'));
     return token === '' ? undefined : token;
   } catch {
     return undefined;
@@ -38,19 +38,7 @@ export async function readTokenFile(file: string): Promise<string | undefined> {
 }
 
 /** True when something accepts a connection on the socket. */
-export function socketAccepts(socketPath: string, timeoutMs = 2000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(socketPath);
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
+export const socketAccepts = (socketPath: string, timeoutMs = 2000): Promise<boolean> => accepts(socketPath, timeoutMs);
 
 /** The built `claustrum` executable of this package (dist/cmd/claustrum.js). */
 export function claustrumExecutable(): string {

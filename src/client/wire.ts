@@ -9,14 +9,20 @@ import type {
   CapabilitiesResult,
   KillAndWaitResult,
   KillResult,
+  ListResult,
   PingResult,
+  ProcessEntry,
   ReattachResult,
   ShutdownResult,
   SpawnResult,
+  StatsResult,
   StdinResult,
 } from '../server/wire.js';
 
-export type { CapabilitiesResult, KillAndWaitResult, KillResult, PingResult, ReattachResult, ShutdownResult, SpawnResult, StdinResult };
+/** One entry of `process.list`: a process the daemon still knows, oldest first. */
+export type ProcessInfo = ProcessEntry;
+
+export type { CapabilitiesResult, KillAndWaitResult, KillResult, ListResult, PingResult, ReattachResult, ShutdownResult, SpawnResult, StatsResult, StdinResult };
 
 /** A JSON-RPC request as the client writes it. `data` members may hold bytes; the codec renders them. */
 export interface WireRequest {
@@ -107,43 +113,6 @@ export interface ReattachParams {
   readonly fromSeq?: number;
   readonly wantPid?: boolean;
 }
-
-/** `process.list` (issue 5), one entry per process the daemon still knows, oldest first. */
-export interface ProcessInfo {
-  readonly id: string;
-  readonly running: boolean;
-  readonly pid: number;
-  readonly startTime: number;
-  readonly command: string;
-  readonly args: readonly string[];
-  readonly cwd?: string;
-  readonly startedAt: number;
-  readonly exitCode?: number;
-  readonly signal?: string;
-  readonly firstSeq: number;
-  readonly lastSeq: number;
-  readonly stdinApplied: number;
-}
-
-export interface ListResult {
-  readonly processes: readonly ProcessInfo[];
-}
-
-/** `process.stats` (issue 5): summed over the child and its descendants. */
-export type StatsResult =
-  | { readonly found: false }
-  | {
-      readonly found: true;
-      readonly running: boolean;
-      readonly pid: number;
-      /** Percent. */
-      readonly cpu: number;
-      /** RSS bytes. */
-      readonly memory: number;
-      /** Milliseconds. */
-      readonly elapsed: number;
-      readonly descendants: number;
-    };
 
 /** Every method the client wraps, with its params and result. Anything else goes through `call()`. */
 export interface MethodMap {

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BIN, until } from '../helpers/daemon.js';
+import { patternByte } from '../fixtures/lib/pattern.mjs';
 
 export async function collect(iterable: AsyncIterable<Buffer>): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -11,9 +12,7 @@ export async function collect(iterable: AsyncIterable<Buffer>): Promise<Buffer> 
 }
 
 /** The pattern of flood.mjs and pattern-echo.mjs. */
-export function patternByte(i: number): number {
-  return (i * 7 + Math.floor(i / 8192)) & 0xff;
-}
+export { patternByte } from '../fixtures/lib/pattern.mjs';
 
 /** Where `buf` (starting at pattern offset `start`) first differs from the pattern within `n` bytes, or undefined. */
 export function patternMismatch(buf: Buffer, n: number, start = 0): string | undefined {

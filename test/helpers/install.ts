@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { InstallFacts } from '../../src/install/facts.js';
 import { runCli, type RunResult } from './cli.js';
 
 /** Runs `claustrum <args>` (the built dist/) to completion, asynchronously so a server in this process keeps serving. */
@@ -14,17 +15,7 @@ export function claustrum(args: readonly string[], env: NodeJS.ProcessEnv = {}):
   return runCli(args, { env });
 }
 
-export interface Facts {
-  serverVersion: string;
-  os: string;
-  arch: string;
-  libc: string;
-  cliPath: string;
-  cliWasPresent: boolean;
-  cliError?: string;
-  cliUnresponsive?: boolean;
-  fetch?: { bytes: number; ms: number; longestPauseMs: number };
-}
+export type Facts = InstallFacts;
 
 /** The facts of a run, checking that stdout holds exactly one facts line and that it is the last line. */
 export function factsOf(r: RunResult): Facts {

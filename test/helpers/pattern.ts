@@ -1,11 +1,8 @@
-/**
- * The byte pattern test/fixtures/flood.mjs writes: byte i is (i * 7 + floor(i / 8192)) & 0xff. It changes with
- * both the value and the position of every byte, so a lost, duplicated or reordered chunk shows up as a mismatch
- * at a known offset.
- */
-export function floodByte(i: number): number {
-  return (i * 7 + Math.floor(i / 8192)) & 0xff;
-}
+/** Checking output against the byte pattern of the streaming fixtures (test/fixtures/lib/pattern.mjs). */
+import { patternByte } from '../fixtures/lib/pattern.mjs';
+
+/** Byte `i` of the pattern that test/fixtures/flood.mjs writes. */
+export const floodByte = patternByte;
 
 /**
  * The index in `bytes` of the first byte that differs from the flood pattern, the pattern starting at `offset`;
