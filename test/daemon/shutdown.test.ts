@@ -20,6 +20,18 @@ async function spawnRecorded(sb: Sandbox, c: RpcClient, id: string, spec: { comm
   return pid;
 }
 
+/** A daemon with a recorded child that ignores SIGTERM, then SIGKILLed: the child is an orphan to reap. */
+async function orphanStubbornChild(sb: Sandbox): Promise<number> {
+  const first = await sb.start();
+  const c = await sb.client();
+  const child = await spawnRecorded(sb, c, 'stubborn', { command: 'sh', args: ['-c', 'trap "" TERM; echo armed; sleep 300; sleep 300'] });
+  await until(() => c.output('stubborn').toString() === 'armed\n', 10_000, 'trap armed');
+  c.destroy();
+  process.kill(first.pid, 'SIGKILL');
+  await until(() => !procAlive(first.pid), 10_000, 'daemon death');
+  return child;
+}
+
 /** Waits for a "<word> <pid> [<pid>]" line from a process and returns the pids. */
 async function announced(c: RpcClient, id: string, word: string): Promise<number[]> {
   const text = await until(() => {
@@ -152,13 +164,7 @@ describe('shutdown and children', () => {
 
   it('the orphan reap SIGKILLs a recorded child group that ignores SIGTERM', async () => {
     const sb = sandbox();
-    const first = await sb.start();
-    const c = await sb.client();
-    const child = await spawnRecorded(sb, c, 'stubborn', { command: 'sh', args: ['-c', 'trap "" TERM; echo armed; sleep 300; sleep 300'] });
-    await until(() => c.output('stubborn').toString() === 'armed\n', 10_000, 'trap armed');
-    c.destroy();
-    process.kill(first.pid, 'SIGKILL');
-    await until(() => !procAlive(first.pid), 10_000, 'daemon death');
+    const child = await orphanStubbornChild(sb);
     await sb.start();
     await until(() => !procAlive(child), 10_000, 'reaped child');
     expect(sb.log()).toContain(`[daemon] orphaned child pid ${child} ignored SIGTERM for 2000ms; sending SIGKILL`);
@@ -166,13 +172,7 @@ describe('shutdown and children', () => {
 
   it('a SIGTERM during start-up (while the orphan reap waits) is honoured once the start completes', async () => {
     const sb = sandbox();
-    const first = await sb.start();
-    const c = await sb.client();
-    const child = await spawnRecorded(sb, c, 'stubborn', { command: 'sh', args: ['-c', 'trap "" TERM; echo armed; sleep 300; sleep 300'] });
-    await until(() => c.output('stubborn').toString() === 'armed\n', 10_000, 'trap armed');
-    c.destroy();
-    process.kill(first.pid, 'SIGKILL');
-    await until(() => !procAlive(first.pid), 10_000, 'daemon death');
+    const child = await orphanStubbornChild(sb);
 
     const starting = sb.serve();
     // The new daemon is between its lock and its bind: the reap is waiting out the SIGTERM grace.
