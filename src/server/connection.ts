@@ -9,6 +9,7 @@
  * - a receiver that makes no progress for the stall timeout while over the high-water mark is disconnected, which
  *   lets its children run on into their replay buffers.
  */
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger.js';
 import type { FrameSink, ManagedProcess } from '../process/managed.js';
 import type { Frame, FrameOrigin } from '../replay/frame.js';
@@ -82,6 +83,8 @@ export class Connection implements Peer, FrameSink {
   #inputEnded = false;
   #inputPaused = false;
   #order: Promise<unknown> | undefined;
+  /** performance.now() of the last byte read or written, for the idle-connection close. */
+  #lastActivity = performance.now();
 
   constructor(
     label: string,
@@ -118,6 +121,20 @@ export class Connection implements Peer, FrameSink {
 
   get inflight(): number {
     return this.#inflight;
+  }
+
+  get lastActivity(): number {
+    return this.#lastActivity;
+  }
+
+  /** Something was read: the connection is not idle, even if no request is complete yet. */
+  touch(): void {
+    this.#lastActivity = performance.now();
+  }
+
+  /** Closes now, dropping what is queued. */
+  destroy(): void {
+    this.#out.destroy();
   }
 
   // ---- requests ----
@@ -216,6 +233,7 @@ export class Connection implements Peer, FrameSink {
 
   #write(data: string | Buffer): void {
     if (this.#closed) return;
+    this.#lastActivity = performance.now();
     this.#out.write(data, this.#flushed);
     const backlog = this.#out.backlog;
     if (!this.#congested && backlog >= this.#limits.highWaterBytes) {

@@ -60,12 +60,6 @@ export interface ServerOptions {
   readonly onShutdownRequest: (reason: string) => void;
 }
 
-interface Tracked {
-  lastActivity: number;
-  /** Cuts the connection now. */
-  readonly destroy: () => void;
-}
-
 export class RpcServer {
   readonly instanceId: string;
   readonly startedAt = Date.now();
@@ -75,7 +69,7 @@ export class RpcServer {
   readonly #log: Logger;
   readonly #limits: FlowLimits;
   readonly #maxLine: number;
-  readonly #connections = new Map<Connection, Tracked>();
+  readonly #connections = new Set<Connection>();
   readonly #listener: net.Server;
   readonly #idleTimer: NodeJS.Timeout;
   readonly #idleTimeoutMs: number;
@@ -156,10 +150,10 @@ export class RpcServer {
     const count = this.#connections.size;
     clearInterval(this.#idleTimer);
     const closed = new Promise<void>((resolve) => this.#listener.close(() => resolve()));
-    for (const conn of this.#connections.keys()) conn.close();
+    for (const conn of this.#connections) conn.close();
     // A peer that does not read must not hold the shutdown: whatever it has not taken after a grace is dropped.
     const grace = setTimeout(() => {
-      for (const t of this.#connections.values()) t.destroy();
+      for (const conn of this.#connections) conn.destroy();
     }, SHUTDOWN_FLUSH_MS);
     await Promise.all([closed, this.#websocket?.close()]);
     clearTimeout(grace);
@@ -169,42 +163,27 @@ export class RpcServer {
 
   #closeIdle(): void {
     const now = performance.now();
-    for (const [conn, t] of this.#connections) {
-      if (now - t.lastActivity >= this.#idleTimeoutMs) {
+    for (const conn of this.#connections) {
+      if (now - conn.lastActivity >= this.#idleTimeoutMs) {
         this.#log.info('Server', `closing connection idle ${formatDuration(this.#idleTimeoutMs)} in both directions: ${conn.label}`);
-        t.destroy();
+        conn.destroy();
       }
     }
   }
 
   /** Registers a new connection; the transport calls `closed()` when it is gone. */
-  #open(label: string, out: Outbound, codec: WireCodec, options: DispatchOptions, destroy: () => void) {
+  #open(label: string, out: Outbound, codec: WireCodec, options: DispatchOptions) {
     this.#options.hooks?.connected?.();
     this.#log.debug('Server', `New connection from: ${label}`);
-    const tracked: Tracked = { lastActivity: performance.now(), destroy };
-    const touched: Outbound = {
-      write: (data, flushed) => {
-        tracked.lastActivity = performance.now();
-        out.write(data, flushed);
-      },
-      get backlog() {
-        return out.backlog;
-      },
-      end: () => out.end(),
-      destroy: () => out.destroy(),
-      pauseInput: () => out.pauseInput(),
-      resumeInput: () => out.resumeInput(),
-    };
-    const conn = new Connection(label, touched, codec, this.dispatcher, options, this.#limits, this.#log, this.#options.hooks);
-    this.#connections.set(conn, tracked);
+    const conn = new Connection(label, out, codec, this.dispatcher, options, this.#limits, this.#log, this.#options.hooks);
+    this.#connections.add(conn);
     const handle = (req: DecodedRequest | typeof NOT_A_REQUEST | null) => {
-      tracked.lastActivity = performance.now();
       try {
         if (req !== null) conn.handle(req);
       } catch (err) {
         // A bug on the read path costs this connection, never the daemon.
         this.#log.error('Server', `closing connection ${label}: unexpected error: ${(err as Error).stack ?? String(err)}`);
-        destroy();
+        conn.destroy();
       }
     };
     const closed = () => {
@@ -230,7 +209,7 @@ export class RpcServer {
       pauseInput: () => socket.pause(),
       resumeInput: () => socket.resume(),
     };
-    const { conn, handle, closed } = this.#open(label, out, ndjsonCodec, { shutdownNeedsAuth: false }, () => socket.destroy());
+    const { conn, handle, closed } = this.#open(label, out, ndjsonCodec, { shutdownNeedsAuth: false });
 
     // The first byte picks the wire format for both directions: a MessagePack map header, or NDJSON.
     let feed: ((chunk: Buffer) => boolean) | undefined;
@@ -252,6 +231,7 @@ export class RpcServer {
       }
     };
     socket.on('data', (chunk: Buffer) => {
+      conn.touch(); // every read counts, a partial request included (reference)
       if (feed === undefined) chooseFormat(chunk[0]!);
       if (!feed!(chunk)) {
         // Reference behaviour: an over-long request closes the connection with no reply.
@@ -288,8 +268,9 @@ export class RpcServer {
       resumeInput: () => ws.resume(),
     };
     // A TCP port has no file permissions: every request is authenticated, server.shutdown included.
-    const { handle, closed } = this.#open(label, out, codec, { shutdownNeedsAuth: true }, () => ws.terminate());
+    const { conn, handle, closed } = this.#open(label, out, codec, { shutdownNeedsAuth: true });
     ws.on('message', (data: Buffer, isBinary: boolean) => {
+      conn.touch();
       binary = isBinary;
       handle(isBinary ? decodeMessage(data) : decodeLine(data));
     });

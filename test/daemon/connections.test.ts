@@ -28,6 +28,21 @@ describe('idle connections', () => {
     expect(await d.call('server.ping')).toEqual({ pong: true });
     expect(sb.log()).toMatch(/INFO  \[Server\] closing connection idle 300ms in both directions: unix#2/);
   });
+
+  it('counts every read as activity, even bytes of a request not yet complete', async () => {
+    const sb = sandbox();
+    await sb.start([], { env: { CLAUSTRUM_TEST_IDLE_TIMEOUT_MS: '300' } });
+    const c = await sb.client();
+    const line = `{"jsonrpc":"2.0","id":1,"method":"server.ping","auth":${JSON.stringify(sb.token())}}\n`;
+    // One byte every 50 ms: the request takes far longer than the idle timeout to arrive, and is answered.
+    for (const ch of line) {
+      c.sendRaw(ch);
+      await sleep(50);
+    }
+    expect(await c.waitFor((m) => m.id === 1)).toEqual({ jsonrpc: '2.0', id: 1, result: { pong: true } });
+    expect(c.isClosed).toBe(false);
+    c.destroy();
+  });
 });
 
 describe('orphan self-probe', () => {
