@@ -97,6 +97,8 @@ export class ManagedProcess {
   #reaped = false;
   #exitCode: number | null = null;
   #exitSignal: string | null = null;
+  /** Epoch milliseconds of the reap; 0 while running. */
+  #reapedAt = 0;
   #killedBy: KilledBy | undefined;
   #exitFrame: ExitFrame | undefined;
   #exitFrameAt = 0;
@@ -146,6 +148,11 @@ export class ManagedProcess {
 
   get exited(): boolean {
     return this.#exitFrame !== undefined;
+  }
+
+  /** Epoch milliseconds of the reap (the exit as the OS saw it); 0 while running. */
+  get reapedAt(): number {
+    return this.#reapedAt;
   }
 
   /** How the process ended, from the reap on. */
@@ -310,6 +317,7 @@ export class ManagedProcess {
     this.#reaped = true;
     this.#exitCode = code;
     this.#exitSignal = signal;
+    this.#reapedAt = Date.now();
     this.#observer.reaped?.(this);
     this.#updateFlow(); // never hold the pipes after the reap: the drain must not wait on a slow client
     if (this.#openPipes > 0) {

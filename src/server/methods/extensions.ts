@@ -20,8 +20,7 @@ export function extensionMethods(sup: Supervisor): MethodDef[] {
       const proc = await afterSpawn(sup, ctx, id, () => sup.get(id));
       if (!proc) return { found: false };
       if (!proc.running) {
-        const end = proc.exitFrame ? Date.now() - (performance.now() - proc.exitFrameAt) : Date.now();
-        return { found: true, running: false, pid: proc.pid, cpu: 0, memory: 0, elapsed: Math.max(0, Math.round(end - proc.startedAt)), descendants: 0 };
+        return { found: true, running: false, pid: proc.pid, cpu: 0, memory: 0, elapsed: Math.max(0, proc.reapedAt - proc.startedAt), descendants: 0 };
       }
       // One /proc pass finds every descendant, whichever group or session it moved to.
       const pids = [proc.pid, ...descendantsOf(proc.pid, await processTable())];
