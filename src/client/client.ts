@@ -8,6 +8,7 @@
  * meanwhile. Requests that were on the wire when it dropped are sent again when repeating them is harmless, and
  * rejected with InterruptedError when it is not. See PROTOCOL.md, "Client library and -run".
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
@@ -497,7 +498,7 @@ export class Client extends EventEmitter<ClientEvents> {
       if (Date.now() >= deadline) {
         throw new ConnectError(`no token: ${this.#tokenFile} does not exist (is a daemon running on ${this.#socket}?)`, 'ENOENT');
       }
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   }
 

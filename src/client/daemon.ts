@@ -5,6 +5,7 @@
  * launch would have the second kill the first (and its children). Starting is therefore serialized among clients
  * by an O_EXCL file beside the socket (`client-start.lock`), and whoever holds it checks again before launching.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
@@ -123,6 +124,3 @@ function launch(socketPath: string, options: StartDaemonOptions): Promise<void> 
   });
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

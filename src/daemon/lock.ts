@@ -10,6 +10,7 @@
  * Taking over a stale file races other newcomers, so it is renamed aside first (only one rename can win) and removed
  * only if it is still the very file that was judged stale.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { link, lstat, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -213,8 +214,4 @@ async function takeOverStale(file: string, ino: number): Promise<void> {
     await link(aside, file).catch(() => {});
   }
   await unlink(aside).catch(() => {});
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -5,6 +5,7 @@
  * A record names the child by pid and OS start time, and its daemon the same way; the reap signals a child only if
  * that pair still matches (a reused pid is never hit) and its daemon is gone.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { unlink, writeFile } from 'node:fs';
 import { mkdir, readdir, readFile, unlink as unlinkFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -122,7 +123,7 @@ export async function reapOrphans(runDir: string, log: Logger, termGraceMs = REA
   const deadline = Date.now() + termGraceMs;
   let alive = victims;
   while (alive.length > 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     alive = (await Promise.all(alive.map(async (r) => ((await isSameProcess(r.pid, r.startTime)) ? r : undefined)))).filter(
       (r): r is ChildRecord => r !== undefined,
     );

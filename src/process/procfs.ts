@@ -8,6 +8,7 @@
  * The tree walk reads /proc once for all processes instead of running `ps` per process, as the tree-kill package
  * does: at a thousand children that is milliseconds instead of seconds (bench/ measures it).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { close, open, read } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 
@@ -130,6 +131,6 @@ export async function waitGone(pid: number, startTime: string, ms: number, pollM
   for (;;) {
     if (!(await isSameProcess(pid, startTime))) return true;
     if (Date.now() >= deadline) return false;
-    await new Promise((r) => setTimeout(r, pollMs));
+    await sleep(pollMs);
   }
 }

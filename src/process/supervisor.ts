@@ -1,6 +1,7 @@
 /**
  * The process table: spawning, lookup by client-chosen id, retention of exited processes, and the shutdown sweep.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -171,7 +172,7 @@ export class Supervisor {
     for (const proc of victims) proc.signal('SIGKILL', by, groups.has(proc.pid));
     // Descendants that left the group (setsid, setpgid): by pid, as read a moment ago.
     for (const pid of strays) signalPid(pid, 'SIGKILL');
-    await Promise.race([Promise.all(victims.map((p) => p.whenExited())), delay(waitMs)]);
+    await Promise.race([Promise.all(victims.map((p) => p.whenExited())), sleep(waitMs, undefined, { ref: false })]);
     return victims.length;
   }
 
@@ -187,9 +188,6 @@ export class Supervisor {
 
 function noop(): void {}
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
 
 /**
  * Forks the child in its own process group (a new session: pgid = pid) with piped stdio. libuv reports most exec
