@@ -8,6 +8,7 @@ import { Daemon, until } from '../helpers/daemon.js';
 import { processLive } from '../helpers/procfs.js';
 import { RpcClient } from '../helpers/rpc.js';
 import { errorLine, exchange } from '../helpers/wire.js';
+import { SERVED_METHODS } from '../helpers/methods.js';
 
 /** Every feature name of the reference, in its server.capabilities order (claustrum-wire.md §4.1). */
 const REFERENCE_FEATURES = [
@@ -51,29 +52,7 @@ describe('server.ping and server.capabilities', () => {
   it('lists exactly the methods this daemon serves, in the reference order, and each one answers', async () => {
     const c = await d.client();
     const { methods } = await c.call('server.capabilities');
-    expect(methods).toEqual([
-      'server.ping',
-      'server.capabilities',
-      'server.shutdown',
-      'files.list',
-      'files.validate',
-      'files.stat',
-      'files.read',
-      'files.extract_tar',
-      'git.info',
-      'git.status',
-      'git.list_branches',
-      'git.worktree_create',
-      'git.worktree_remove',
-      'process.spawn',
-      'process.stdin',
-      'process.kill',
-      'process.killAndWait',
-      'process.reattach',
-      // Extensions come after every reference method.
-      'process.list',
-      'process.stats',
-    ]);
+    expect(methods).toEqual(SERVED_METHODS);
     for (const m of methods.filter((name: string) => name !== 'server.shutdown')) {
       const reply = await c.request(m, {});
       expect(reply.error?.code).not.toBe(-32601);
