@@ -73,13 +73,15 @@ const FLAGS: readonly FlagSpec[] = [
     name: 'ws-addr',
     kind: 'string',
     arg: 'host:port',
-    usage: 'with -serve: also serve WebSocket on ws://host:port/rpc (text = JSON, binary = MessagePack; auth on every request); use a loopback address such as 127.0.0.1:7777',
+    usage:
+      'with -serve: also serve WebSocket on ws://host:port/rpc (text = JSON, binary = MessagePack; auth on every request); use a loopback address such as 127.0.0.1:7777',
   },
   {
     name: 'ws-allow-origin',
     kind: 'list',
     arg: 'origin',
-    usage: 'with -serve -ws-addr: a browser Origin allowed to connect, e.g. https://app.example (repeatable); requests without Origin are allowed, other origins get 403',
+    usage:
+      'with -serve -ws-addr: a browser Origin allowed to connect, e.g. https://app.example (repeatable); requests without Origin are allowed, other origins get 403',
   },
   {
     name: 'metrics-addr',
@@ -92,7 +94,8 @@ const FLAGS: readonly FlagSpec[] = [
     kind: 'int',
     arg: 'n',
     default: 0,
-    usage: 'with -serve: files.extract_tar writes at most n bytes of file content per archive, else fails "extraction size limit exceeded" (0: no cap)',
+    usage:
+      'with -serve: files.extract_tar writes at most n bytes of file content per archive, else fails "extraction size limit exceeded" (0: no cap)',
   },
   {
     name: 'git-timeout',

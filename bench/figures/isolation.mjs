@@ -47,7 +47,9 @@ export async function measureIsolation(o) {
       }
       const round = { pingP50: ping.p50, pingP99: ping.p99, killP50: percentile(kills, 50), killMax: Math.max(...kills) };
       rounds.push(round);
-      o.log(`  round ${r + 1}: ping p50 ${ping.p50.toFixed(3)} ms p99 ${ping.p99.toFixed(3)} ms; kill→exit frame p50 ${round.killP50.toFixed(2)} ms max ${round.killMax.toFixed(2)} ms`);
+      o.log(
+        `  round ${r + 1}: ping p50 ${ping.p50.toFixed(3)} ms p99 ${ping.p99.toFixed(3)} ms; kill→exit frame p50 ${round.killP50.toFixed(2)} ms max ${round.killMax.toFixed(2)} ms`,
+      );
     }
     await c.close();
     reader.kill('SIGTERM');

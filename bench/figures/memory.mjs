@@ -6,7 +6,7 @@
  */
 import { connect } from '../lib/client.mjs';
 import { resetPeakRss, rssOf, startDaemon } from '../lib/daemon.mjs';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { median, MiB, sleep } from '../lib/stats.mjs';
 
 /** A child writing `total` bytes: `head -c <total> /dev/zero` (content is irrelevant to memory). */
@@ -48,7 +48,9 @@ export async function measureMemoryBound(o) {
       const g = peak - before;
       growth.push(g);
       rows.push({ before, peak, growth: g, hwm: peakMarkReset ? hwm : undefined, sampledPeak: sampled, seconds });
-      o.log(`  run ${r + 1}: RSS before ${(before / MiB).toFixed(1)} MiB, peak ${(peak / MiB).toFixed(1)} MiB (VmHWM ${peakMarkReset ? (hwm / MiB).toFixed(1) : 'n/a'}, sampled ${(sampled / MiB).toFixed(1)}), growth ${(g / MiB).toFixed(1)} MiB; ${(o.total / MiB / seconds).toFixed(0)} MiB/s into the buffer`);
+      o.log(
+        `  run ${r + 1}: RSS before ${(before / MiB).toFixed(1)} MiB, peak ${(peak / MiB).toFixed(1)} MiB (VmHWM ${peakMarkReset ? (hwm / MiB).toFixed(1) : 'n/a'}, sampled ${(sampled / MiB).toFixed(1)}), growth ${(g / MiB).toFixed(1)} MiB; ${(o.total / MiB / seconds).toFixed(0)} MiB/s into the buffer`,
+      );
     } finally {
       await daemon.stop();
     }

@@ -67,7 +67,9 @@ export async function measureSpawnLatency(o) {
       round.daemonCpuMs = daemonCpu;
       round.clientCpuMs = rawCpu / o.spawns;
       rounds.push(round);
-      o.log(`  round ${r + 1}: daemon p50 ${round.p50.toFixed(2)} ms p99 ${round.p99.toFixed(2)} ms; spawn('true') p50 ${round.baseP50.toFixed(2)} ms p99 ${round.baseP99.toFixed(2)} ms; ratio ${round.ratio.toFixed(2)}`);
+      o.log(
+        `  round ${r + 1}: daemon p50 ${round.p50.toFixed(2)} ms p99 ${round.p99.toFixed(2)} ms; spawn('true') p50 ${round.baseP50.toFixed(2)} ms p99 ${round.baseP99.toFixed(2)} ms; ratio ${round.ratio.toFixed(2)}`,
+      );
     }
     await client.close();
   } finally {
@@ -90,7 +92,10 @@ export async function measureSpawnLatency(o) {
 export async function measureFirstSpawn(o) {
   const out = { loginPath: [], noLoginPath: [] };
   for (let r = 0; r < o.runs; r++) {
-    for (const [key, args] of [['loginPath', []], ['noLoginPath', ['-no-login-path']]]) {
+    for (const [key, args] of [
+      ['loginPath', []],
+      ['noLoginPath', ['-no-login-path']],
+    ]) {
       const daemon = await startDaemon({ args });
       try {
         const client = await connect({ wire: 'ndjson', socket: daemon.socket, token: daemon.token });
@@ -101,7 +106,9 @@ export async function measureFirstSpawn(o) {
       }
     }
   }
-  o.log(`  first spawn: login PATH ${out.loginPath.map((x) => x.toFixed(1)).join(', ')} ms; -no-login-path ${out.noLoginPath.map((x) => x.toFixed(1)).join(', ')} ms`);
+  o.log(
+    `  first spawn: login PATH ${out.loginPath.map((x) => x.toFixed(1)).join(', ')} ms; -no-login-path ${out.noLoginPath.map((x) => x.toFixed(1)).join(', ')} ms`,
+  );
   return { loginPath: median(out.loginPath), noLoginPath: median(out.noLoginPath), samples: out };
 }
 

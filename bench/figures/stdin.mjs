@@ -50,7 +50,7 @@ async function daemonOnce(client, wire, chunks, id, window) {
     return d;
   };
   let next = 0;
-  let resumeAt = undefined;
+  let resumeAt;
   const inFlight = new Set();
   while (next < chunks.length || inFlight.size > 0 || resumeAt !== undefined) {
     if (resumeAt !== undefined && inFlight.size === 0) {
@@ -114,7 +114,11 @@ export async function measureStdin(o) {
         samples[w].push(o.total / (ms / 1000));
         ratios[w].push(base / ms);
       }
-      o.log(`  run ${r + 1}: ` + Object.entries(samples).map(([k, v]) => `${k} ${(v.at(-1) / MiB).toFixed(0)} MiB/s`).join(', '));
+      o.log(
+        `  run ${r + 1}: ${Object.entries(samples)
+          .map(([k, v]) => `${k} ${(v.at(-1) / MiB).toFixed(0)} MiB/s`)
+          .join(', ')}`,
+      );
     }
     for (const c of Object.values(clients)) await c.close();
   } finally {

@@ -126,7 +126,9 @@ export async function measureThroughput(o) {
         (ratios[wire] ??= []).push(d.bytes / d.seconds / (r.bytes / r.seconds));
         (cpu[wire] ??= []).push({ daemon: d.daemonCpu / (d.bytes / MiB), client: d.clientCpu / (d.bytes / MiB) });
       }
-      o.log(`  run ${run + 1}: ` + o.wires.map((w) => `${w} ${(samples[w].at(-1) / MiB).toFixed(0)} MiB/s (${ratios[w].at(-1).toFixed(2)}× its relay)`).join(', '));
+      o.log(
+        `  run ${run + 1}: ${o.wires.map((w) => `${w} ${(samples[w].at(-1) / MiB).toFixed(0)} MiB/s (${ratios[w].at(-1).toFixed(2)}× its relay)`).join(', ')}`,
+      );
     }
   } finally {
     await daemon.stop();

@@ -30,10 +30,14 @@ export async function startDaemon(opts = {}) {
   writeFileSync(tokenFile, token, { mode: 0o600 });
   const logPath = path.join(dir, 'daemon.log');
   const logFd = openSync(logPath, 'a', 0o600);
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.bin ?? BIN, '-serve', '-foreground', '-socket', socket, '-token-file', tokenFile, ...(opts.args ?? [])], {
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', logFd],
-  });
+  const proc = spawn(
+    process.execPath,
+    [...(opts.nodeArgs ?? []), opts.bin ?? BIN, '-serve', '-foreground', '-socket', socket, '-token-file', tokenFile, ...(opts.args ?? [])],
+    {
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', logFd],
+    },
+  );
   closeSync(logFd);
   let out = '';
   await new Promise((resolve, reject) => {

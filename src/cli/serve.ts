@@ -75,7 +75,9 @@ export async function runServeMode(o: ServeModeOptions): Promise<number> {
     process.kill(process.pid, 'SIGTERM');
     setTimeout(() => process.exit(1), 5000).unref();
   });
-  process.on('unhandledRejection', (reason) => log.error('daemon', `unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`));
+  process.on('unhandledRejection', (reason) =>
+    log.error('daemon', `unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`),
+  );
 
   try {
     const code = await runDaemon({

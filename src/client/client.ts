@@ -417,7 +417,11 @@ export class Client extends EventEmitter<ClientEvents> {
         attempt++;
       }
       if (Date.now() - since > (options.giveUpAfterMs ?? 60_000)) {
-        this.#shutdown(new ClosedError(`gave up reconnecting to ${this.#transport.description}: ${lastError?.message ?? 'connection keeps dropping'}`, { cause: lastError }));
+        this.#shutdown(
+          new ClosedError(`gave up reconnecting to ${this.#transport.description}: ${lastError?.message ?? 'connection keeps dropping'}`, {
+            cause: lastError,
+          }),
+        );
       }
     }
     this.#reconnecting = false;
@@ -458,7 +462,9 @@ export class Client extends EventEmitter<ClientEvents> {
     } catch (err) {
       channel.destroy();
       if (err instanceof RpcError && err.rpcCode === UNAUTHORIZED) {
-        throw new AuthError(`${this.#transport.description}: the daemon refused the token${this.#explicitToken ? '' : ` read from ${this.#tokenFile}`}`);
+        throw new AuthError(
+          `${this.#transport.description}: the daemon refused the token${this.#explicitToken ? '' : ` read from ${this.#tokenFile}`}`,
+        );
       }
       throw err instanceof DroppedError ? new ConnectError(`${this.#transport.description}: connection dropped during the handshake`) : err;
     }
@@ -537,7 +543,8 @@ export class Client extends EventEmitter<ClientEvents> {
     const inflight = [...this.#inflight.values()];
     this.#inflight.clear();
     for (const p of inflight) p.done(closedError, undefined);
-    for (const h of [...this.#handles.values()]) h.fail(error instanceof ClosedError ? error : new ClosedError(error ? error.message : 'client closed'));
+    for (const h of [...this.#handles.values()])
+      h.fail(error instanceof ClosedError ? error : new ClosedError(error ? error.message : 'client closed'));
     channel?.destroy();
     this.emit('close', error);
   }

@@ -73,7 +73,8 @@ export async function ensureDaemon(socketPath: string, options: StartDaemonOptio
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       if (await staleLock(lockPath)) await unlink(lockPath).catch(() => {});
-      else if (Date.now() > deadline) throw new ClaustrumError('START_FAILED', `another client has been starting a daemon on ${socketPath} for too long (${lockPath})`);
+      else if (Date.now() > deadline)
+        throw new ClaustrumError('START_FAILED', `another client has been starting a daemon on ${socketPath} for too long (${lockPath})`);
       else await sleep(50);
       continue;
     }
@@ -123,4 +124,3 @@ function launch(socketPath: string, options: StartDaemonOptions): Promise<void> 
     });
   });
 }
-

@@ -209,9 +209,18 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
       if (q.consumed) host.queuedBytes(delta);
       else this.#checkUnconsumed();
     };
-    const stdout: ByteQueue<Buffer> = new ByteQueue<Buffer>((b) => b.length, (d) => track(stdout)(d));
-    const stderr: ByteQueue<Buffer> = new ByteQueue<Buffer>((b) => b.length, (d) => track(stderr)(d));
-    const output: ByteQueue<OutputItem> = new ByteQueue<OutputItem>((i) => (i.type === 'gap' ? 0 : i.data.length), (d) => track(output)(d));
+    const stdout: ByteQueue<Buffer> = new ByteQueue<Buffer>(
+      (b) => b.length,
+      (d) => track(stdout)(d),
+    );
+    const stderr: ByteQueue<Buffer> = new ByteQueue<Buffer>(
+      (b) => b.length,
+      (d) => track(stderr)(d),
+    );
+    const output: ByteQueue<OutputItem> = new ByteQueue<OutputItem>(
+      (i) => (i.type === 'gap' ? 0 : i.data.length),
+      (d) => track(output)(d),
+    );
     this.#queues = { stdout, stderr, output };
   }
 
@@ -318,7 +327,9 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
       const chunk = this.#chunks[this.#sendIdx++]!;
       inflight += chunk.data.length;
       const pumpGen = this.#pumpGen;
-      const params = chunk.eof ? { id: this.id, data: chunk.data, offset: chunk.offset, eof: true } : { id: this.id, data: chunk.data, offset: chunk.offset };
+      const params = chunk.eof
+        ? { id: this.id, data: chunk.data, offset: chunk.offset, eof: true }
+        : { id: this.id, data: chunk.data, offset: chunk.offset };
       this.#host.sendOn(this.#stdinGen, 'process.stdin', params, (err, result) => this.#onStdinReply(chunk, pumpGen, err, result));
     }
   }
@@ -561,7 +572,9 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
             void this.#sendSpawn(gen).then(resolve);
             return;
           }
-          const why = this.#resolvedOnce ? 'the daemon no longer knows it (replaced, restarted, or the process was pruned)' : 'no such process on the daemon';
+          const why = this.#resolvedOnce
+            ? 'the daemon no longer knows it (replaced, restarted, or the process was pruned)'
+            : 'no such process on the daemon';
           this.#finish(new ProcessLostError(this.id, why), true);
           return resolve();
         }

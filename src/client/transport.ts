@@ -53,7 +53,10 @@ export function unixTransport(options: UnixTransportOptions): Transport {
     open(events) {
       return new Promise<Channel>((resolve, reject) => {
         const socket = net.connect(options.path);
-        const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`connect ${options.path}: timed out`), { code: 'ETIMEDOUT' })), timeoutMs);
+        const timer = setTimeout(
+          () => socket.destroy(Object.assign(new Error(`connect ${options.path}: timed out`), { code: 'ETIMEDOUT' })),
+          timeoutMs,
+        );
         const failConnect = (err: Error) => {
           clearTimeout(timer);
           reject(new ConnectError(`connect ${options.path}: ${err.message}`, (err as NodeJS.ErrnoException).code));

@@ -22,7 +22,18 @@ import type {
 /** One entry of `process.list`: a process the daemon still knows, oldest first. */
 export type ProcessInfo = ProcessEntry;
 
-export type { CapabilitiesResult, KillAndWaitResult, KillResult, ListResult, PingResult, ReattachResult, ShutdownResult, SpawnResult, StatsResult, StdinResult };
+export type {
+  CapabilitiesResult,
+  KillAndWaitResult,
+  KillResult,
+  ListResult,
+  PingResult,
+  ReattachResult,
+  ShutdownResult,
+  SpawnResult,
+  StatsResult,
+  StdinResult,
+};
 
 /** A JSON-RPC request as the client writes it. `data` members may hold bytes; the codec renders them. */
 export interface WireRequest {

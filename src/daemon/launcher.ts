@@ -57,16 +57,12 @@ export async function launchDaemon(opts: LaunchOptions): Promise<number> {
   const env: NodeJS.ProcessEnv = { ...process.env, [DAEMON_CHILD_ENV]: '1', [READY_FD_ENV]: String(READY_FD) };
   delete env.CLAUDE_RPC_TOKEN;
   if (opts.token !== undefined) env[TOKEN_PIPE_ENV] = String(TOKEN_FD);
-  const child = spawn(
-    process.execPath,
-    [...process.execArgv, process.argv[1]!, '-serve', '-socket', opts.socketPath, ...opts.forward],
-    {
-      detached: true,
-      env,
-      cwd: '/',
-      stdio: ['ignore', out, out, 'pipe', opts.token !== undefined ? 'pipe' : 'ignore'],
-    },
-  );
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, '-serve', '-socket', opts.socketPath, ...opts.forward], {
+    detached: true,
+    env,
+    cwd: '/',
+    stdio: ['ignore', out, out, 'pipe', opts.token !== undefined ? 'pipe' : 'ignore'],
+  });
   if ('handle' in log) await log.handle.close(); // the daemon has its own copy now
   if (opts.token !== undefined) (child.stdio[TOKEN_FD] as Writable).end(opts.token);
 

@@ -104,7 +104,9 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     let loginPath: Promise<string | undefined> | undefined;
     // Loaded only when asked for: prom-client and node:http add memory, and Node's spawn cost grows with it.
     const metricsModule = cfg.metricsAddr !== undefined ? await import('../metrics/metrics.js') : undefined;
-    const metrics: Metrics | undefined = metricsModule ? new metricsModule.Metrics({ supervisor: () => server?.supervisor, openConnections: () => server?.connectionCount ?? 0 }) : undefined;
+    const metrics: Metrics | undefined = metricsModule
+      ? new metricsModule.Metrics({ supervisor: () => server?.supervisor, openConnections: () => server?.connectionCount ?? 0 })
+      : undefined;
     const registryHooks: ProcessObserver & SupervisorObserver = {
       spawned: (proc) => registry.add(proc.pid, proc.spec.command),
       reaped: (proc) => void registry.remove(proc.pid),
@@ -139,11 +141,14 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       // Best-effort, as in the reference, when the caller knows the token; but a token generated here that cannot
       // be written down is known to nobody, and a daemon nobody can authenticate to must not come up.
       if (cfg.tokenSource.kind === 'generate') {
-        throw new TokenError(`cannot write ${path.join(runDir, TOKEN_FILE)} (${(err as Error).message}), and no client could learn the generated token; fix the directory or give -token-file or -token-fd`);
+        throw new TokenError(
+          `cannot write ${path.join(runDir, TOKEN_FILE)} (${(err as Error).message}), and no client could learn the generated token; fix the directory or give -token-file or -token-fd`,
+        );
       }
       log.error('daemon', `failed to persist token: ${(err as Error).message}`);
     }
-    const metricsServer: http.Server | undefined = metricsModule && metrics && cfg.metricsAddr !== undefined ? await metricsModule.serveMetrics(cfg.metricsAddr, metrics, log) : undefined;
+    const metricsServer: http.Server | undefined =
+      metricsModule && metrics && cfg.metricsAddr !== undefined ? await metricsModule.serveMetrics(cfg.metricsAddr, metrics, log) : undefined;
     const probe = startOrphanProbe(socketPath, ownSocket, server, log, cfg.timings, () => void shutdown());
 
     const srv = server;
@@ -205,7 +210,14 @@ async function resolveToken(source: TokenSource, log: Logger): Promise<string> {
   }
 }
 
-function printBanner(print: (line: string) => void, socketPath: string, pid: number, instanceId: string, tokenWritten: boolean, generated: boolean): void {
+function printBanner(
+  print: (line: string) => void,
+  socketPath: string,
+  pid: number,
+  instanceId: string,
+  tokenWritten: boolean,
+  generated: boolean,
+): void {
   print(`Claustrum remote server listening on ${socketPath} (pid ${pid}, instance ${instanceId})`);
   if (!tokenWritten) return;
   const tokenPath = path.join(runDirectory(socketPath), TOKEN_FILE);
@@ -239,7 +251,10 @@ function startOrphanProbe(
     if (!lost || server.connectionCount > 0 || server.clientlessMs < grace) return;
     // Ask the path itself, in case the daemon behind it is still this one (a bind mount, a stat race).
     if (st && (await reachesSelf(socketPath, server))) return;
-    log.warn('Server', `socket ${socketPath} no longer leads to this daemon and no client has connected for ${Math.round(grace / 1000)}s; shutting down`);
+    log.warn(
+      'Server',
+      `socket ${socketPath} no longer leads to this daemon and no client has connected for ${Math.round(grace / 1000)}s; shutting down`,
+    );
     clearInterval(timer);
     shutdown();
   }, timings?.orphanProbeMs ?? ORPHAN_PROBE_INTERVAL_MS);

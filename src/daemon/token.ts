@@ -105,7 +105,8 @@ export async function readTokenFd(fd: number, what = '--token-fd'): Promise<stri
   } catch (err) {
     throw new TokenError(`read ${what}: fd ${fd}: ${errnoText(errorCode(err))}`);
   }
-  const stream: Readable = st.isFIFO() || st.isSocket() ? new net.Socket({ fd, readable: true, writable: false }) : createReadStream('', { fd, autoClose: true });
+  const stream: Readable =
+    st.isFIFO() || st.isSocket() ? new net.Socket({ fd, readable: true, writable: false }) : createReadStream('', { fd, autoClose: true });
   const text = await new Promise<string>((resolve, reject) => {
     let acc = '';
     stream.on('data', (d: Buffer | string) => {

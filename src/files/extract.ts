@@ -163,7 +163,7 @@ function staysInside(name: string): boolean {
 }
 
 async function writeEntries(tar: TarReader, cleanDest: string, options: ExtractOptions): Promise<number> {
-  const cap = options.maxExtractBytes > 0 ? options.maxExtractBytes : 0;
+  const cap = Math.max(options.maxExtractBytes, 0);
   const destPrefix = cleanDest.endsWith('/') ? cleanDest : `${cleanDest}/`;
   let count = 0;
   let total = 0;

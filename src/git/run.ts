@@ -118,9 +118,7 @@ export function runCommand(file: string, args: readonly string[], options: GitOp
     child.on('error', (e: NodeJS.ErrnoException) => {
       // The spawn itself failed (no such executable, no permission): Go's LookPath / fork/exec texts.
       const failure: GitExecFailure =
-        e.code === 'ENOENT' && !file.includes('/')
-          ? { kind: 'notFound', name: file }
-          : { kind: 'spawn', path: file, reason: errnoText(e.code) };
+        e.code === 'ENOENT' && !file.includes('/') ? { kind: 'notFound', name: file } : { kind: 'spawn', path: file, reason: errnoText(e.code) };
       finish({ ok: false, failure, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), timedOut: false, truncated: false });
     });
     child.on('exit', (code, signal) => {

@@ -155,7 +155,18 @@ async function startPoint(repo: string, source: string, options: GitOptions): Pr
         if (mb.ok) {
           const diff = await git(
             repo,
-            ['diff', '--quiet', '--no-ext-diff', '--no-textconv', '--submodule=short', outputLine(mb), local, '--', ':(top,icase).claude', ':(top,icase).mcp.json'],
+            [
+              'diff',
+              '--quiet',
+              '--no-ext-diff',
+              '--no-textconv',
+              '--submodule=short',
+              outputLine(mb),
+              local,
+              '--',
+              ':(top,icase).claude',
+              ':(top,icase).mcp.json',
+            ],
             options,
           );
           if (diff.ok) sha = local;
@@ -194,14 +205,19 @@ export async function removeWorktree(req: RemoveRequest, options: GitOptions): P
     if (leaf.isSymbolicLink()) return fail(`refusing to remove worktree: ${p} is a symbolic link, not a worktree directory`);
     const dotGit = await lstat(path.join(p, '.git')).catch(() => undefined);
     if (!leaf.isDirectory() || dotGit === undefined || !dotGit.isFile()) {
-      return fail(`refusing to remove worktree: ${p} is not a worktree of ${req.baseRepo} (${p} has no .git file), so it is left in place; remove it by hand if it is a leftover`);
+      return fail(
+        `refusing to remove worktree: ${p} is not a worktree of ${req.baseRepo} (${p} has no .git file), so it is left in place; remove it by hand if it is a leftover`,
+      );
     }
     const listing = await git(repoDir, ['worktree', 'list', '--porcelain', '-z'], options);
-    if (!listing.ok) return fail(`failed to remove worktree: could not check whether ${p} is locked (its registrations could not be examined); retry`);
+    if (!listing.ok)
+      return fail(`failed to remove worktree: could not check whether ${p} is locked (its registrations could not be examined); retry`);
     const real = await realpath(p);
     const entry = parseWorktreeList(listing.stdout).find((w) => w.path === real);
     if (entry === undefined) {
-      return fail(`refusing to remove worktree: ${p} is not a worktree of ${req.baseRepo} (git does not list it), so it is left in place; remove it by hand if it is a leftover`);
+      return fail(
+        `refusing to remove worktree: ${p} is not a worktree of ${req.baseRepo} (git does not list it), so it is left in place; remove it by hand if it is a leftover`,
+      );
     }
     if (entry.locked) return fail(`refusing to remove worktree: ${p} is locked (git worktree lock); unlock it to remove it`);
     const removed = await runGit(repoDir, ['worktree', 'remove', '--force', p], options);

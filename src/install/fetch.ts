@@ -67,8 +67,18 @@ export async function download(options: DownloadOptions): Promise<Download> {
     }, options.deadlineMs);
   }
   try {
-    const res = await get(options, (h) => deadlineHandlers.add(h), () => deadlineHit);
-    const outcome = await receive(res, options, watch, (h) => deadlineHandlers.add(h), () => deadlineHit);
+    const res = await get(
+      options,
+      (h) => deadlineHandlers.add(h),
+      () => deadlineHit,
+    );
+    const outcome = await receive(
+      res,
+      options,
+      watch,
+      (h) => deadlineHandlers.add(h),
+      () => deadlineHit,
+    );
     return { outcome, stats: watch.stats() };
   } catch (err) {
     const error = err instanceof Failure ? err.message : `download failed: ${err instanceof Error ? err.message : String(err)}`;
@@ -79,11 +89,7 @@ export async function download(options: DownloadOptions): Promise<Download> {
 }
 
 /** Follows redirects to a 200 response, or throws a Failure. */
-async function get(
-  options: DownloadOptions,
-  onDeadline: (h: () => void) => void,
-  deadlineHit: () => boolean,
-): Promise<IncomingMessage> {
+async function get(options: DownloadOptions, onDeadline: (h: () => void) => void, deadlineHit: () => boolean): Promise<IncomingMessage> {
   let shown = options.url;
   let url: URL;
   try {
@@ -272,10 +278,7 @@ async function receive(
       failure = `download stalled: no data for ${Math.floor(options.stallMs / 1000)}s after ${watch.bytes}/${total} bytes`;
     } else {
       watch.pauseUntilNow();
-      const why =
-        socketError?.code !== undefined
-          ? `read tcp ${local}->${remote}: read: ${osErrorText(socketError)}`
-          : 'unexpected EOF';
+      const why = socketError?.code !== undefined ? `read tcp ${local}->${remote}: read: ${osErrorText(socketError)}` : 'unexpected EOF';
       failure = `download interrupted after ${watch.bytes}/${total} bytes: ${why}`;
     }
   } finally {

@@ -108,11 +108,7 @@ class InstallError extends Error {
 }
 
 /** `-probe-cli <path>`: always exit 0; stdout says how `<path> --version` went. */
-export async function runProbeCli(
-  cliPath: string,
-  stdout: (text: string) => void,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<number> {
+export async function runProbeCli(cliPath: string, stdout: (text: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   stdout(probeVerdictLine(await runVersion(cliPath, bounds(env).presentMs)));
   return 0;
 }

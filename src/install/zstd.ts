@@ -51,10 +51,7 @@ export function availableBackends(): Backend[] {
 }
 
 /** Decompresses `source` (a zstd stream) chunk by chunk. Errors are DecompressError with the decoder's reason. */
-export function decodeZstd(
-  source: AsyncIterable<Uint8Array>,
-  backend: Backend = availableBackends()[0]!,
-): AsyncGenerator<Uint8Array> {
+export function decodeZstd(source: AsyncIterable<Uint8Array>, backend: Backend = availableBackends()[0]!): AsyncGenerator<Uint8Array> {
   return backend === 'zlib' ? zlibDecode(source) : fzstdDecode(source);
 }
 
@@ -239,7 +236,7 @@ export class FrameWalker {
           if (magic === ZSTD_MAGIC) {
             this.#prefix = f;
             this.#expect('descriptor', 1);
-          } else if (((magic & SKIPPABLE_MASK) >>> 0) === SKIPPABLE_MAGIC) this.#expect('skipSize', 4);
+          } else if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) this.#expect('skipSize', 4);
           else throw new DecompressError('invalid input: magic number mismatch');
           break;
         }

@@ -51,7 +51,10 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
     this.#evictedFrames = counter('claustrum_replay_evicted_frames_total', 'Frames dropped from replay buffers to stay under the cap.');
     this.#evictedBytes = counter('claustrum_replay_evicted_bytes_total', 'Serialized bytes dropped from replay buffers to stay under the cap.');
     this.#stalled = counter('claustrum_receivers_stalled_total', 'Receivers disconnected for making no progress for the stall timeout.');
-    this.#drainTimeouts = counter('claustrum_exit_drain_timeouts_total', 'Exits whose pipes were force-closed after the drain grace (a descendant held them).');
+    this.#drainTimeouts = counter(
+      'claustrum_exit_drain_timeouts_total',
+      'Exits whose pipes were force-closed after the drain grace (a descendant held them).',
+    );
     this.#spawnFailures = new Counter({
       name: 'claustrum_spawn_failures_total',
       help: 'process.spawn calls that failed, by reason.',

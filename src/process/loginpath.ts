@@ -12,7 +12,7 @@ export const LOGIN_PATH_TIMEOUT_MS = 4000;
 const MARK = '__CLAUSTRUM_LOGIN_PATH__';
 
 async function executable(file: string | undefined): Promise<boolean> {
-  if (!file || !file.startsWith('/')) return false;
+  if (!file?.startsWith('/')) return false;
   try {
     await access(file, constants.X_OK);
     return true;

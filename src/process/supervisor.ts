@@ -188,7 +188,6 @@ export class Supervisor {
 
 function noop(): void {}
 
-
 /**
  * Forks the child in its own process group (a new session: pgid = pid) with piped stdio. libuv reports most exec
  * failures through an 'error' event and some by throwing; both become Go's `fork/exec <path>: <reason>`.

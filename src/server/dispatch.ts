@@ -7,7 +7,7 @@
  */
 import type { Logger } from '../log/logger.js';
 import type { FrameSink } from '../process/managed.js';
-import { type TokenCheck } from './auth.js';
+import type { TokenCheck } from './auth.js';
 import { CATALOGUE, WireError, wireError } from './errors.js';
 import { bindParams, type Bound, type Shape } from './params.js';
 import { NULL_ID, type DecodedRequest, type EchoId, type NumberLiterals } from './request.js';
@@ -33,11 +33,7 @@ export interface MethodDef {
 }
 
 /** A method whose params must be present and bind to `shape` (every namespace but server.*). */
-export function defineMethod<S extends Shape>(
-  name: string,
-  shape: S,
-  handler: (params: Bound<S>, ctx: CallContext) => unknown,
-): MethodDef {
+export function defineMethod<S extends Shape>(name: string, shape: S, handler: (params: Bound<S>, ctx: CallContext) => unknown): MethodDef {
   return {
     name,
     invoke(params, literals, ctx) {
@@ -104,7 +100,11 @@ export class Dispatcher {
     if (def === undefined) return errorReply(id, wireError('unknownMethod', { method }));
     try {
       const out = def.invoke(req.params, req.literals, ctx);
-      if (out instanceof Promise) return out.then((result) => ({ id, result }), (err) => this.#failure(id, method, err));
+      if (out instanceof Promise)
+        return out.then(
+          (result) => ({ id, result }),
+          (err) => this.#failure(id, method, err),
+        );
       return { id, result: out };
     } catch (err) {
       return this.#failure(id, method, err);

@@ -38,56 +38,81 @@ function headerOf(buf: Buffer, at: number, limit: number): { header: number; pay
     case 0xc3: // true
       return { header: 1, payload: 0, items: 0 };
     case 0xc4: // bin8
-    case 0xd9: { // str8
+    case 0xd9: {
+      // str8
       const n = len(1);
       return n === undefined ? undefined : { header: 2, payload: n, items: 0 };
     }
     case 0xc5: // bin16
-    case 0xda: { // str16
+    case 0xda: {
+      // str16
       const n = len(2);
       return n === undefined ? undefined : { header: 3, payload: n, items: 0 };
     }
     case 0xc6: // bin32
-    case 0xdb: { // str32
+    case 0xdb: {
+      // str32
       const n = len(4);
       return n === undefined ? undefined : { header: 5, payload: n, items: 0 };
     }
-    case 0xc7: { // ext8: length, type
+    case 0xc7: {
+      // ext8: length, type
       const n = len(1);
       return n === undefined ? undefined : { header: 3, payload: n, items: 0 };
     }
-    case 0xc8: { // ext16
+    case 0xc8: {
+      // ext16
       const n = len(2);
       return n === undefined ? undefined : { header: 4, payload: n, items: 0 };
     }
-    case 0xc9: { // ext32
+    case 0xc9: {
+      // ext32
       const n = len(4);
       return n === undefined ? undefined : { header: 6, payload: n, items: 0 };
     }
-    case 0xca: return { header: 1, payload: 4, items: 0 }; // float32
-    case 0xcb: return { header: 1, payload: 8, items: 0 }; // float64
-    case 0xcc: case 0xd0: return { header: 1, payload: 1, items: 0 }; // uint8, int8
-    case 0xcd: case 0xd1: return { header: 1, payload: 2, items: 0 }; // uint16, int16
-    case 0xce: case 0xd2: return { header: 1, payload: 4, items: 0 }; // uint32, int32
-    case 0xcf: case 0xd3: return { header: 1, payload: 8, items: 0 }; // uint64, int64
-    case 0xd4: return { header: 2, payload: 1, items: 0 }; // fixext1 (type byte in the header)
-    case 0xd5: return { header: 2, payload: 2, items: 0 };
-    case 0xd6: return { header: 2, payload: 4, items: 0 };
-    case 0xd7: return { header: 2, payload: 8, items: 0 };
-    case 0xd8: return { header: 2, payload: 16, items: 0 };
-    case 0xdc: { // array16
+    case 0xca:
+      return { header: 1, payload: 4, items: 0 }; // float32
+    case 0xcb:
+      return { header: 1, payload: 8, items: 0 }; // float64
+    case 0xcc:
+    case 0xd0:
+      return { header: 1, payload: 1, items: 0 }; // uint8, int8
+    case 0xcd:
+    case 0xd1:
+      return { header: 1, payload: 2, items: 0 }; // uint16, int16
+    case 0xce:
+    case 0xd2:
+      return { header: 1, payload: 4, items: 0 }; // uint32, int32
+    case 0xcf:
+    case 0xd3:
+      return { header: 1, payload: 8, items: 0 }; // uint64, int64
+    case 0xd4:
+      return { header: 2, payload: 1, items: 0 }; // fixext1 (type byte in the header)
+    case 0xd5:
+      return { header: 2, payload: 2, items: 0 };
+    case 0xd6:
+      return { header: 2, payload: 4, items: 0 };
+    case 0xd7:
+      return { header: 2, payload: 8, items: 0 };
+    case 0xd8:
+      return { header: 2, payload: 16, items: 0 };
+    case 0xdc: {
+      // array16
       const n = len(2);
       return n === undefined ? undefined : { header: 3, payload: 0, items: n };
     }
-    case 0xdd: { // array32
+    case 0xdd: {
+      // array32
       const n = len(4);
       return n === undefined ? undefined : { header: 5, payload: 0, items: n };
     }
-    case 0xde: { // map16
+    case 0xde: {
+      // map16
       const n = len(2);
       return n === undefined ? undefined : { header: 3, payload: 0, items: 2 * n };
     }
-    case 0xdf: { // map32
+    case 0xdf: {
+      // map32
       const n = len(4);
       return n === undefined ? undefined : { header: 5, payload: 0, items: 2 * n };
     }
@@ -254,7 +279,8 @@ function packDataFrame(origin: FrameOrigin, frame: DataFrame): Buffer {
   const prefix = prefixOf(origin, frame.stream);
   const { seq, data } = frame;
   const n = data.length;
-  const size = prefix.length + (seq < 0x80 ? 1 : seq < 0x100 ? 2 : seq < 0x10000 ? 3 : 5) + DATA_KEY.length + (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5) + n;
+  const size =
+    prefix.length + (seq < 0x80 ? 1 : seq < 0x100 ? 2 : seq < 0x10000 ? 3 : 5) + DATA_KEY.length + (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5) + n;
   if (slab.length - slabUsed < size) {
     slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, size));
     slabUsed = 0;

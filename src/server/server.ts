@@ -92,12 +92,7 @@ export class RpcServer {
           instanceId: this.instanceId,
           startedAt: this.startedAt,
           methodNames: () => this.dispatcher.methodNames,
-          features: () => [
-            ...REFERENCE_FEATURES,
-            'server.instance_id',
-            ...EXTENSION_FEATURES,
-            ...(this.#websocket ? ['transport.websocket'] : []),
-          ],
+          features: () => [...REFERENCE_FEATURES, 'server.instance_id', ...EXTENSION_FEATURES, ...(this.#websocket ? ['transport.websocket'] : [])],
           requestShutdown: (reason) => options.onShutdownRequest(reason),
         },
         options.log,

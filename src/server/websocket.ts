@@ -59,7 +59,8 @@ export async function listenWebSocket(
     if ((req.url ?? '').split('?')[0] !== WS_PATH) return refuse(404, `path ${req.url}`);
     const origin = req.headers.origin;
     if (origin !== undefined && !opts.allowOrigins.includes(origin)) return refuse(403, `origin ${origin} is not allowed`);
-    if (!isAllowedHost(req.headers.host, server.address() as AddressInfo)) return refuse(403, `host ${req.headers.host ?? '(none)'} is not loopback or the bound address`);
+    if (!isAllowedHost(req.headers.host, server.address() as AddressInfo))
+      return refuse(403, `host ${req.headers.host ?? '(none)'} is not loopback or the bound address`);
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
   });
   server.on('clientError', (_err, socket) => socket.destroy());

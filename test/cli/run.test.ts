@@ -112,9 +112,13 @@ describe('claustrum -run', () => {
     // -run finds the token beside the socket it is given, as with a real daemon.
     writeFileSync(path.join(proxy.dir, 'daemon.token'), d.token, { mode: 0o600 });
     try {
-      const child = spawn(process.execPath, [BIN, '-run', '-socket', proxy.path, '--', process.execPath, path.join(FIXTURES, 'pattern-echo.mjs'), '256'], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        [BIN, '-run', '-socket', proxy.path, '--', process.execPath, path.join(FIXTURES, 'pattern-echo.mjs'), '256'],
+        {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        },
+      );
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout.on('data', (b: Buffer) => out.push(b));

@@ -216,7 +216,18 @@ describe('package export', () => {
       );
       writeFileSync(
         path.join(dir, 'tsconfig.json'),
-        JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true, types: ['node'], typeRoots: [path.join(ROOT, 'node_modules/@types')], outDir: 'out' } }),
+        JSON.stringify({
+          compilerOptions: {
+            target: 'ES2022',
+            module: 'NodeNext',
+            moduleResolution: 'NodeNext',
+            strict: true,
+            skipLibCheck: true,
+            types: ['node'],
+            typeRoots: [path.join(ROOT, 'node_modules/@types')],
+            outDir: 'out',
+          },
+        }),
       );
       await run(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', dir]);
       const { stdout } = await run(process.execPath, [path.join(dir, 'out', 'main.js'), d.socket]);

@@ -40,7 +40,9 @@ describe.each<Wire>(['unix+ndjson', 'unix+msgpack', 'websocket+msgpack'])('fault
     const ws = wire.startsWith('websocket');
     const proxy = await CuttingProxy.start(ws ? { host: '127.0.0.1', port: wsPort } : d.socket, seededRandom(seed));
     const client = await connect({
-      ...(ws ? { websocket: `ws://127.0.0.1:${proxy.port}/rpc` } : { socket: proxy.path, wire: wire === 'unix+msgpack' ? ('msgpack' as const) : ('ndjson' as const) }),
+      ...(ws
+        ? { websocket: `ws://127.0.0.1:${proxy.port}/rpc` }
+        : { socket: proxy.path, wire: wire === 'unix+msgpack' ? ('msgpack' as const) : ('ndjson' as const) }),
       token: d.token,
       reconnect: { initialDelayMs: 2, maxDelayMs: 40, giveUpAfterMs: 30_000, random: seededRandom(seed + 1) },
     });

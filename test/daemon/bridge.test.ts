@@ -20,14 +20,20 @@ describe('-bridge', () => {
     bridge.stdout.on('data', (d: Buffer) => (out += d.toString()));
     bridge.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((resolve) => bridge.once('close', (code) => resolve(code)));
-    const lines = () => out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const lines = () =>
+      out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
 
     // No auth injected: a tokenless request is refused.
     bridge.stdin.write('{"jsonrpc":"2.0","id":"noauth","method":"server.ping"}\n');
     await until(() => lines().find((m) => m.id === 'noauth'), 10_000, 'noauth reply');
     expect(lines().find((m) => m.id === 'noauth').error).toEqual({ code: -32001, message: 'Unauthorized: invalid or missing auth token' });
 
-    bridge.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'process.spawn', params: { id: 'echo', command: 'echo', args: ['via bridge'] }, auth: token })}\n`);
+    bridge.stdin.write(
+      `${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'process.spawn', params: { id: 'echo', command: 'echo', args: ['via bridge'] }, auth: token })}\n`,
+    );
     await until(() => lines().find((m) => m.type === 'stream' && m.processId === 'echo' && m.stream === 'exit'), 10_000, 'exit frame');
     const msgs = lines();
     expect(msgs.find((m) => m.id === 1)).toEqual({ jsonrpc: '2.0', id: 1, result: { success: true } });

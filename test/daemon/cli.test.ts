@@ -8,8 +8,31 @@ import { ROOT } from '../helpers/daemon.js';
 import { runCli, sandboxes } from '../helpers/cli.js';
 
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const ALL_FLAGS = ['serve', 'stop', 'bridge', 'version', 'socket', 'foreground', 'token-file', 'token-fd', 'stall-timeout', 'keep-children', 'no-login-path', 'metrics-addr',
-  'install', 'probe-cli', 'cli-version', 'cli-dir', 'cli-url', 'cli-checksum', 'cli-zst', 'cli-keep', 'max-cli-bytes', 'cli-download-timeout', 'run'];
+const ALL_FLAGS = [
+  'serve',
+  'stop',
+  'bridge',
+  'version',
+  'socket',
+  'foreground',
+  'token-file',
+  'token-fd',
+  'stall-timeout',
+  'keep-children',
+  'no-login-path',
+  'metrics-addr',
+  'install',
+  'probe-cli',
+  'cli-version',
+  'cli-dir',
+  'cli-url',
+  'cli-checksum',
+  'cli-zst',
+  'cli-keep',
+  'max-cli-bytes',
+  'cli-download-timeout',
+  'run',
+];
 
 describe('command line', () => {
   const sandbox = sandboxes();
@@ -49,7 +72,11 @@ describe('command line', () => {
 
   it('no mode: the message naming the modes that exist, exit 2, no usage', async () => {
     const r = await runCli([]);
-    expect(r).toMatchObject({ code: 2, stdout: '', stderr: 'claustrum: one of --version/--install/--probe-cli/--serve/--bridge/--stop/--run is required\n' });
+    expect(r).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: 'claustrum: one of --version/--install/--probe-cli/--serve/--bridge/--stop/--run is required\n',
+    });
     const s = await runCli(['-socket', '/tmp/x.sock', '-keep-children']);
     expect(s.code).toBe(2);
   });

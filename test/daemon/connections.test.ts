@@ -26,7 +26,7 @@ describe('idle connections', () => {
     expect(procAlive(pid)).toBe(true);
     const d = await sb.client();
     expect(await d.call('server.ping')).toEqual({ pong: true });
-    expect(sb.log()).toMatch(/INFO  \[Server\] closing connection idle 300ms in both directions: unix#2/);
+    expect(sb.log()).toMatch(/INFO {2}\[Server\] closing connection idle 300ms in both directions: unix#2/);
   });
 
   it('counts every read as activity, even bytes of a request not yet complete', async () => {

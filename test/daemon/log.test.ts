@@ -28,7 +28,7 @@ describe('remote-server.log', () => {
 
     for (const line of firstLog.trimEnd().split('\n')) expect(line).toMatch(LINE);
     expect(firstLog).toMatch(/DEBUG \[Server\] New connection from: unix#1\n/);
-    expect(firstLog).toMatch(/INFO  \[Server\] listening on /);
+    expect(firstLog).toMatch(/INFO {2}\[Server\] listening on /);
   });
 
   it('CLAUSTRUM_LOG_LEVEL=warn hides INFO and DEBUG lines', async () => {

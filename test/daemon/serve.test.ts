@@ -160,7 +160,8 @@ describe('-serve (self-daemonizing)', () => {
     await c.waitExit('env');
     const childEnv = JSON.parse(c.output('env').toString());
     expect(childEnv.KEPT).toBe('yes');
-    for (const k of ['CLAUDE_RPC_TOKEN', 'CLAUSTRUM_DAEMON_CHILD', 'CLAUSTRUM_READY_FD', 'CLAUSTRUM_TOKEN_PIPE']) expect(childEnv, k).not.toHaveProperty(k);
+    for (const k of ['CLAUDE_RPC_TOKEN', 'CLAUSTRUM_DAEMON_CHILD', 'CLAUSTRUM_READY_FD', 'CLAUSTRUM_TOKEN_PIPE'])
+      expect(childEnv, k).not.toHaveProperty(k);
   });
 
   it('refuses a socket directory other users can write, and a socket path too long for sun_path', async () => {

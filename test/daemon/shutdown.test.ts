@@ -34,10 +34,14 @@ async function orphanStubbornChild(sb: Sandbox): Promise<number> {
 
 /** Waits for a "<word> <pid> [<pid>]" line from a process and returns the pids. */
 async function announced(c: RpcClient, id: string, word: string): Promise<number[]> {
-  const text = await until(() => {
-    const s = c.output(id).toString();
-    return s.includes('\n') && s.startsWith(word) ? s : undefined;
-  }, 10_000, `${word} line of ${id}`);
+  const text = await until(
+    () => {
+      const s = c.output(id).toString();
+      return s.includes('\n') && s.startsWith(word) ? s : undefined;
+    },
+    10_000,
+    `${word} line of ${id}`,
+  );
   return text.trim().split(' ').slice(1).map(Number);
 }
 
@@ -73,7 +77,10 @@ describe('shutdown and children', () => {
   });
 
   it('SIGHUP and SIGINT shut down gracefully too, logged under Go signal names', async () => {
-    for (const [sig, name] of [['SIGHUP', 'hangup'], ['SIGINT', 'interrupt']] as const) {
+    for (const [sig, name] of [
+      ['SIGHUP', 'hangup'],
+      ['SIGINT', 'interrupt'],
+    ] as const) {
       const sb = sandbox();
       const { pid } = await sb.start();
       process.kill(pid, sig);
@@ -95,7 +102,11 @@ describe('shutdown and children', () => {
       expect(sb.exists('daemon.lock')).toBe(false);
       const reply = await new Promise<string>((resolve, reject) => {
         let got = '';
-        net.connect(sb.socket).on('data', (d) => (got += d.toString())).on('end', () => resolve(got)).on('error', reject);
+        net
+          .connect(sb.socket)
+          .on('data', (d) => (got += d.toString()))
+          .on('end', () => resolve(got))
+          .on('error', reject);
       });
       expect(reply).toBe('other server\n');
     } finally {
@@ -212,7 +223,15 @@ describe('shutdown and children', () => {
     const st = procStat(bpid)!;
     writeFileSync(
       sb.file(`children/${bpid}.json`),
-      JSON.stringify({ pid: bpid, startTime: String(Number(st.startTime) - 11), instance: first.instanceId, daemonPid: first.pid, daemonStartTime: '1', argv0: 'reused', at: Date.now() }),
+      JSON.stringify({
+        pid: bpid,
+        startTime: String(Number(st.startTime) - 11),
+        instance: first.instanceId,
+        daemonPid: first.pid,
+        daemonStartTime: '1',
+        argv0: 'reused',
+        at: Date.now(),
+      }),
       { mode: 0o600 },
     );
 
@@ -229,7 +248,7 @@ describe('shutdown and children', () => {
     bystander.kill('SIGKILL');
   });
 
-  it("the children of a live daemon are not reaped (records in a directory it still owns are left alone)", async () => {
+  it('the children of a live daemon are not reaped (records in a directory it still owns are left alone)', async () => {
     // A second daemon cannot share the directory, so this builds the case by hand: a record whose daemon is alive.
     const sb = sandbox();
     mkdirSync(path.join(sb.dir, 'children'), { recursive: true, mode: 0o700 });

@@ -88,7 +88,11 @@ describe('-serve on a socket that is already taken', () => {
       expect(sb.exists('daemon.lock')).toBe(false);
       const reply = await new Promise<string>((resolve, reject) => {
         let got = '';
-        net.connect(sb.socket).on('data', (d) => (got += d.toString())).on('end', () => resolve(got)).on('error', reject);
+        net
+          .connect(sb.socket)
+          .on('data', (d) => (got += d.toString()))
+          .on('end', () => resolve(got))
+          .on('error', reject);
       });
       expect(reply).toBe('still here\n');
     } finally {

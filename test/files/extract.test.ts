@@ -3,7 +3,19 @@
  * archives made in the test by the system tar + gzip or byte by byte.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -80,7 +92,12 @@ describe('files.extract_tar: success', () => {
   });
 
   it('creates a missing destDir with its parents, and puts an absolute entry name inside destDir', async () => {
-    const archive = handArchive(tgzBytes([{ name: '/abs.txt', body: 'a' }, { name: './dot/x.txt', body: 'x' }]));
+    const archive = handArchive(
+      tgzBytes([
+        { name: '/abs.txt', body: 'a' },
+        { name: './dot/x.txt', body: 'x' },
+      ]),
+    );
     const dest = path.join(work, 'a', 'b', 'dest');
     expect(await c.call('files.extract_tar', { archivePath: archive, destDir: dest })).toEqual({ success: true, fileCount: 2 });
     expect(readFileSync(path.join(dest, 'abs.txt'), 'utf8')).toBe('a');
@@ -96,7 +113,11 @@ describe('files.extract_tar: success', () => {
 
   it('streams: a 256 MiB file extracts without the daemon holding it in memory', async () => {
     const big = path.join(work, 'big.tar.gz');
-    execFileSync('bash', ['-c', `set -o pipefail; mkdir s && head -c ${256 << 20} /dev/zero > s/zeros && tar -C s -cf - zeros | gzip -1 > ${big} && rm -rf s`], { cwd: work });
+    execFileSync(
+      'bash',
+      ['-c', `set -o pipefail; mkdir s && head -c ${256 << 20} /dev/zero > s/zeros && tar -C s -cf - zeros | gzip -1 > ${big} && rm -rf s`],
+      { cwd: work },
+    );
     const dest = path.join(work, 'dest');
     expect(await c.call('files.extract_tar', { archivePath: big, destDir: dest })).toEqual({ success: true, fileCount: 1 });
     expect(statSync(path.join(dest, 'zeros')).size).toBe(256 << 20);
@@ -196,7 +217,13 @@ describe('files.extract_tar: refusals after the archive is opened (the archive i
   }
 
   it('refuses a ../ entry that escapes destDir, and writes nothing outside it', async () => {
-    await refusedWith(tgzBytes([{ name: 'ok.txt', body: 'ok' }, { name: '../escape.txt', body: 'e' }]), 'unsafe path in archive: ../escape.txt');
+    await refusedWith(
+      tgzBytes([
+        { name: 'ok.txt', body: 'ok' },
+        { name: '../escape.txt', body: 'e' },
+      ]),
+      'unsafe path in archive: ../escape.txt',
+    );
     expect(existsSync(path.join(work, 'escape.txt'))).toBe(false);
   });
 
@@ -236,7 +263,13 @@ describe('files.extract_tar: refusals after the archive is opened (the archive i
   });
 
   it('refuses hard links, devices and FIFOs by typeflag', async () => {
-    await refusedWith(tgzBytes([{ name: 'a.txt', body: 'a' }, { name: 'hard', type: '1', linkname: 'a.txt' }]), 'unsupported tar entry type 1: hard');
+    await refusedWith(
+      tgzBytes([
+        { name: 'a.txt', body: 'a' },
+        { name: 'hard', type: '1', linkname: 'a.txt' },
+      ]),
+      'unsupported tar entry type 1: hard',
+    );
     rmSync(path.join(work, 'dest'), { recursive: true, force: true });
     await refusedWith(tgzBytes([{ name: 'tty', type: '3' }]), 'unsupported tar entry type 3: tty');
     rmSync(path.join(work, 'dest'), { recursive: true, force: true });
@@ -263,7 +296,14 @@ describe('files.extract_tar: refusals after the archive is opened (the archive i
 
   it('refuses a file entry where a directory already is', async () => {
     const dest = path.join(work, 'dest');
-    await refusedWith(tgzBytes([{ name: 'd/', type: '5' }, { name: 'd', body: 'x' }]), `create d: open ${dest}/d: is a directory`, false);
+    await refusedWith(
+      tgzBytes([
+        { name: 'd/', type: '5' },
+        { name: 'd', body: 'x' },
+      ]),
+      `create d: open ${dest}/d: is a directory`,
+      false,
+    );
   });
 });
 
@@ -277,12 +317,22 @@ describe('files.extract_tar with -max-extract-bytes', () => {
   afterAll(() => capped.stop());
 
   it('writes exactly the cap', async () => {
-    const archive = handArchive(tgzBytes([{ name: 'a.txt', body: '1234' }, { name: 'b.txt', body: '567890' }]));
+    const archive = handArchive(
+      tgzBytes([
+        { name: 'a.txt', body: '1234' },
+        { name: 'b.txt', body: '567890' },
+      ]),
+    );
     expect(await cc.call('files.extract_tar', { archivePath: archive, destDir: path.join(work, 'dest') })).toEqual({ success: true, fileCount: 2 });
   });
 
   it('refuses one byte more and removes the entry that crossed it', async () => {
-    const archive = handArchive(tgzBytes([{ name: 'a.txt', body: '1234' }, { name: 'b.txt', body: '5678901' }]));
+    const archive = handArchive(
+      tgzBytes([
+        { name: 'a.txt', body: '1234' },
+        { name: 'b.txt', body: '5678901' },
+      ]),
+    );
     const dest = path.join(work, 'dest');
     expect(await cc.call('files.extract_tar', { archivePath: archive, destDir: dest })).toEqual({
       success: false,

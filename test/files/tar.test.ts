@@ -91,7 +91,12 @@ describe('the tar reader on hand-made archives', () => {
   });
 
   it('turns an old-style typeflag NUL into a file, or a directory when the name ends in /', async () => {
-    const got = await readAll(tarBytes([{ name: 'old/', type: '\0' }, { name: 'old/f', type: '\0', body: 'x' }]));
+    const got = await readAll(
+      tarBytes([
+        { name: 'old/', type: '\0' },
+        { name: 'old/f', type: '\0', body: 'x' },
+      ]),
+    );
     expect(got.map((e) => [e.name, e.typeflag, e.body])).toEqual([
       ['old/', '5', ''],
       ['old/f', '0', 'x'],
@@ -99,7 +104,12 @@ describe('the tar reader on hand-made archives', () => {
   });
 
   it('keeps names as given, ../ included (judging them is the extractor’s job)', async () => {
-    const got = await readAll(tarBytes([{ name: '../escape.txt', body: 'e' }, { name: '/abs.txt', body: 'a' }]));
+    const got = await readAll(
+      tarBytes([
+        { name: '../escape.txt', body: 'e' },
+        { name: '/abs.txt', body: 'a' },
+      ]),
+    );
     expect(got.map((e) => e.name)).toEqual(['../escape.txt', '/abs.txt']);
   });
 
@@ -159,11 +169,17 @@ describe('the tar reader on hand-made archives', () => {
   it('accepts a PAX header of exactly the special-file limit and refuses one byte more', async () => {
     const record = (total: number) => {
       const head = `${total} comment=`;
-      return head + 'c'.repeat(total - head.length - 1) + '\n';
+      return `${head + 'c'.repeat(total - head.length - 1)}\n`;
     };
     const atLimit = record(TAR_MAX_SPECIAL_FILE_BYTES);
     expect(atLimit.length).toBe(TAR_MAX_SPECIAL_FILE_BYTES);
-    const ok = await readAll(tarBytes([{ name: 'x', type: 'x', body: atLimit }, { name: 'f', body: 'ok' }]), 1 << 16);
+    const ok = await readAll(
+      tarBytes([
+        { name: 'x', type: 'x', body: atLimit },
+        { name: 'f', body: 'ok' },
+      ]),
+      1 << 16,
+    );
     expect(ok.map((e) => e.body)).toEqual(['ok']);
     const over = record(TAR_MAX_SPECIAL_FILE_BYTES + 1);
     await expect(readAll(tarBytes([{ name: 'x', type: 'x', body: over }, { name: 'f' }]), 1 << 16)).rejects.toThrow(ERR_FIELD_TOO_LONG);

@@ -21,7 +21,9 @@ const GIT_ENV = {
 };
 
 function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, env: GIT_ENV, stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim();
+  return execFileSync('git', args, { cwd, env: GIT_ENV, stdio: ['ignore', 'pipe', 'pipe'] })
+    .toString()
+    .trim();
 }
 
 /** A repository with one commit on `main`, a `feature` branch and a github origin. */
@@ -206,7 +208,9 @@ describe('git.worktree_create, git.status, git.worktree_remove', () => {
       sourceBranch: 'feature',
     });
     expect(existsSync(path.join(wt('f'), 'feature.txt'))).toBe(true);
-    expect(await c.call('git.worktree_create', { baseRepo: repo, branchName: 'wt-n', worktreePath: wt('n'), sourceBranch: 'no-such-branch' })).toEqual({
+    expect(
+      await c.call('git.worktree_create', { baseRepo: repo, branchName: 'wt-n', worktreePath: wt('n'), sourceBranch: 'no-such-branch' }),
+    ).toEqual({
       success: true,
       path: wt('n'),
       sourceBranch: 'main',
@@ -215,11 +219,16 @@ describe('git.worktree_create, git.status, git.worktree_remove', () => {
   });
 
   it('requires branchName', async () => {
-    expect((await c.request('git.worktree_create', { baseRepo: repo, worktreePath: wt('x') })).error).toEqual({ code: -32602, message: 'branchName is required' });
+    expect((await c.request('git.worktree_create', { baseRepo: repo, worktreePath: wt('x') })).error).toEqual({
+      code: -32602,
+      message: 'branchName is required',
+    });
   });
 
   it('answers not_a_repo for a baseRepo that is not a repository', async () => {
-    expect(await c.call('git.worktree_create', { baseRepo: path.join(root, 'plain'), branchName: 'x', worktreePath: path.join(root, 'plain', 'x') })).toEqual({
+    expect(
+      await c.call('git.worktree_create', { baseRepo: path.join(root, 'plain'), branchName: 'x', worktreePath: path.join(root, 'plain', 'x') }),
+    ).toEqual({
       success: false,
       error: 'not a git repository',
       errorCode: 'not_a_repo',
@@ -238,11 +247,18 @@ describe('git.worktree_create, git.status, git.worktree_remove', () => {
 
   it('refuses unsafe worktree paths with unsafe_path, creating nothing', async () => {
     const unsafe = async (worktreePath: string, error: string) => {
-      expect(await c.call('git.worktree_create', { baseRepo: repo, branchName: 'never', worktreePath })).toEqual({ success: false, error, errorCode: 'unsafe_path' });
+      expect(await c.call('git.worktree_create', { baseRepo: repo, branchName: 'never', worktreePath })).toEqual({
+        success: false,
+        error,
+        errorCode: 'unsafe_path',
+      });
     };
     await unsafe('rel/wt', `refusing to create worktree: rel/wt is a relative path; ${UNSAFE_TAIL}`);
     await unsafe(`${repo}/x/../wt`, `refusing to create worktree: ${repo}/x/../wt contains a ".." component; ${UNSAFE_TAIL}`);
-    await unsafe(path.join(root, 'outside'), `refusing to create worktree: ${path.join(root, 'outside')} is not inside the repository ${repo}; ${OUTSIDE_TAIL}`);
+    await unsafe(
+      path.join(root, 'outside'),
+      `refusing to create worktree: ${path.join(root, 'outside')} is not inside the repository ${repo}; ${OUTSIDE_TAIL}`,
+    );
     await unsafe(repo, `refusing to create worktree: ${repo} is not inside the repository ${repo}; ${OUTSIDE_TAIL}`);
     await unsafe(wt('a'), `refusing to create worktree: ${wt('a')} already exists, and a new worktree is only ever created in a fresh directory`);
     mkdirSync(path.join(root, 'elsewhere'));
@@ -282,7 +298,10 @@ describe('git.worktree_create, git.status, git.worktree_remove', () => {
       expect(await c.call('git.worktree_remove', { baseRepo: repo, worktreePath })).toEqual({ success: false, error });
     };
     await refused(repo, `refusing to remove worktree: ${repo} is not inside the repository ${repo}; ${OUTSIDE_TAIL}`);
-    await refused(path.join(root, 'plain'), `refusing to remove worktree: ${path.join(root, 'plain')} is not inside the repository ${repo}; ${OUTSIDE_TAIL}`);
+    await refused(
+      path.join(root, 'plain'),
+      `refusing to remove worktree: ${path.join(root, 'plain')} is not inside the repository ${repo}; ${OUTSIDE_TAIL}`,
+    );
     await refused('rel', `refusing to remove worktree: rel is a relative path; ${UNSAFE_TAIL}`);
     mkdirSync(path.join(repo, 'not-a-worktree'));
     writeFileSync(path.join(repo, 'not-a-worktree', 'keep.txt'), 'k');

@@ -63,7 +63,14 @@ describe('runGit', () => {
 });
 
 describe('the text rule for git’s words in a failure', () => {
-  const result = (stderr: Buffer) => ({ ok: false, failure: { kind: 'exit' as const, status: 128 }, stdout: Buffer.alloc(0), stderr, timedOut: false, truncated: false });
+  const result = (stderr: Buffer) => ({
+    ok: false,
+    failure: { kind: 'exit' as const, status: 128 },
+    stdout: Buffer.alloc(0),
+    stderr,
+    timedOut: false,
+    truncated: false,
+  });
 
   it('turns each non-printable character into one space, drops invalid UTF-8 and trims', () => {
     expect(gitFailureText(result(Buffer.from('\n  fatal: bad\r\nthing\t\xff end  \n', 'latin1')))).toBe('fatal: bad  thing  end');

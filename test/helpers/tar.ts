@@ -17,7 +17,7 @@ export interface TarSpec {
 }
 
 function octal(n: number, width: number): string {
-  return n.toString(8).padStart(width - 1, '0') + '\0';
+  return `${n.toString(8).padStart(width - 1, '0')}\0`;
 }
 
 /** One 512-byte USTAR header with a valid checksum. */
@@ -37,7 +37,7 @@ export function tarHeader(spec: TarSpec, size: number): Buffer {
   h.fill(0x20, 148, 156);
   let sum = 0;
   for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
   return h;
 }
 

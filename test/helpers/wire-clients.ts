@@ -30,7 +30,13 @@ abstract class MessageClient {
     if (have !== undefined) return Promise.resolve(have);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('timed out waiting for a message')), timeoutMs);
-      this.#waiters.push({ pred, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+      this.#waiters.push({
+        pred,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      });
     });
   }
 
@@ -67,7 +73,10 @@ function sameId(a: unknown, b: unknown): boolean {
 
 export class MsgpackClient extends MessageClient {
   readonly closed: Promise<void>;
-  private constructor(readonly socket: net.Socket, token: string) {
+  private constructor(
+    readonly socket: net.Socket,
+    token: string,
+  ) {
     super(token);
     const splitter = new MessageSplitter(64 * 1024 * 1024);
     socket.on('data', (chunk: Buffer) => splitter.push(chunk, (m) => this.received(unpackr.unpack(m))));
@@ -93,7 +102,11 @@ export class MsgpackClient extends MessageClient {
 
   /** Concatenated binary data of a process's stream. */
   output(processId: string, stream = 'stdout'): Buffer {
-    return Buffer.concat(this.frames(processId).filter((f) => f.stream === stream).map((f) => Buffer.from(f.data)));
+    return Buffer.concat(
+      this.frames(processId)
+        .filter((f) => f.stream === stream)
+        .map((f) => Buffer.from(f.data)),
+    );
   }
 }
 
@@ -102,7 +115,10 @@ export class WsClient extends MessageClient {
   readonly kinds: string[] = [];
   binary = false;
   readonly closed: Promise<{ code: number }>;
-  private constructor(readonly ws: WebSocket, token: string) {
+  private constructor(
+    readonly ws: WebSocket,
+    token: string,
+  ) {
     super(token);
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.kinds.push(isBinary ? 'binary' : 'text');

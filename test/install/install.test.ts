@@ -228,7 +228,12 @@ describe('-install from -cli-url', () => {
     expect(progress.at(-1)).toEqual({ phase: 'download', bytes: blob.bytes.length, total: blob.bytes.length });
     for (let i = 1; i < progress.length; i++) expect(progress[i]!.bytes).toBeGreaterThanOrEqual(progress[i - 1]!.bytes);
     // Nothing but progress lines before the facts line.
-    expect(r.stdout.split('\n').slice(0, -2).every((l) => l.startsWith('__INSTALL_PROGRESS__'))).toBe(true);
+    expect(
+      r.stdout
+        .split('\n')
+        .slice(0, -2)
+        .every((l) => l.startsWith('__INSTALL_PROGRESS__')),
+    ).toBe(true);
     expect(readFileSync(cli, 'utf8')).toContain('agent 1.2.3');
     expect(names(cliDir)).toEqual(['1.2.3']);
     expect(server.requests).toBe(1);
@@ -282,7 +287,12 @@ describe('-install from -cli-url', () => {
     };
     const r = await install('-cli-url', server.url(), '-cli-checksum', blob.sha256);
     const f = factsOf(r);
-    expect(f).toEqual({ ...head(cli), libc: f.libc, cliError: 'download failed with status 404', fetch: { bytes: 0, ms: f.fetch!.ms, longestPauseMs: 0 } });
+    expect(f).toEqual({
+      ...head(cli),
+      libc: f.libc,
+      cliError: 'download failed with status 404',
+      fetch: { bytes: 0, ms: f.fetch!.ms, longestPauseMs: 0 },
+    });
     expect(progressOf(r)).toEqual([]);
     expect(names(cliDir)).toEqual([]);
   });
@@ -293,9 +303,12 @@ describe('-install from -cli-url', () => {
       res.write(blob.bytes.subarray(0, 5));
       // …and nothing more.
     };
-    const stalled = await claustrum(['-install', '-cli-dir', cliDir, '-cli-version', '1.2.3', '-cli-url', server.url(), '-cli-checksum', blob.sha256], {
-      CLAUSTRUM_TEST_STALL_TIMEOUT_MS: '1000',
-    });
+    const stalled = await claustrum(
+      ['-install', '-cli-dir', cliDir, '-cli-version', '1.2.3', '-cli-url', server.url(), '-cli-checksum', blob.sha256],
+      {
+        CLAUSTRUM_TEST_STALL_TIMEOUT_MS: '1000',
+      },
+    );
     const f = factsOf(stalled);
     expect(f.cliError).toBe('download stalled: no data for 1s after 5/100 bytes');
     expect(f.fetch!.bytes).toBe(5);
@@ -310,7 +323,9 @@ describe('-install from -cli-url', () => {
       res.write(blob.bytes.subarray(0, 10), () => setTimeout(() => res.socket?.resetAndDestroy(), 250));
     };
     const f = factsOf(await install('-cli-url', server.url(), '-cli-checksum', blob.sha256));
-    expect(f.cliError).toMatch(/^download interrupted after 10\/100 bytes: read tcp 127\.0\.0\.1:\d+->127\.0\.0\.1:\d+: read: connection reset by peer$/);
+    expect(f.cliError).toMatch(
+      /^download interrupted after 10\/100 bytes: read tcp 127\.0\.0\.1:\d+->127\.0\.0\.1:\d+: read: connection reset by peer$/,
+    );
     expect(f.fetch!.bytes).toBe(10);
 
     server.handler = (_req, res) => {
@@ -429,7 +444,7 @@ describe('-install housekeeping', () => {
     put('.blob-new', 0);
     put('keep.zst.part', 6 * 24 * 60 * MINUTE);
     put('gone.zst.part', 8 * 24 * 60 * MINUTE);
-    ['1.0.0', '1.1.0', '1.2.0', '1.3.0'].forEach((v, i) => put(v, (48 - i) * 60 * MINUTE));
+    for (const [i, v] of ['1.0.0', '1.1.0', '1.2.0', '1.3.0'].entries()) put(v, (48 - i) * 60 * MINUTE);
   }
   const fresh = ['.blob-new', '.fetch-new', 'keep.zst.part', 'new.zst'];
 

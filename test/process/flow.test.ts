@@ -130,7 +130,9 @@ describe('delivery and the replay buffer', () => {
 
     // A client that vanishes with its spawn request in flight, and many that come and go.
     const b = await d.client();
-    b.sendRaw(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'process.spawn', params: { id: 'noisy2', ...fixture('flood') }, auth: d.token })}\n`);
+    b.sendRaw(
+      `${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'process.spawn', params: { id: 'noisy2', ...fixture('flood') }, auth: d.token })}\n`,
+    );
     b.destroy();
     for (let i = 0; i < 30; i++) {
       const e = await d.client();
@@ -170,7 +172,9 @@ describe('a stalled receiver', () => {
     await new Promise((resolve) => stalled.once('connect', resolve));
     stalled.on('error', () => {});
     const gone = new Promise((resolve) => stalled.once('close', resolve));
-    stalled.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'process.spawn', params: { id: 'st', ...fixture('flood', String(TOTAL)) }, auth: d.token })}\n`);
+    stalled.write(
+      `${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'process.spawn', params: { id: 'st', ...fixture('flood', String(TOTAL)) }, auth: d.token })}\n`,
+    );
 
     await until(() => d.log().includes('made no progress for 1s'), 20_000, 'the stall to be logged');
     expect(d.log()).toMatch(/receiver unix#\d+ made no progress for 1s with \d+ bytes unsent; dropping it/);

@@ -74,8 +74,21 @@ describe('process.kill', () => {
     for (let i = 0; i < cases.length; i++) {
       const [name, want] = cases[i]!;
       await c.call('process.kill', name === undefined ? { id: 'sig' } : { id: 'sig', signal: name });
-      await until(() => c.output('sig').toString().split('\n').filter((l) => l.startsWith('got ')).length > i, 10_000, `signal ${name}`);
-      const got = c.output('sig').toString().split('\n').filter((l) => l.startsWith('got '));
+      await until(
+        () =>
+          c
+            .output('sig')
+            .toString()
+            .split('\n')
+            .filter((l) => l.startsWith('got ')).length > i,
+        10_000,
+        `signal ${name}`,
+      );
+      const got = c
+        .output('sig')
+        .toString()
+        .split('\n')
+        .filter((l) => l.startsWith('got '));
       expect(got[i], `signal ${JSON.stringify(name)}`).toBe(`got ${want}`);
     }
     await c.call('process.kill', { id: 'sig', signal: 'SIGKILL' });
@@ -195,10 +208,16 @@ describe('process.killAndWait', () => {
     const e = await d.client();
     await e.call('process.spawn', { id: 'orphanwait', ...fixture('ignore-sigterm') });
     await e.waitFor((m) => m.processId === 'orphanwait' && m.stream === 'stdout');
-    e.sendRaw(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'process.killAndWait', params: { id: 'orphanwait', timeoutMs: 200 }, auth: d.token })}\n`);
+    e.sendRaw(
+      `${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'process.killAndWait', params: { id: 'orphanwait', timeoutMs: 200 }, auth: d.token })}\n`,
+    );
     await sleep(20);
     e.destroy();
-    await until(async () => (await c.call('process.reattach', { id: 'orphanwait', fromSeq: 1e15 })).running === false, 10_000, 'the kill to complete');
+    await until(
+      async () => (await c.call('process.reattach', { id: 'orphanwait', fromSeq: 1e15 })).running === false,
+      10_000,
+      'the kill to complete',
+    );
     expect(await raw('process.killAndWait', { id: 'orphanwait' })).toBe('"result":{"found":true,"died":true,"alreadyExited":true}');
     expect(await c.call('server.ping')).toEqual({ pong: true });
   });

@@ -22,9 +22,43 @@ describe('process.list and process.stats', () => {
     const mine = processes.filter((p: { id: string }) => ['l1', 'l2', 'l3'].includes(p.id));
     expect(mine.map((p: { id: string }) => p.id)).toEqual(['l1', 'l2', 'l3']);
     const [l1, l2, l3] = mine;
-    expect(Object.keys(l1)).toEqual(['id', 'running', 'pid', 'startTime', 'command', 'args', 'cwd', 'startedAt', 'exitCode', 'firstSeq', 'lastSeq', 'stdinApplied']);
-    expect(l1).toMatchObject({ running: false, command: 'sh', args: ['-c', 'echo hi; exit 7'], cwd: '/tmp', exitCode: 7, firstSeq: 1, lastSeq: 2, stdinApplied: 0 });
-    expect(Object.keys(l2)).toEqual(['id', 'running', 'pid', 'startTime', 'command', 'args', 'cwd', 'startedAt', 'firstSeq', 'lastSeq', 'stdinApplied']);
+    expect(Object.keys(l1)).toEqual([
+      'id',
+      'running',
+      'pid',
+      'startTime',
+      'command',
+      'args',
+      'cwd',
+      'startedAt',
+      'exitCode',
+      'firstSeq',
+      'lastSeq',
+      'stdinApplied',
+    ]);
+    expect(l1).toMatchObject({
+      running: false,
+      command: 'sh',
+      args: ['-c', 'echo hi; exit 7'],
+      cwd: '/tmp',
+      exitCode: 7,
+      firstSeq: 1,
+      lastSeq: 2,
+      stdinApplied: 0,
+    });
+    expect(Object.keys(l2)).toEqual([
+      'id',
+      'running',
+      'pid',
+      'startTime',
+      'command',
+      'args',
+      'cwd',
+      'startedAt',
+      'firstSeq',
+      'lastSeq',
+      'stdinApplied',
+    ]);
     expect(l2).toMatchObject({ running: true, stdinApplied: 3, firstSeq: 0, lastSeq: 0 });
     expect(l3).toMatchObject({ running: false, exitCode: -1, signal: 'SIGKILL' });
     expect(l2.startedAt).toBeGreaterThanOrEqual(l1.startedAt);

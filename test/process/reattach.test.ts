@@ -57,7 +57,9 @@ describe('the reply', () => {
     await c.call('process.stdin', { id: 'silent', data: b64('123456') });
     const want = '"result":{"found":true,"running":true,"firstSeq":0,"lastSeq":0,"stdinApplied":6}}';
     expect((await reattach(c, { id: 'silent', fromSeq: 0 })).line.endsWith(want)).toBe(true);
-    c.sendRaw(`{"jsonrpc":"2.0","id":"max","method":"process.reattach","params":{"id":"silent","fromSeq":18446744073709551615},"auth":${JSON.stringify(d.token)}}\n`);
+    c.sendRaw(
+      `{"jsonrpc":"2.0","id":"max","method":"process.reattach","params":{"id":"silent","fromSeq":18446744073709551615},"auth":${JSON.stringify(d.token)}}\n`,
+    );
     expect((await rawReply(c, 'max')).endsWith(want)).toBe(true);
     await c.call('process.kill', { id: 'silent', signal: 'KILL' });
   });

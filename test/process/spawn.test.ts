@@ -148,16 +148,22 @@ describe('process.spawn', () => {
 
     it('NUL in args or env: fork/exec <path>: invalid argument, never a crash', async () => {
       const truePath = lookPath('true');
-      expect(await spawnError(c, { id: 'e', command: 'true', args: ['a\u0000b'] })).toEqual({ code: -32603, message: `fork/exec ${truePath}: invalid argument` });
+      expect(await spawnError(c, { id: 'e', command: 'true', args: ['a\u0000b'] })).toEqual({
+        code: -32603,
+        message: `fork/exec ${truePath}: invalid argument`,
+      });
       expect(await spawnError(c, { id: 'e', command: 'true', env: { A: 'x\u0000y' } })).toEqual({
         code: -32603,
         message: `fork/exec ${truePath}: invalid argument`,
       });
     });
 
-    it('NUL in cwd: chdir <cwd>: stat <cwd>: invalid argument (Go\'s text for EINVAL, not a Node error code)', async () => {
+    it("NUL in cwd: chdir <cwd>: stat <cwd>: invalid argument (Go's text for EINVAL, not a Node error code)", async () => {
       const cwd = `${scratch}/a\u0000b`;
-      expect(await spawnError(c, { id: 'e', command: 'true', cwd })).toEqual({ code: -32603, message: `chdir ${cwd}: stat ${cwd}: invalid argument` });
+      expect(await spawnError(c, { id: 'e', command: 'true', cwd })).toEqual({
+        code: -32603,
+        message: `chdir ${cwd}: stat ${cwd}: invalid argument`,
+      });
     });
 
     it('logs the failure, and registers nothing under the id', async () => {
@@ -248,7 +254,10 @@ describe('cwd tilde expansion', () => {
 
   it('~user, $HOME and a ~ elsewhere are not expanded', async () => {
     for (const cwd of ['~nobody-here', '$HOME', `${home}/~`]) {
-      expect(await spawnError(c, { id: 'e', command: 'true', cwd })).toEqual({ code: -32603, message: `chdir ${cwd}: stat ${cwd}: no such file or directory` });
+      expect(await spawnError(c, { id: 'e', command: 'true', cwd })).toEqual({
+        code: -32603,
+        message: `chdir ${cwd}: stat ${cwd}: no such file or directory`,
+      });
     }
   });
 });
@@ -278,14 +287,14 @@ describe('the child environment', () => {
     }
   }
 
-  it('is the daemon\'s, without CLAUDE_RPC_TOKEN or the token', async () => {
+  it("is the daemon's, without CLAUDE_RPC_TOKEN or the token", async () => {
     const env = await envOf('env1');
     expect(env.FROM_DAEMON).toBe('d');
     expect(env.PATH).toBeTruthy();
     expectNoToken(env);
   });
 
-  it('is merged with the request\'s env, which cannot put CLAUDE_RPC_TOKEN back', async () => {
+  it("is merged with the request's env, which cannot put CLAUDE_RPC_TOKEN back", async () => {
     const env = await envOf('env2', { FROM_REQUEST: 'r', SHARED: 'request', CLAUDE_RPC_TOKEN: 'from-request', EMPTY: '' });
     expect(env.FROM_REQUEST).toBe('r');
     expect(env.SHARED).toBe('request');
@@ -295,7 +304,7 @@ describe('the child environment', () => {
     expect(Object.values(env)).not.toContain('from-request');
   });
 
-  it('resolves the command with the daemon\'s PATH, while the child gets the PATH it was given', async () => {
+  it("resolves the command with the daemon's PATH, while the child gets the PATH it was given", async () => {
     await c.call('process.spawn', { id: 'path', command: 'sh', args: ['-c', 'printf %s "$PATH"'], env: { PATH: '/nowhere' } });
     await c.waitExit('path');
     expect(c.output('path').toString()).toBe('/nowhere');

@@ -26,7 +26,11 @@ describe('process.stdin eof (extension)', () => {
     // EOF with no data, exactly at applied: closes, not a duplicate.
     expect(await c.call('process.stdin', { id: 'e2', offset: 2, eof: true })).toEqual({ success: true, applied: 2 });
     expect(await c.call('process.stdin', { id: 'e2', offset: 2, eof: true })).toEqual({ success: true, applied: 2, duplicate: true });
-    expect(await c.call('process.stdin', { id: 'e2', data: b64('ab'), offset: 0, eof: true })).toEqual({ success: true, applied: 2, duplicate: true });
+    expect(await c.call('process.stdin', { id: 'e2', data: b64('ab'), offset: 0, eof: true })).toEqual({
+      success: true,
+      applied: 2,
+      duplicate: true,
+    });
     const fresh = await c.request('process.stdin', { id: 'e2', data: b64('c'), offset: 2 });
     expect(fresh.error).toEqual({ code: -32602, message: 'stdin is closed' });
     const r = await c.call('process.reattach', { id: 'e2' });

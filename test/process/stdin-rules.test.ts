@@ -39,9 +39,12 @@ describe('decodeBase64Strict: Go StdEncoding', () => {
     expect(decodeBase64Strict('+/+/')).toEqual(Buffer.from([0xfb, 0xff, 0xbf]));
   });
 
-  it.each(['cGluZwo', 'QQ', 'QQ=', 'A===', '====', 'QQ==QQ==', 'Q=Q=', '-_-_', 'cGl uZwo=', 'cGluZwo=\0', '\u0141AAA', 'AA\u00e9A', 'AB=C'])('refuses %j', (s) => {
-    expect(decodeBase64Strict(s)).toBeUndefined();
-  });
+  it.each(['cGluZwo', 'QQ', 'QQ=', 'A===', '====', 'QQ==QQ==', 'Q=Q=', '-_-_', 'cGl uZwo=', 'cGluZwo=\0', '\u0141AAA', 'AA\u00e9A', 'AB=C'])(
+    'refuses %j',
+    (s) => {
+      expect(decodeBase64Strict(s)).toBeUndefined();
+    },
+  );
 
   it('agrees with the alphabet-and-padding rule on random strings', () => {
     // The rule as a regular expression: what the decoder must accept, and nothing else.
@@ -49,7 +52,7 @@ describe('decodeBase64Strict: Go StdEncoding', () => {
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
     const odd = ['=', '-', '_', ' ', '!', '\u0141', '\u00e9', '\0', '\u0100', '\ud800'];
     let seed = 12345;
-    const next = (k: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % k);
+    const next = (k: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % k;
     for (let n = 0; n < 20_000; n++) {
       const length = next(4) === 0 ? next(13) : 4 * next(5);
       let s = '';

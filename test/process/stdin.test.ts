@@ -166,7 +166,13 @@ describe('children that do not take their input', () => {
     const big = Buffer.alloc(700 * 1024, 'w').toString('base64');
     for (let i = 0; i < 5; i++) {
       const id = `exit7-${i}`;
-      const spawn = { jsonrpc: '2.0', id: `sp-${id}`, method: 'process.spawn', params: { id, command: process.execPath, args: ['-e', 'process.exit(7)'] }, auth: d.token };
+      const spawn = {
+        jsonrpc: '2.0',
+        id: `sp-${id}`,
+        method: 'process.spawn',
+        params: { id, command: process.execPath, args: ['-e', 'process.exit(7)'] },
+        auth: d.token,
+      };
       const write = { jsonrpc: '2.0', id: `wr-${id}`, method: 'process.stdin', params: { id, data: big }, auth: d.token };
       c.sendRaw(`${JSON.stringify(spawn)}\n${JSON.stringify(write)}\n`);
       const reply = JSON.parse(await rawReply(c, `wr-${id}`));
@@ -201,18 +207,43 @@ describe('arrival order on one connection', () => {
   });
 
   it('a write pipelined behind a spawn that fails finds no process', async () => {
-    const spawn = JSON.stringify({ jsonrpc: '2.0', id: 'fs', method: 'process.spawn', params: { id: 'failed', command: 'no-such-command-xyz' }, auth: d.token });
+    const spawn = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 'fs',
+      method: 'process.spawn',
+      params: { id: 'failed', command: 'no-such-command-xyz' },
+      auth: d.token,
+    });
     const write = JSON.stringify({ jsonrpc: '2.0', id: 'fw', method: 'process.stdin', params: { id: 'failed', data: b64('x') }, auth: d.token });
     c.sendRaw(`${spawn}\n${write}\n`);
-    expect((await c.waitFor((m) => m.id === 'fs')).error).toEqual({ code: -32603, message: 'exec: "no-such-command-xyz": executable file not found in $PATH' });
+    expect((await c.waitFor((m) => m.id === 'fs')).error).toEqual({
+      code: -32603,
+      message: 'exec: "no-such-command-xyz": executable file not found in $PATH',
+    });
     expect((await c.waitFor((m) => m.id === 'fw')).error).toEqual({ code: -32602, message: 'Process not found' });
   });
 
   it('a hundred one-byte writes at consecutive offsets, pipelined, reach the child in order', async () => {
     const text = Array.from({ length: 100 }, (_, i) => String.fromCharCode(33 + (i % 90))).join('');
-    const lines = [JSON.stringify({ jsonrpc: '2.0', id: 'h-spawn', method: 'process.spawn', params: { id: 'hundred', command: 'head', args: ['-c', '100'] }, auth: d.token })];
+    const lines = [
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'h-spawn',
+        method: 'process.spawn',
+        params: { id: 'hundred', command: 'head', args: ['-c', '100'] },
+        auth: d.token,
+      }),
+    ];
     for (let i = 0; i < 100; i++) {
-      lines.push(JSON.stringify({ jsonrpc: '2.0', id: `h${i}`, method: 'process.stdin', params: { id: 'hundred', data: b64(text[i]!), offset: i }, auth: d.token }));
+      lines.push(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: `h${i}`,
+          method: 'process.stdin',
+          params: { id: 'hundred', data: b64(text[i]!), offset: i },
+          auth: d.token,
+        }),
+      );
     }
     c.sendRaw(`${lines.join('\n')}\n`);
     const last = await c.waitFor((m) => m.id === 'h99');

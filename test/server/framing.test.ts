@@ -16,7 +16,6 @@ function feed(input: Buffer, maxPiece: number, rnd: () => number, cap = MAX_LINE
   return { lines, open };
 }
 
-
 describe('LineSplitter', () => {
   it('reassembles the same lines whatever the chunk boundaries (random splits, several piece sizes)', () => {
     const lines = ['{"a":1}', '', 'ünïcödé ✓ 𝄞 split me', 'x'.repeat(5000), '\r', '{"b":2}\r', 'tail-without-newline'];
@@ -80,7 +79,7 @@ describe('LineSplitter', () => {
   });
 
   it('delivers a thousand small requests from one chunk', () => {
-    const input = Buffer.from(Array.from({ length: 1000 }, (_, i) => `{"id":${i}}`).join('\n') + '\n');
+    const input = Buffer.from(`${Array.from({ length: 1000 }, (_, i) => `{"id":${i}}`).join('\n')}\n`);
     const out = feed(input, input.length, () => 0.999999);
     expect(out.lines).toHaveLength(1000);
     expect(out.lines[999]).toBe('{"id":999}');

@@ -52,7 +52,7 @@ describe('parse errors (-32700, id null)', () => {
 
   // Go's decoder refuses a document nested deeper than 10,000 levels, the request object itself being the first,
   // wherever the nesting is; json.Unmarshal validates the whole line before decoding a field.
-  describe('nesting past Go\'s 10,000-level limit', () => {
+  describe("nesting past Go's 10,000-level limit", () => {
     const nested = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
     const tok = () => JSON.stringify(d.token);
 
@@ -189,7 +189,9 @@ describe('auth (-32001), checked before the version', () => {
   it('takes the last of repeated keys, as both Go and JSON.parse do', async () => {
     const tok = JSON.stringify(d.token);
     expect(await exchange(c, `{"jsonrpc":"2.0","id":1,"id":2,"method":"server.ping","auth":"wrong","auth":${tok}}\n`)).toBe(pong('2'));
-    expect(await exchange(c, `{"jsonrpc":"2.0","id":3,"method":"server.ping","auth":${tok},"auth":"wrong"}\n`)).toBe(errorLine('3', -32001, UNAUTHORIZED));
+    expect(await exchange(c, `{"jsonrpc":"2.0","id":3,"method":"server.ping","auth":${tok},"auth":"wrong"}\n`)).toBe(
+      errorLine('3', -32001, UNAUTHORIZED),
+    );
   });
 
   it('never writes the token into the log, whatever was sent', () => {

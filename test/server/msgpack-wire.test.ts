@@ -34,7 +34,10 @@ describe('MessagePack on the Unix socket', () => {
 
   it('applies every error as NDJSON does, ids echoed as values', async () => {
     const c = await client();
-    expect((await c.request('process.stdin', { id: 'x', data: 'not base64!' }, { id: 'abc' })).error).toEqual({ code: -32602, message: 'Invalid base64 data' });
+    expect((await c.request('process.stdin', { id: 'x', data: 'not base64!' }, { id: 'abc' })).error).toEqual({
+      code: -32602,
+      message: 'Invalid base64 data',
+    });
     expect((await c.request('process.stdin', { id: 'nope', data: Buffer.from('x') })).error).toEqual({ code: -32602, message: 'Process not found' });
     expect((await c.request('server.ping', undefined, { auth: 'wrong' })).error.code).toBe(-32001);
     expect((await c.request('process.reattach', { id: 'p', fromSeq: -1 })).error).toEqual({ code: -32602, message: 'Invalid params' });

@@ -7,7 +7,6 @@ import { FrameOrigin } from '../../src/replay/frame.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
-
 /** Values that exercise every MessagePack header the splitter must measure. */
 const values: unknown[] = [
   { a: 1 },
@@ -93,7 +92,9 @@ describe('MessagePack requests and replies', () => {
   });
 
   it('decodes the same envelope as JSON, keeping binary data and exact 64-bit integers', () => {
-    const r = decodeMessage(packr.pack({ jsonrpc: '2.0', id: 7, method: 'process.stdin', params: { id: 'p', data: Buffer.from('hi'), offset: 2n ** 64n - 1n }, auth: 't' }));
+    const r = decodeMessage(
+      packr.pack({ jsonrpc: '2.0', id: 7, method: 'process.stdin', params: { id: 'p', data: Buffer.from('hi'), offset: 2n ** 64n - 1n }, auth: 't' }),
+    );
     expect(r).not.toBe(NOT_A_REQUEST);
     if (r === NOT_A_REQUEST) return;
     expect(r.id).toEqual({ json: '7', value: 7 });
@@ -109,7 +110,13 @@ describe('MessagePack requests and replies', () => {
   });
 
   it('never lets a __proto__ key set a prototype', () => {
-    const msg = Buffer.concat([Buffer.from([0x82, 0xa9]), Buffer.from('__proto__'), Buffer.from([0x81, 0xa1, 0x78, 0x01]), packr.pack('method').subarray(0), packr.pack('a.b')]);
+    const msg = Buffer.concat([
+      Buffer.from([0x82, 0xa9]),
+      Buffer.from('__proto__'),
+      Buffer.from([0x81, 0xa1, 0x78, 0x01]),
+      packr.pack('method').subarray(0),
+      packr.pack('a.b'),
+    ]);
     const r = decodeMessage(msg);
     expect(({} as Record<string, unknown>).x).toBeUndefined();
     expect(r === NOT_A_REQUEST || Object.getPrototypeOf(r) === Object.prototype).toBe(true);

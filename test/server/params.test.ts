@@ -47,9 +47,12 @@ describe('absent or non-object params', () => {
     expect(await request({ method })).toBe(INVALID('1'));
   });
 
-  it.each(PROCESS_METHODS.flatMap((m) => ['"x"', '[]', '[{"id":"a"}]', '5', 'true'].map((p) => [m, p])))('%s with params %s is Invalid params', async (method, params) => {
-    expect(await withParams(method, params)).toBe(INVALID('1'));
-  });
+  it.each(PROCESS_METHODS.flatMap((m) => ['"x"', '[]', '[{"id":"a"}]', '5', 'true'].map((p) => [m, p])))(
+    '%s with params %s is Invalid params',
+    async (method, params) => {
+      expect(await withParams(method, params)).toBe(INVALID('1'));
+    },
+  );
 
   // [inferred from Go in the reference] params:null is present, and decodes to all-defaults.
   it('treats params:null as present and empty', async () => {
@@ -116,7 +119,10 @@ describe('mistyped members are refused, never coerced', () => {
   });
 
   it('counts null members as absent, and a null element of args as the empty string', async () => {
-    const reply = await withParams('process.spawn', '{"id":"nulls","command":"sh","args":["-c","printf \'[%s]\' \\"$1\\"","sh",null],"cwd":null,"env":null,"wantPid":null}');
+    const reply = await withParams(
+      'process.spawn',
+      '{"id":"nulls","command":"sh","args":["-c","printf \'[%s]\' \\"$1\\"","sh",null],"cwd":null,"env":null,"wantPid":null}',
+    );
     expect(reply).toBe('{"jsonrpc":"2.0","id":1,"result":{"success":true}}');
     await c.waitExit('nulls');
     expect(c.output('nulls').toString()).toBe('[]');
@@ -126,7 +132,9 @@ describe('mistyped members are refused, never coerced', () => {
     const reply = await withParams('process.spawn', '{"id":"extra","command":"true","bogus":{"deep":[1,{"x":null}]},"launcher":5,"Zzz":"y"}');
     expect(reply).toBe('{"jsonrpc":"2.0","id":1,"result":{"success":true}}');
     await c.waitExit('extra');
-    expect(await withParams('process.kill', '{"id":"extra","signal":"KILL","whatever":[]}')).toBe('{"jsonrpc":"2.0","id":1,"result":{"success":true}}');
+    expect(await withParams('process.kill', '{"id":"extra","signal":"KILL","whatever":[]}')).toBe(
+      '{"jsonrpc":"2.0","id":1,"result":{"success":true}}',
+    );
   });
 
   it('matches member names case-insensitively, as Go struct decoding does', async () => {
@@ -167,7 +175,9 @@ describe('integer fields take exactly the uint64 literals', () => {
   });
 
   it('offset written as 4 and 0 bind (an applied write and a duplicate)', async () => {
-    expect(await withParams('process.stdin', '{"id":"ints","data":"eA==","offset":4}')).toBe('{"jsonrpc":"2.0","id":1,"result":{"success":true,"applied":5}}');
+    expect(await withParams('process.stdin', '{"id":"ints","data":"eA==","offset":4}')).toBe(
+      '{"jsonrpc":"2.0","id":1,"result":{"success":true,"applied":5}}',
+    );
     expect(await withParams('process.stdin', '{"id":"ints","data":"eA==","offset":0}')).toBe(
       '{"jsonrpc":"2.0","id":1,"result":{"success":true,"applied":5,"duplicate":true}}',
     );
@@ -209,7 +219,7 @@ describe('prototype poisoning changes nothing and crashes nothing', () => {
 
   it('env keys named like prototype members are plain variables of that one child', async () => {
     const f = fixture('print-env');
-    const params = JSON.stringify({ id: 'protoenv', ...f }).slice(0, -1) + ',"env":{"__proto__":"x","constructor":"y","toString":"z","hasOwnProperty":"w"}}';
+    const params = `${JSON.stringify({ id: 'protoenv', ...f }).slice(0, -1)},"env":{"__proto__":"x","constructor":"y","toString":"z","hasOwnProperty":"w"}}`;
     expect(await withParams('process.spawn', params)).toBe('{"jsonrpc":"2.0","id":1,"result":{"success":true}}');
     await c.waitExit('protoenv');
     const env = JSON.parse(c.output('protoenv').toString());
@@ -223,7 +233,9 @@ describe('prototype poisoning changes nothing and crashes nothing', () => {
     await c.waitExit('cleanenv');
     const env = JSON.parse(c.output('cleanenv').toString());
     for (const k of ['polluted', 'constructor', 'toString', 'hasOwnProperty', '__proto__', 'X']) expect(Object.hasOwn(env, k)).toBe(false);
-    expect(await exchange(quiet, '{"jsonrpc":"2.0","id":9,"method":"server.ping"}\n')).toBe(errorLine('9', -32001, 'Unauthorized: invalid or missing auth token'));
+    expect(await exchange(quiet, '{"jsonrpc":"2.0","id":9,"method":"server.ping"}\n')).toBe(
+      errorLine('9', -32001, 'Unauthorized: invalid or missing auth token'),
+    );
     expect(await withParams('process.spawn', '{"command":"true"}')).toBe(errorLine('1', -32602, 'Process ID is required'));
   });
 

@@ -11,12 +11,23 @@ const req = (text: string) => {
 };
 
 describe('decodeLine', () => {
-  it.each(['[]', '123', '"x"', '{not json', '   ', '{}{}', 'true', '[1]', '{"jsonrpc":2}', '{"method":7}', '{"auth":123}', '{"id":1e400}', '{"id":[1e400]}'])(
-    'is a parse error: %s',
-    (text) => {
-      expect(decode(text)).toBe(NOT_A_REQUEST);
-    },
-  );
+  it.each([
+    '[]',
+    '123',
+    '"x"',
+    '{not json',
+    '   ',
+    '{}{}',
+    'true',
+    '[1]',
+    '{"jsonrpc":2}',
+    '{"method":7}',
+    '{"auth":123}',
+    '{"id":1e400}',
+    '{"id":[1e400]}',
+  ])('is a parse error: %s', (text) => {
+    expect(decode(text)).toBe(NOT_A_REQUEST);
+  });
 
   it('skips blank lines and a lone CR', () => {
     expect(decode('')).toBeNull();
@@ -24,7 +35,8 @@ describe('decodeLine', () => {
   });
 
   it('decodes null and {} into empty fields (they then fail auth)', () => {
-    for (const t of ['null', '{}']) expect(req(t)).toMatchObject({ id: { json: 'null', value: null }, jsonrpc: '', method: '', auth: '', params: undefined });
+    for (const t of ['null', '{}'])
+      expect(req(t)).toMatchObject({ id: { json: 'null', value: null }, jsonrpc: '', method: '', auth: '', params: undefined });
   });
 
   it('tolerates a trailing CR', () => {
@@ -148,7 +160,7 @@ describe('bindParams', () => {
   it('never lets __proto__ reach a prototype', () => {
     const r = bind('{"env":{"__proto__":"x","constructor":"y"},"__proto__":{"polluted":1}}')!;
     expect(Object.getPrototypeOf(r.env)).toBeNull();
-    expect(r.env!['__proto__']).toBe('x');
+    expect(r.env!.__proto__).toBe('x');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });

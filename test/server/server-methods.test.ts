@@ -72,7 +72,7 @@ describe('server.ping and server.capabilities', () => {
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
   });
 
-  it('has a 32-lowercase-hex instanceId, the banner\'s, stable across connections', async () => {
+  it("has a 32-lowercase-hex instanceId, the banner's, stable across connections", async () => {
     const a = await (await d.client()).call('server.capabilities');
     const b = await (await d.client()).call('server.capabilities');
     expect(a.instanceId).toMatch(/^[0-9a-f]{32}$/);

@@ -22,7 +22,7 @@ describe('socat', () => {
   });
 });
 
-describe('the seed\'s socat examples', () => {
+describe("the seed's socat examples", () => {
   let d: Daemon;
   beforeAll(async () => {
     d = await Daemon.start();

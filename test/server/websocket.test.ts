@@ -14,7 +14,13 @@ async function startWithWs(extra: string[] = []): Promise<{ d: Daemon; port: num
 function rawUpgrade(port: number, headers: Record<string, string>, path = '/rpc'): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1', () => {
-      const lines = [`GET ${path} HTTP/1.1`, 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='];
+      const lines = [
+        `GET ${path} HTTP/1.1`,
+        'Upgrade: websocket',
+        'Connection: Upgrade',
+        'Sec-WebSocket-Version: 13',
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      ];
       for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
       s.write(`${lines.join('\r\n')}\r\n\r\n`);
     });
@@ -72,7 +78,10 @@ describe('WebSocket transport', () => {
 
   it('requires auth on every request, server.shutdown included', async () => {
     const c = await WsClient.connect(url, d.token);
-    expect((await c.request('server.ping', undefined, { auth: 'nope' })).error).toEqual({ code: -32001, message: 'Unauthorized: invalid or missing auth token' });
+    expect((await c.request('server.ping', undefined, { auth: 'nope' })).error).toEqual({
+      code: -32001,
+      message: 'Unauthorized: invalid or missing auth token',
+    });
     const r = await c.request('server.shutdown', undefined, { auth: undefined });
     expect(r.error.code).toBe(-32001);
     expect(await c.call('server.ping')).toEqual({ pong: true });

@@ -20,7 +20,15 @@ export function extensionMethods(sup: Supervisor): MethodDef[] {
       const proc = await afterSpawn(sup, ctx, id, () => sup.get(id));
       if (!proc) return { found: false };
       if (!proc.running) {
-        return { found: true, running: false, pid: proc.pid, cpu: 0, memory: 0, elapsed: Math.max(0, proc.reapedAt - proc.startedAt), descendants: 0 };
+        return {
+          found: true,
+          running: false,
+          pid: proc.pid,
+          cpu: 0,
+          memory: 0,
+          elapsed: Math.max(0, proc.reapedAt - proc.startedAt),
+          descendants: 0,
+        };
       }
       // One /proc pass finds every descendant, whichever group or session it moved to.
       const pids = [proc.pid, ...descendantsOf(proc.pid, await processTable())];

@@ -42,8 +42,11 @@ export function gitMethods(options: GitMethodOptions): MethodDef[] {
         run,
       );
     }),
-    defineMethod('git.worktree_remove', GIT_PARAMS, (p): Promise<WorktreeRemoveResult> =>
-      removeWorktree({ baseRepo: expandTilde(p.baseRepo ?? ''), worktreePath: expandTilde(p.worktreePath ?? '') }, run),
+    defineMethod(
+      'git.worktree_remove',
+      GIT_PARAMS,
+      (p): Promise<WorktreeRemoveResult> =>
+        removeWorktree({ baseRepo: expandTilde(p.baseRepo ?? ''), worktreePath: expandTilde(p.worktreePath ?? '') }, run),
     ),
   ];
 }

@@ -13,7 +13,7 @@ import { parseSignal } from '../../process/signals.js';
 import { decodeBase64Strict } from '../../process/stdin.js';
 import type { Supervisor } from '../../process/supervisor.js';
 import { defineMethod, type CallContext, type MethodDef } from '../dispatch.js';
-import { WireError, wireError } from '../errors.js';
+import { type WireError, wireError } from '../errors.js';
 import type { KillAndWaitResult, KillResult, ReattachResult, SpawnResult, StdinResult } from '../wire.js';
 
 /** killAndWait's grace when timeoutMs is absent or 0, and the most a caller may ask for. */
