@@ -6,7 +6,7 @@ import path from 'node:path';
 import { flagValue, formatUsage, HelpRequested, parseFlags, type FlagSpec, type FlagValue, type ParsedFlags } from '../src/cli/flags.js';
 import { RUN_USAGE, runCommand } from '../src/cli/run.js';
 import { runBridge } from '../src/daemon/bridge.js';
-import { defaultSocketPath } from '../src/daemon/paths.js';
+import { defaultSocketPath } from '../src/protocol/paths.js';
 import { stopDaemon } from '../src/daemon/stop.js';
 import { runInstall, runProbeCli } from '../src/install/install.js';
 import { DEFAULT_CLI_KEEP } from '../src/install/bounds.js';

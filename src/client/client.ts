@@ -33,7 +33,7 @@ import type {
   StdinParams,
   StdinResult,
 } from './wire.js';
-import { TOKEN_FILE } from '../daemon/paths.js';
+import { TOKEN_FILE } from '../protocol/paths.js';
 
 /** Read pause: bytes held by output iterators that are being consumed. Above HIGH the connection stops being read. */
 export const QUEUED_HIGH_BYTES = 8 * 1024 * 1024;

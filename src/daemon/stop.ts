@@ -14,7 +14,7 @@ import { lstat, unlink } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
 import { waitGone } from '../process/procfs.js';
 import { evict, LOCK_FILE, readLock, verifyHolder, type EvictionOutcome } from './lock.js';
-import { runDirectory, TOKEN_FILE } from './paths.js';
+import { runDirectory, TOKEN_FILE } from '../protocol/paths.js';
 
 export type StopWord = 'stopped' | 'none' | EvictionOutcome;
 

@@ -15,6 +15,7 @@
  *
  * Nothing holds the archive in memory: bytes flow file → gunzip → tar reader → file in chunks, each write awaited.
  */
+import type { ExtractTarResult as ExtractResult } from '../protocol/messages.js';
 import { constants } from 'node:fs';
 import { lstat, open, rm, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -37,10 +38,6 @@ export interface ExtractOptions {
   /** The most content bytes one extraction may write; 0 or less means no cap. */
   readonly maxExtractBytes: number;
 }
-
-export type ExtractResult =
-  | { readonly success: true; readonly fileCount: number }
-  | { readonly success: false; readonly fileCount: number; readonly error: string };
 
 /** A failure that ends the extraction; `fileCount` is what the result reports. */
 class ExtractFailure extends Error {

@@ -8,6 +8,7 @@
  * git.worktree_remove never deletes anything itself: it removes only a folder git lists as a worktree of `baseRepo`,
  * through `git worktree remove --force`, and refuses a locked one.
  */
+import type { WorktreeCreateResult as CreateResult, WorktreeErrorCode, WorktreeRemoveResult as RemoveResult } from '../protocol/messages.js';
 import { lstat, realpath, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { formatDuration } from '../util/duration.js';
@@ -20,14 +21,6 @@ import { execErrorText, runGit, type GitOptions, type GitResult } from './run.js
 
 /** How many bytes of git's stderr a failure text quotes (the reference's text rule). */
 export const GIT_TEXT_MAX_BYTES = 512;
-
-export type WorktreeErrorCode = 'not_a_repo' | 'unsafe_path' | 'mkdir_failed' | 'worktree_add_failed' | 'timeout';
-
-export type CreateResult =
-  | { readonly success: true; readonly path: string; readonly sourceBranch?: string }
-  | { readonly success: false; readonly error: string; readonly errorCode: WorktreeErrorCode };
-
-export type RemoveResult = { readonly success: true } | { readonly success: false; readonly error: string };
 
 export interface CreateRequest {
   /** `baseRepo` as sent (after tilde expansion); "" when absent, and then git runs in the daemon's directory. */

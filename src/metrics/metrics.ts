@@ -11,14 +11,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../log/logger.js';
-import type { ManagedProcess, ProcessObserver } from '../process/managed.js';
+import type { ManagedProcess, ProcessObserver } from '../process/child.js';
 import type { Supervisor, SupervisorObserver } from '../process/supervisor.js';
-import type { ConnectionHooks } from '../server/connection.js';
-import type { ProcessMethodHooks } from '../server/methods/process.js';
+import type { ConnectionHooks, ProcessMethodHooks } from '../server/index.js';
 import { formatAddress, isAllowedHost, splitHostPort } from '../util/hostport.js';
 
 export interface MetricSources {
-  supervisor(): Supervisor | undefined;
+  readonly supervisor: Supervisor;
   openConnections(): number;
 }
 
@@ -73,15 +72,14 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
         help,
         registers,
         collect() {
-          const s = sources.supervisor();
-          this.set(s ? read(s) : 0);
+          this.set(read(sources.supervisor));
         },
       });
     gauge('claustrum_processes_live', 'Children not yet exited.', (s) => s.liveCount);
     gauge('claustrum_processes_retained', 'Processes reachable by id: running, and exited ones within retention.', (s) => s.retainedCount);
     gauge('claustrum_replay_buffer_bytes', 'Serialized bytes held in replay buffers.', (s) => s.list().reduce((n, p) => n + p.replay.bytes, 0));
     gauge('claustrum_stdin_queue_bytes', 'Stdin bytes accepted but not yet written to children.', (s) =>
-      s.list().reduce((n, p) => n + p.stdinQueuedBytes, 0),
+      s.list().reduce((n, p) => n + p.stdin.queuedBytes, 0),
     );
     new Gauge({
       name: 'claustrum_connections_open',

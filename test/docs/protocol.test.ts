@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CATALOGUE } from '../../src/server/errors.js';
+import { CATALOGUE } from '../../src/protocol/errors.js';
 import { BIN, Daemon, ROOT } from '../helpers/daemon.js';
 
 const protocol = readFileSync(path.join(ROOT, 'PROTOCOL.md'), 'utf8');

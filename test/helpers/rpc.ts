@@ -3,7 +3,7 @@
  * so tests see the wire, not a library's interpretation of it.
  */
 import net from 'node:net';
-import { LineSplitter } from '../../src/server/framing.js';
+import { LineSplitter } from '../../src/protocol/ndjson.js';
 
 export interface WireFrame {
   type: 'stream';
