@@ -1,6 +1,6 @@
 /**
  * `-serve` without `-foreground`: start the daemon detached in its own session and report when it is ready
- * (claustrum-wire.md §8).
+ * (PROTOCOL.md).
  *
  * The launcher prepares the socket's directory and the log, then re-executes this program marked with
  * CLAUSTRUM_DAEMON_CHILD=1, its stdout and stderr on the log file. A token the launcher read (`-token-file`,

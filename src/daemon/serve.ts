@@ -1,5 +1,5 @@
 /**
- * The serving daemon's life-cycle (claustrum-wire.md §2, §7): token, lock, orphan reap, listen, `daemon.token`,
+ * The serving daemon's life-cycle (PROTOCOL.md): token, lock, orphan reap, listen, `daemon.token`,
  * readiness, metrics, the orphan self-probe, signals, and the graceful teardown.
  *
  * Start-up order, as the reference's: claim `daemon.lock` (evicting a verified predecessor), reap the recorded

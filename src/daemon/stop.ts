@@ -1,5 +1,5 @@
 /**
- * `-stop`: ask the daemon on a socket to shut down, and say in one word what happened (claustrum-wire.md §8).
+ * `-stop`: ask the daemon on a socket to shut down, and say in one word what happened (PROTOCOL.md).
  *
  * - `stopped`: a daemon answered the connect and was sent `server.shutdown` (no auth, as the reference's -stop);
  * - `none`: nothing accepts and `daemon.lock` is free (or names a process that is gone);

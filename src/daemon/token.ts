@@ -1,5 +1,5 @@
 /**
- * Token sources and `daemon.token`, the file clients find the token in (claustrum-wire.md §2).
+ * Token sources and `daemon.token`, the file clients find the token in (PROTOCOL.md).
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, fstat } from 'node:fs';

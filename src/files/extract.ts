@@ -1,6 +1,6 @@
 /**
  * files.extract_tar as logic: unpack a gzip tar into a directory it first wipes, with every refusal of T7
- * (reliability.md) and the reference's texts (claustrum-wire.md §4.2).
+ * (SECURITY.md) and the reference's texts (PROTOCOL.md).
  *
  * Order, which decides what a failure leaves behind:
  *  1. `destDir` must be absolute, not a root, and neither the home directory nor an ancestor of it (D2), as spelled

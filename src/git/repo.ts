@@ -1,5 +1,5 @@
 /**
- * git.info, git.list_branches and git.status as logic (claustrum-wire.md §4.2, reference PROTOCOL git.*).
+ * git.info, git.list_branches and git.status as logic (PROTOCOL.md, reference PROTOCOL git.*).
  *
  * - git.info is a repository when `rev-parse --is-inside-work-tree` says `true` (a bare repository or the inside of
  *   a `.git` directory is not); git.list_branches when `rev-parse --git-dir` succeeds (both of those are).

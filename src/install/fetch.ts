@@ -1,5 +1,5 @@
 /**
- * The `-cli-url` download (claustrum-wire.md §10): an HTTP(S) GET streamed to a blob file beside the install, hashed
+ * The `-cli-url` download (PROTOCOL.md): an HTTP(S) GET streamed to a blob file beside the install, hashed
  * (SHA-256) on the way past, with `__INSTALL_PROGRESS__` lines, the reference's always-on bounds (30 s dial, 10 s TLS
  * handshake, 60 s for the response headers, a 60 s read-idle abort), the opt-in whole-exchange deadline
  * (`-cli-download-timeout`, D12) and the opt-in size cap (`-max-cli-bytes`, D10). The body is never held in memory:

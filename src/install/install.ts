@@ -1,5 +1,5 @@
 /**
- * `claustrum -install` and `claustrum -probe-cli` (claustrum-wire.md §8, §10; issue 7).
+ * `claustrum -install` and `claustrum -probe-cli` (PROTOCOL.md).
  *
  * -install makes sure `<cli-dir>/<cli-version>` is a CLI that answers `--version`: present and runnable, or taken
  * from `-cli-zst` / downloaded from `-cli-url`, checksum-verified before it is decompressed (D13), decompressed

@@ -2,7 +2,7 @@
  * Prometheus metrics (`-metrics-addr`), fed by the supervisor's and server's observer hooks rather than by calls
  * scattered through the code.
  *
- * The reference's six counters keep their names and HELP texts exactly (claustrum-wire.md §9). Beyond them, what an
+ * The reference's six counters keep their names and HELP texts exactly (PROTOCOL.md). Beyond them, what an
  * operator of a supervisor needs and no peer exports: live and retained processes, open connections, replay and
  * stdin bytes held, evictions, stalled receivers, drain timeouts, spawn failures by reason, and spawn latency.
  * Labels never carry process ids, commands or paths: the only label is a failure reason from a fixed set.

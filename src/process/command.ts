@@ -1,5 +1,5 @@
 /**
- * What process.spawn checks before it forks, with Go os/exec's error texts (claustrum-wire.md §4.4): the working
+ * What process.spawn checks before it forks, with Go os/exec's error texts (PROTOCOL.md): the working
  * directory, then the command. Everything here is asynchronous: a request path never blocks the event loop on the
  * file system.
  */

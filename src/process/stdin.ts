@@ -1,5 +1,5 @@
 /**
- * A child's stdin: the offset rules (claustrum-wire.md §4.5), pure so they are unit-tested on their own, and the
+ * A child's stdin: the offset rules (PROTOCOL.md), pure so they are unit-tested on their own, and the
  * writer that applies them to the child's pipe.
  *
  * A write names the byte offset its data starts at; `applied` is how many bytes the daemon has accepted. A client

@@ -2,7 +2,7 @@
  * The wire error catalogue: every JSON-RPC error the daemon can send, as data, shared with the client.
  *
  * Each entry is a numeric code and a message template; `<name>` marks a value filled in per request. The texts are
- * the reference daemon's, byte for byte, because clients match on them (claustrum-wire.md §3). A test renders every
+ * the reference daemon's, byte for byte, because clients match on them (PROTOCOL.md). A test renders every
  * template back to its `<name>` form and fails if PROTOCOL.md does not contain it, so a new error cannot ship
  * undocumented.
  */

@@ -1,7 +1,7 @@
 /**
  * The wire's messages, one definition for the daemon and the client: stream frames, notifications, and the result of
  * every method. Key order in these object types is the order the daemon builds them in, which is the reference's
- * wire order (claustrum-wire.md §4); the NDJSON encoder relies on it.
+ * wire order (PROTOCOL.md); the NDJSON encoder relies on it.
  *
  * `B` is how bytes are held: a Buffer in the daemon and in the Node client, a Uint8Array where Buffer is absent.
  */

@@ -3,7 +3,7 @@
  *
  * A frame keeps the raw bytes, not an encoded line, so one buffer serves receivers of every wire format; its `size`
  * is the length of its NDJSON line (newline included), computed arithmetically, because that is what the reference
- * counts against the cap (claustrum-wire.md §6). A test checks the arithmetic against the encoder byte for byte.
+ * counts against the cap (PROTOCOL.md). A test checks the arithmetic against the encoder byte for byte.
  */
 import type { DataFrameBody, ExitFrameBody, GapNotice, KilledBy, OutputStream } from '../protocol/messages.js';
 

@@ -1,11 +1,11 @@
 /**
  * The gate: the order in which a request is admitted, parse → auth → version → method → params
- * (claustrum-wire.md §3). Parsing is the codec's; params are bound by each method (src/server/rpc/params.ts); this
+ * (PROTOCOL.md). Parsing is the codec's; params are bound by each method (src/server/rpc/params.ts); this
  * file checks the token, the version and the method name, in that order, with the reference's codes and texts.
  *
  * The token check hashes both sides to fixed-length SHA-256 digests before `timingSafeEqual`, because that function
  * throws when lengths differ and an early length check would leak the token's length through timing
- * (reliability.md T4). The comparison never throws, whatever the client sends.
+ * (SECURITY.md). The comparison never throws, whatever the client sends.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../../log/logger.js';

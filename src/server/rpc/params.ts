@@ -1,5 +1,5 @@
 /**
- * Binding params to a typed shape with the reference's rules (claustrum-wire.md §3): a mistyped member or a params
+ * Binding params to a typed shape with the reference's rules (PROTOCOL.md): a mistyped member or a params
  * value that is not an object is `Invalid params`, never coerced; unknown members are ignored; `null` counts as
  * absent, for params itself and for each member.
  *

@@ -1,6 +1,6 @@
 /**
  * Decoding one request into its envelope fields, reproducing what the reference gets from Go's `json.Unmarshal`
- * into a struct (claustrum-wire.md §1, §3):
+ * into a struct (PROTOCOL.md):
  *
  * - The value must be an object or `null` (null decodes to all-empty fields and then fails auth); anything else,
  *   including `[]`, `123` and `"x"`, is a parse error.

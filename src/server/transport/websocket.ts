@@ -1,6 +1,6 @@
 /**
  * The WebSocket listener (`-ws-addr`): path `/rpc`, one JSON-RPC message per text message (JSON) or binary message
- * (MessagePack). A TCP port has no file permissions, so the handshake itself is guarded (reliability.md T1, T2):
+ * (MessagePack). A TCP port has no file permissions, so the handshake itself is guarded (SECURITY.md):
  * an `Origin` that is present and not allow-listed, or a `Host` that is neither loopback nor the bound address, gets
  * 403; a handshake must complete within 10 s; messages are capped at the request line cap; compression is off.
  */

@@ -1,5 +1,5 @@
 /**
- * The NDJSON wire format: one JSON value per line, in both directions (claustrum-wire.md §1).
+ * The NDJSON wire format: one JSON value per line, in both directions (PROTOCOL.md).
  */
 import { isUtf8 } from 'node:buffer';
 import { stripCR } from '../../../protocol/ndjson.js';

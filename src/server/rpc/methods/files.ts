@@ -1,5 +1,5 @@
 /**
- * files.*: list, validate, stat, read, extract_tar (claustrum-wire.md §4.2). The handlers bind params, expand a
+ * files.*: list, validate, stat, read, extract_tar (PROTOCOL.md). The handlers bind params, expand a
  * leading tilde in every path and call src/files, whose failures carry their catalogue entries.
  *
  * D9: the namespace binds one set of fields, so a mistyped `maxBytes` is `Invalid params` even for files.stat.

@@ -1,5 +1,5 @@
 /**
- * git.*: info, status, list_branches, worktree_create, worktree_remove (claustrum-wire.md §4.2). The handlers bind
+ * git.*: info, status, list_branches, worktree_create, worktree_remove (PROTOCOL.md). The handlers bind
  * params, expand a leading tilde in `path`, `baseRepo` and `worktreePath` (never in branch names), call src/git,
  * whose failures carry their catalogue entries. Every git call runs asynchronously, bounded by `-git-timeout` when set.
  *

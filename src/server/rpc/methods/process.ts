@@ -1,5 +1,5 @@
 /**
- * process.*: spawn, stdin, kill, killAndWait, reattach (claustrum-wire.md §4.4–4.8), and the extensions observe and
+ * process.*: spawn, stdin, kill, killAndWait, reattach (PROTOCOL.md–4.8), and the extensions observe and
  * unobserve.
  *
  * A request naming an id whose spawn is still in progress waits for that spawn, in its connection's arrival order,
