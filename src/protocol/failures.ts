@@ -86,10 +86,7 @@ export const FAILURES = {
     holdsHome: { errorCode: 'unsafe_path', text: 'worktreePath must not be or contain the home directory: "<p>"' },
     symlinked: {
       errorCode: 'unsafe_path',
-      text:
-        'refusing to create worktree: <dir> is a symbolic link; a symlinked .claude or .claude/worktrees inside the repository is not supported ' +
-        'for SSH sessions, because a repository can plant such a link and a planted one cannot reliably be told apart from your own. ' +
-        'Replace it with a real directory (or delete it and it will be recreated)',
+      text: 'refusing to create worktree: <dir> is a symbolic link; a symlinked .claude or .claude/worktrees inside the repository is not supported for SSH sessions, because a repository can plant such a link and a planted one cannot reliably be told apart from your own. Replace it with a real directory (or delete it and it will be recreated)',
     },
     exists: {
       errorCode: 'unsafe_path',
@@ -112,9 +109,7 @@ export const FAILURES = {
       'refusing to remove worktree: <p> is not inside the repository <repo>; session worktrees are only created and removed under \\<repository>/.claude/worktrees',
     holdsHome: 'worktreePath must not be or contain the home directory: "<p>"',
     symlinked:
-      'refusing to remove worktree: <dir> is a symbolic link; a symlinked .claude or .claude/worktrees inside the repository is not supported ' +
-      'for SSH sessions, because a repository can plant such a link and a planted one cannot reliably be told apart from your own. ' +
-      'Replace it with a real directory (or delete it and it will be recreated)',
+      'refusing to remove worktree: <dir> is a symbolic link; a symlinked .claude or .claude/worktrees inside the repository is not supported for SSH sessions, because a repository can plant such a link and a planted one cannot reliably be told apart from your own. Replace it with a real directory (or delete it and it will be recreated)',
     inspectFailed: 'failed to remove worktree: <text>',
     leafSymlink: 'refusing to remove worktree: <p> is a symbolic link, not a worktree directory',
     noDotGit:
@@ -152,8 +147,7 @@ export const FAILURES = {
     stagingVanished: 'staging file vanished before install: <err>',
     notRunnable: 'installed cli at <path> is not runnable',
     unresponsive:
-      'cli unresponsive: the installed Claude Code binary started but did not answer --version within 30s (120s for a first run) ' +
-      'and was stopped; the host is not letting it run (endpoint security software or a stalled network home are the usual causes)',
+      'cli unresponsive: the installed Claude Code binary started but did not answer --version within 30s (120s for a first run) and was stopped; the host is not letting it run (endpoint security software or a stalled network home are the usual causes)',
     /** Any other failure: the OS error's text alone. */
     other: '<err>',
   },
@@ -199,6 +193,8 @@ export type FailureGroup = keyof typeof FAILURES;
 type Entry = string | { readonly errorCode: string; readonly text: string };
 type TextOf<E> = E extends string ? E : E extends { readonly text: infer T extends string } ? T : never;
 type TemplateOf<G extends FailureGroup, K extends keyof (typeof FAILURES)[G]> = TextOf<(typeof FAILURES)[G][K]>;
+/** Every template, as its literal type; `string` here would mean a text built by concatenation, whose slots go unchecked. */
+export type FailureTemplateText = { [G in FailureGroup]: TemplateOf<G, keyof (typeof FAILURES)[G]> }[FailureGroup];
 
 /** `\<`, a quoted placeholder, or a plain one; the names are those the Slots type reads. */
 const PLACEHOLDER = /\\<|"<([A-Za-z]+)>"|<([A-Za-z]+)>/g;

@@ -3,7 +3,15 @@
  * well formed (the docs test relies on that). The type checks run under `npm run typecheck`.
  */
 import { describe, expect, it } from 'vitest';
-import { FAILURE_TEMPLATES, FAILURES, failureDocText, failureText, renderFailure, worktreeCreateFailure } from '../../src/protocol/failures.js';
+import {
+  FAILURE_TEMPLATES,
+  FAILURES,
+  type FailureTemplateText,
+  failureDocText,
+  failureText,
+  renderFailure,
+  worktreeCreateFailure,
+} from '../../src/protocol/failures.js';
 
 describe('renderFailure', () => {
   it('fills plain and quoted placeholders and unescapes \\<', () => {
@@ -33,6 +41,12 @@ describe('renderFailure', () => {
 });
 
 describe('the catalogue', () => {
+  it('holds each template as one literal, so its slots are typed', () => {
+    // A text joined with `+` is typed `string`: its placeholders would need no arguments and go unchecked.
+    const literal: string extends FailureTemplateText ? 'concatenated' : 'literal' = 'literal';
+    expect(literal).toBe('literal');
+  });
+
   it('lists every entry once', () => {
     const count = Object.values(FAILURES).reduce((n, group) => n + Object.keys(group).length, 0);
     expect(FAILURE_TEMPLATES).toHaveLength(count);
