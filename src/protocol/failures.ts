@@ -199,6 +199,11 @@ export type FailureTemplateText = { [G in FailureGroup]: TemplateOf<G, keyof (ty
 /** `\<`, a quoted placeholder, or a plain one; the names are those the Slots type reads. */
 const PLACEHOLDER = /\\<|"<([A-Za-z]+)>"|<([A-Za-z]+)>/g;
 
+/** JSON's quoting, for the slots the reference fills with `%q` of an encoding/json-like text (the `-install` ones). */
+export function jsonQuote(s: string): Quoted {
+  return JSON.stringify(s) as Quoted;
+}
+
 /** A template with its placeholders filled in. */
 export function renderFailure<S extends string>(template: S, ...args: ArgsFor<S>): string {
   return fill(template, args[0]);
