@@ -144,7 +144,10 @@ describe('PROTOCOL.md limits tables', () => {
       // Digits, letters and spaces only: safe in a pattern. A longer number (16 MiB for 6 MiB) does not count.
       const shown = inUnit(l.value, l.unit);
       const says = shown !== undefined && new RegExp(`(^|[^\\d.])${shown}(?!\\d)`).test(cell);
-      if (!says) wrong.push(`${l.name} = ${l.value}: the ${l.column} of "${l.row}" should say ${shown ?? `a whole number of ${l.unit}`} (commas aside)`);
+      if (!says) {
+        const want = shown ?? `a whole number of ${l.unit}`;
+        wrong.push(`${l.name} = ${l.value}: the ${l.column} of "${l.row}" should say ${want} (commas aside)`);
+      }
     }
     expect(wrong, `PROTOCOL.md's limits tables disagree with the code:\n${wrong.join('\n')}`).toEqual([]);
   });
