@@ -12,6 +12,7 @@ import {
   renderFailure,
   worktreeCreateFailure,
 } from '../../src/protocol/failures.js';
+import type { WorktreeErrorCode } from '../../src/protocol/messages.js';
 
 describe('renderFailure', () => {
   it('fills plain and quoted placeholders and unescapes \\<', () => {
@@ -31,6 +32,12 @@ describe('renderFailure', () => {
     // @ts-expect-error a key of another group (and at run time there is no such entry)
     expect(() => failureText('extractTar', 'notARepo')).toThrow(TypeError);
     expect(failureText('extractTar', 'unsafePath', { entry: '../x' })).toBe('unsafe path in archive: ../x');
+  });
+
+  it('has exactly the errorCodes the wire type of git.worktree_create names', () => {
+    type Catalogued = (typeof FAILURES)['worktreeCreate'][keyof (typeof FAILURES)['worktreeCreate']]['errorCode'];
+    const same: [Catalogued] extends [WorktreeErrorCode] ? ([WorktreeErrorCode] extends [Catalogued] ? 'same' : 'fewer') : 'more' = 'same';
+    expect(same).toBe('same');
   });
 
   it('gives a worktree_create failure its errorCode, error first', () => {
