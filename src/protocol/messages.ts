@@ -199,7 +199,9 @@ export type GitStatusResult =
   | { readonly isRepo: true; readonly clean: true }
   | { readonly isRepo: true; readonly clean: false; readonly changes: string[] };
 
-export type WorktreeErrorCode = 'not_a_repo' | 'unsafe_path' | 'mkdir_failed' | 'worktree_add_failed' | 'timeout';
+import type { WorktreeErrorCode } from './failures.js';
+
+export type { WorktreeErrorCode };
 
 export type WorktreeCreateResult =
   | { readonly success: true; readonly path: string; readonly sourceBranch?: string }
