@@ -10,10 +10,12 @@ const LABELS = {
   claustrum: 'claustrum',
   'claustrum-ndjson': 'claustrum, NDJSON',
   'claustrum-msgpack': 'claustrum, MessagePack',
-  pm2: 'pm2 (bus `log:out`)',
+  pm2: 'pm2',
   tmux: 'tmux (control mode)',
-  supervisord: 'supervisord (`/logtail`)',
+  supervisord: 'supervisord',
 };
+/** How the subscriber of the stream figure reads, where the system has more than one way. */
+const STREAM_LABELS = { pm2: 'pm2 (bus `log:out`)', supervisord: 'supervisord (`/logtail`)' };
 const ORDER = ['claustrum', 'claustrum-ndjson', 'claustrum-msgpack', 'pm2', 'tmux', 'supervisord'];
 const ms = (v) => (v >= 100 ? `${v.toFixed(0)} ms` : v >= 10 ? `${v.toFixed(1)} ms` : `${v.toFixed(2)} ms`);
 const mib = (v) => `${(v / MiB).toFixed(1)} MiB`;
@@ -50,7 +52,7 @@ export function peersSection(dir) {
   const streamFig = `${(z.stream.total / MiB).toFixed(0)} MiB of text to a subscriber (${z.stream.runs} runs)`;
   for (const [k, v] of sorted(r.stream)) {
     out.push(
-      `| ${streamFig} | ${LABELS[k] ?? k} | ${(v.mibps).toFixed(0)} MiB/s, ${(100 * v.delivered).toFixed(1)}% delivered | raw relay ${v.relayMibps.toFixed(0)} MiB/s | ${x(v.ratio)} |`,
+      `| ${streamFig} | ${STREAM_LABELS[k] ?? LABELS[k] ?? k} | ${(v.mibps).toFixed(0)} MiB/s, ${(100 * v.delivered).toFixed(1)}% delivered | raw relay ${v.relayMibps.toFixed(0)} MiB/s | ${x(v.ratio)} |`,
     );
   }
   const n = z.idle.children;
