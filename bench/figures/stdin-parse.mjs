@@ -170,7 +170,10 @@ for (const kib of SIZES_KIB) {
     }
   }
   all[kib] = { inp, samples: Object.fromEntries(Object.keys(VARIANTS).map((v) => [v, []])) };
-  for (const fn of Object.values(VARIANTS)) for (let k = 0; k < 2 * LINES_PER_SIZE; k++) fn(inp, k % LINES_PER_SIZE); // warm-up
+  // Warm-up: at least 8 MiB per variant, so the JIT has settled (the fast path at 64 KiB took its first few hundred
+  // requests to reach its steady cost).
+  const warm = Math.max(2 * LINES_PER_SIZE, Math.ceil((8 * MiB) / inp.rawBytes));
+  for (const fn of Object.values(VARIANTS)) for (let k = 0; k < warm; k++) fn(inp, k % LINES_PER_SIZE);
 }
 for (let run = 0; run < RUNS; run++) {
   for (const kib of SIZES_KIB) {
