@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { measureIsolation } from './figures/isolation.mjs';
 import { measureManyChildren } from './figures/many.mjs';
 import { measureMemoryBound } from './figures/memory.mjs';
+import { measureObservers } from './figures/observers.mjs';
 import { measureReattach } from './figures/replay.mjs';
 import { measureFirstSpawn, measureSpawnLatency, measureSpawnThroughput } from './figures/spawn.mjs';
 import { measureStdin } from './figures/stdin.mjs';
@@ -44,6 +45,7 @@ const SIZES = SMOKE
       isolation: { runs: 3, pings: 50, kills: 3 },
       memory: { runs: 3, total: 32 * MiB },
       stdin: { runs: 3, total: 2 * MiB, chunk: 512 * 1024, window: 2 },
+      observers: { runs: 3, total: 2 * MiB },
     }
   : {
       throughput: { runs: 5, total: 256 * MiB },
@@ -55,6 +57,7 @@ const SIZES = SMOKE
       isolation: { runs: 3, pings: 500, kills: 20 },
       memory: { runs: 3, total: 2 * 1024 * MiB },
       stdin: { runs: 3, total: 64 * MiB, chunk: 512 * 1024, window: 2 },
+      observers: { runs: 5, total: 128 * MiB },
     };
 
 const WIRES = ['ndjson', 'msgpack', 'ws-binary', 'ws-text'];
@@ -235,6 +238,31 @@ const FIGURES = {
         met: w === 'ndjson' ? r[w].ratio >= 0.5 : null,
         note: `CPU per MiB: client ${r[w].clientCpuMsPerMiB.toFixed(2)} ms, daemon ${r[w].daemonCpuMsPerMiB.toFixed(2)} ms; the direct writer ${r.direct.clientCpuMsPerMiB.toFixed(2)} ms`,
       })),
+  },
+  10: {
+    title: 'observers',
+    measure: (log) => measureObservers({ ...SIZES.observers, log }),
+    rows: (r) => [
+      {
+        id: '10',
+        figure: `${fmt.mib(SIZES.observers.total)} to the owner (MessagePack) while one observer never reads`,
+        target: '≥ 0.9× no observer',
+        measured: fmt.mibps(r.paused),
+        baseline: `no observer ${fmt.mibps(r.none)}`,
+        ratio: fmt.x(r.pausedRatio),
+        met: r.pausedRatio >= 0.9,
+      },
+      {
+        id: '10',
+        figure: `${fmt.mib(SIZES.observers.total)} to the owner while three observers read everything`,
+        target: '— (measured)',
+        measured: fmt.mibps(r.three),
+        baseline: `no observer ${fmt.mibps(r.none)}`,
+        ratio: fmt.x(r.threeRatio),
+        met: null,
+        note: 'each observer costs a frame encoding and a socket write per frame; on 2 cores they compete with the owner for CPU',
+      },
+    ],
   },
 };
 
