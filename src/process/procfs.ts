@@ -17,8 +17,6 @@ export interface ProcStat {
   readonly ppid: number;
   readonly pgid: number;
   readonly sid: number;
-  /** The controlling terminal's device number (0: none), encoded as the kernel prints it. */
-  readonly ttyNr: number;
   /** The foreground process group of the controlling terminal, -1 when there is none. */
   readonly tpgid: number;
   /** Start time in clock ticks since boot, as text (it can pass 2^53 on long-lived machines only in theory). */
@@ -40,7 +38,6 @@ export function parseStat(pid: number, text: string): ProcStat | undefined {
     ppid: Number(f[1]),
     pgid: Number(f[2]),
     sid: Number(f[3]),
-    ttyNr: Number(f[4]),
     tpgid: Number(f[5]),
     startTime: f[19]!,
   };

@@ -26,7 +26,11 @@ const O_CLOEXEC = 0o2000000;
 /** A stdio slot as child_process.spawn takes it. */
 export type StdioSlot = StdioPipe | StdioNull | number;
 
-const tracked = new Set<number>();
+/**
+ * Tracked descriptor numbers, counted: a number is closed (by a libuv handle, or fs.close on the threadpool) before
+ * its untrack() runs, so a new PTY may already have it and be tracked again; a count keeps that one guarded.
+ */
+const tracked = new Map<number, number>();
 let inheritedAtStart: readonly number[] = [];
 /** Held for the life of the process: a FileHandle that is garbage-collected closes its descriptor. */
 let devNullHandle: FileHandle | undefined;
@@ -48,16 +52,19 @@ export function prepareDescriptorGuard(): Promise<void> {
 
 /** A descriptor the daemon holds that is not close-on-exec (a PTY master or slave), until untrack(). */
 export function track(fd: number): void {
-  tracked.add(fd);
+  tracked.set(fd, (tracked.get(fd) ?? 0) + 1);
 }
 
+/** Once per track(), after the descriptor is closed. */
 export function untrack(fd: number): void {
-  tracked.delete(fd);
+  const n = (tracked.get(fd) ?? 0) - 1;
+  if (n > 0) tracked.set(fd, n);
+  else tracked.delete(fd);
 }
 
 /** What the guard covers now: tracked PTY descriptors and those inherited at start, ascending. */
 export function guardedDescriptors(): number[] {
-  return [...new Set([...tracked, ...inheritedAtStart])].filter((fd) => fd > 2).sort((a, b) => a - b);
+  return [...new Set([...tracked.keys(), ...inheritedAtStart])].filter((fd) => fd > 2).sort((a, b) => a - b);
 }
 
 /**

@@ -31,9 +31,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { close, read, write } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { ReadStream } from 'node:tty';
-import { processTable, readStat, signalPid } from '../process/procfs.js';
+import { descendantsOf, processTable, readStat, signalPid } from '../process/procfs.js';
 import { guardedStdio, prepareDescriptorGuard, track, untrack } from './descriptors.js';
 import { loadPty, type PtyNative, type PtyUnavailable } from './native.js';
 
@@ -144,11 +143,7 @@ export async function spawnTerminal(options: TerminalOptions): Promise<Terminal>
     closeTracked(pair.master);
     throw new TerminalSpawnError(err.code ?? 'EIO', `cannot start ${options.file}: ${err.message}`);
   }
-  const ttyNr = await stat(pair.pty).then(
-    (st) => st.rdev,
-    () => -1,
-  );
-  return new Terminal(load.native, pair.master, pair.pty, ttyNr, child, options);
+  return new Terminal(load.native, pair.master, pair.pty, child, options);
 }
 
 function closeTracked(fd: number): void {
@@ -188,7 +183,6 @@ export class Terminal {
 
   readonly #native: PtyNative;
   readonly #fd: number;
-  readonly #ttyNr: number;
   readonly #stream: MasterStream;
   readonly #onData: (bytes: Buffer) => void;
   readonly #onExit: (exit: TerminalExit) => void;
@@ -210,12 +204,12 @@ export class Terminal {
   #retryMs = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #inputBroken = false;
+  #writeCalls = 0;
 
-  constructor(native: PtyNative, fd: number, ptsName: string, ttyNr: number, child: ChildProcess, options: TerminalOptions) {
+  constructor(native: PtyNative, fd: number, ptsName: string, child: ChildProcess, options: TerminalOptions) {
     this.#native = native;
     this.#fd = fd;
     this.ptsName = ptsName;
-    this.#ttyNr = ttyNr;
     this.pid = child.pid!;
     this.#cols = options.cols;
     this.#rows = options.rows;
@@ -248,6 +242,11 @@ export class Terminal {
   /** Input accepted by write() and not yet taken by the terminal. */
   get queuedBytes(): number {
     return this.#queued;
+  }
+
+  /** write(2) calls made on the master so far, refused ones included: what pacing keeps small. */
+  get writeCalls(): number {
+    return this.#writeCalls;
   }
 
   /** True once the exit was reported. */
@@ -297,7 +296,7 @@ export class Terminal {
 
   /**
    * INT, HUP and TERM go to the terminal's foreground process group, as the terminal's own keys would send them
-   * (tpgid read from /proc); KILL goes to every process of the session (sid = the leader's pid, on this PTY) and
+   * (tpgid read from /proc); KILL goes to every process of the session (sid = the leader's pid) and
    * every descendant of the leader, from one /proc pass. Resolves with the pids (or -pgid) signalled.
    */
   async signal(sig: TerminalSignal): Promise<number[]> {
@@ -305,16 +304,11 @@ export class Terminal {
     if (sig === 'SIGKILL') {
       const table = await processTable();
       const victims = new Set<number>();
-      for (const st of table.values())
-        if (st.sid === this.pid && (this.#ttyNr < 0 || st.ttyNr === this.#ttyNr || st.pid === this.pid)) victims.add(st.pid);
-      const children = new Map<number, number[]>();
-      for (const st of table.values()) children.set(st.ppid, [...(children.get(st.ppid) ?? []), st.pid]);
-      const stack = [...(children.get(this.pid) ?? [])];
-      while (stack.length > 0) {
-        const pid = stack.pop()!;
-        victims.add(pid);
-        stack.push(...(children.get(pid) ?? []));
-      }
+      // By session id alone: once the leader has exited, the kernel has taken the terminal from the session (tty_nr
+      // reads 0), and a session id cannot be reused while any member lives.
+      for (const st of table.values()) if (st.sid === this.pid) victims.add(st.pid);
+      // And what left the session (setsid) but descends from the leader, read before anything dies.
+      if (!this.#leaderExit) for (const pid of descendantsOf(this.pid, table)) victims.add(pid);
       if (!this.#leaderExit) victims.add(this.pid);
       for (const pid of victims) signalPid(pid, 'SIGKILL');
       return [...victims].sort((a, b) => a - b);
@@ -437,6 +431,7 @@ export class Terminal {
     if (this.#writing || this.#retryTimer !== undefined || this.#queue.length === 0 || this.#closing || this.#stream.destroyed) return;
     const head = this.#queue[0]!;
     this.#writing = true;
+    this.#writeCalls++;
     this.#stream.inFlight++;
     write(this.#fd, head, 0, head.length, null, (err, n) => {
       this.#stream.settled();
