@@ -34,7 +34,7 @@ import { close, read, write } from 'node:fs';
 import { ReadStream } from 'node:tty';
 import { descendantsOf, processTable, readStat, signalPid } from '../process/procfs.js';
 import { guardedStdio, prepareDescriptorGuard, track, untrack } from './descriptors.js';
-import { loadPty, type PtyNative, type PtyUnavailable } from './native.js';
+import { loadPty, type PtyNative, type PtyPair, type PtyUnavailable } from './native.js';
 
 /** How long the exit report waits, after the leader's exit, for the output to reach EOF/EIO. */
 export const PTY_EXIT_DRAIN_MS = 2000;
@@ -93,7 +93,10 @@ export class PtyUnavailableError extends Error {
   }
 }
 
-/** The program could not be started; `reason` is libuv's errno code (ENOENT for a missing cwd, EINVAL for NUL). */
+/**
+ * The program could not be started; `reason` is libuv's errno code (ENOENT for a missing cwd, EINVAL for a NUL in an
+ * argument), or `openpty` when the system has no pseudo-terminal to give.
+ */
 export class TerminalSpawnError extends Error {
   readonly reason: string;
   constructor(reason: string, message: string) {
@@ -119,7 +122,15 @@ export async function spawnTerminal(options: TerminalOptions): Promise<Terminal>
   await prepareDescriptorGuard();
 
   // From open() to spawn() is one synchronous stretch: no other spawn can see this pair's slave.
-  const pair = load.native.open(options.cols, options.rows);
+  let pair: PtyPair;
+  try {
+    pair = load.native.open(options.cols, options.rows);
+  } catch (err) {
+    throw new TerminalSpawnError(
+      'openpty',
+      `no pseudo-terminal could be opened (${(err as Error).message}); see /proc/sys/kernel/pty/nr against pty/max, and the daemon's descriptor limit`,
+    );
+  }
   track(pair.master);
   track(pair.slave);
   let child: ChildProcess;
@@ -136,7 +147,8 @@ export async function spawnTerminal(options: TerminalOptions): Promise<Terminal>
     const code = (err as NodeJS.ErrnoException).code ?? 'EINVAL';
     throw new TerminalSpawnError(code === 'ERR_INVALID_ARG_VALUE' ? 'EINVAL' : code, (err as Error).message);
   }
-  // The child holds the slave now (its stdio); the daemon's copy must not outlive this turn in any other child.
+  // The child holds the slave now (its stdio). The daemon's copy closes on the threadpool; until it has, it stays
+  // tracked, so a spawn in between covers it.
   closeTracked(pair.slave);
   if (child.pid === undefined) {
     const err = await new Promise<NodeJS.ErrnoException>((resolve) => child.once('error', resolve));

@@ -22,11 +22,25 @@
  * xterm.js internals of the pinned 6.0.0 (the addon itself reads `_core` the same way); a missing internal only
  * drops that part, and the round-trip tests fail loudly if an upgrade moves them.
  */
-import { SerializeAddon } from '@xterm/addon-serialize';
-import headless from '@xterm/headless';
+import { createRequire } from 'node:module';
+import type { SerializeAddon } from '@xterm/addon-serialize';
+import type { Terminal as XTerminal } from '@xterm/headless';
 
-const { Terminal: HeadlessTerminal } = headless;
-type XTerminal = InstanceType<typeof HeadlessTerminal>;
+/**
+ * xterm.js is loaded at the first model, not with this module: about 100 ms and 1 MB of heap (measured) that a
+ * daemon whose terminals never overflow their replay buffer never pays. Both packages are CommonJS.
+ */
+let xterm: { readonly Terminal: typeof XTerminal; readonly SerializeAddon: typeof SerializeAddon } | undefined;
+function loadXterm(): NonNullable<typeof xterm> {
+  if (xterm === undefined) {
+    const require = createRequire(import.meta.url);
+    xterm = {
+      Terminal: (require('@xterm/headless') as { Terminal: typeof XTerminal }).Terminal,
+      SerializeAddon: (require('@xterm/addon-serialize') as { SerializeAddon: typeof SerializeAddon }).SerializeAddon,
+    };
+  }
+  return xterm;
+}
 
 /** Scrollback lines kept by a model (and serialized into a snapshot), at most. */
 export const SCREEN_SCROLLBACK_LINES = 1000;
@@ -83,7 +97,7 @@ export class ScreenModel {
   readonly scrollbackBytes: number;
   readonly snapshotMaxBytes: number;
   readonly #term: XTerminal;
-  readonly #serializer = new SerializeAddon();
+  readonly #serializer: SerializeAddon;
   #seq = 0;
   #clean = true;
   #pending = 0;
@@ -95,7 +109,9 @@ export class ScreenModel {
     this.scrollbackLines = options.scrollbackLines ?? SCREEN_SCROLLBACK_LINES;
     this.scrollbackBytes = options.scrollbackBytes ?? SCREEN_SCROLLBACK_BYTES;
     this.snapshotMaxBytes = options.snapshotMaxBytes ?? SNAPSHOT_MAX_BYTES;
-    this.#term = new HeadlessTerminal({
+    const { Terminal, SerializeAddon } = loadXterm();
+    this.#serializer = new SerializeAddon();
+    this.#term = new Terminal({
       cols: options.cols,
       rows: options.rows,
       scrollback: scrollbackFor(options.cols, this.scrollbackLines, this.scrollbackBytes),

@@ -336,6 +336,21 @@ describe('limits and errors', () => {
     expect(tryLoad(here).ok).toBe(true);
   });
 
+  it('importing the terminal modules loads neither the native binary nor xterm.js: only a terminal does', () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      const cache = () => Object.keys(createRequire(import.meta.url).cache).filter((k) => /pty\\.node|@xterm/.test(k)).length;
+      const { spawnTerminal } = await import(${JSON.stringify(path.resolve('dist/src/terminal/pty.js'))});
+      const { ScreenModel } = await import(${JSON.stringify(path.resolve('dist/src/terminal/screen.js'))});
+      const before = cache();
+      await new Promise((onExit) => spawnTerminal({ file: '/bin/true', args: [], env: process.env, cols: 80, rows: 24, onData() {}, onExit }));
+      new ScreenModel({ cols: 80, rows: 24 }).dispose();
+      console.log(before, cache());`;
+    const r = spawnSync(NODE, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('0 3'); // pty.node, @xterm/headless, @xterm/addon-serialize
+  });
+
   it('the pinned package is what is installed', async () => {
     const pkg = JSON.parse(await readFile('package.json', 'utf8')) as { optionalDependencies: Record<string, string> };
     expect(pkg.optionalDependencies[PTY_PACKAGE]).toBe(PTY_PACKAGE_VERSION);
