@@ -156,14 +156,17 @@ export class ScreenModel {
     return this.#term;
   }
 
-  /** Output frame `seq`; `clean` is the cutter's mark. Frames must come in seq order. */
+  /**
+   * Output frame `seq`; `clean` is the cutter's mark. Frames must come in seq order. The bytes are copied: xterm.js
+   * parses them later, and a replay buffer's frame data is a view into a ring that is reused once the frame is gone.
+   */
   output(seq: number, data: Uint8Array, clean: boolean): void {
     this.#advance(seq);
     this.#clean = clean;
     if (data.length === 0 || this.#disposed) return;
     this.#pending += data.length;
     const n = data.length;
-    this.#term.write(data, () => this.#parsed(n));
+    this.#term.write(Uint8Array.prototype.slice.call(data), () => this.#parsed(n));
   }
 
   /** Resize frame `seq`: applied after everything written before it has been parsed. */

@@ -212,6 +212,16 @@ describe('ScreenModel', () => {
     model.dispose();
   });
 
+  it('copies what it is fed: the frame data may be a view into a ring that is reused before parsing', async () => {
+    const model = new ScreenModel({ cols: 20, rows: 2 });
+    const ring = Buffer.from('first');
+    model.output(1, ring, true);
+    ring.fill(0x58); // the slot is reused at once, as a replay buffer's ring does after an eviction
+    await model.whenParsed();
+    expect(screenOf(model.terminal).lines[0]).toBe('first');
+    model.dispose();
+  });
+
   it('takes frames in seq order only', () => {
     const model = new ScreenModel({ cols: 20, rows: 4 });
     model.output(5, Buffer.from('a'), true);
