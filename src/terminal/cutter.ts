@@ -162,9 +162,24 @@ export class VtScanner {
   /** Advances over `bytes[from..to)`; returns the offset after the last clean position in it, or -1 when none. */
   scan(bytes: Uint8Array, from = 0, to = bytes.length): number {
     let lastClean = -1;
-    for (let i = from; i < to; i++) {
+    let i = from;
+    while (i < to) {
+      if (this.#state === GROUND && this.#need === 0) {
+        // Fast path: printable ASCII and C0 controls other than ESC, CAN and SUB leave the parser in ground.
+        let j = i;
+        for (; j < to; j++) {
+          const b = bytes[j]!;
+          if (b >= 0x7f || b === 0x1b || b === 0x18 || b === 0x1a) break;
+        }
+        if (j > i) {
+          lastClean = j;
+          i = j;
+          continue;
+        }
+      }
       this.step(bytes[i]!);
       if (this.#state === GROUND && this.#need === 0) lastClean = i + 1;
+      i++;
     }
     return lastClean;
   }
