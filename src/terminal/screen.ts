@@ -10,7 +10,7 @@
  * Snapshots are only taken after a frame the cutter marked clean (cutter.ts); after an unclean one the keeper feeds
  * the model forward over retained frames until a clean one, so the snapshot's seq may be past firstSeq - 1.
  *
- * What @xterm/addon-serialize 0.14 leaves out, measured by round trips (test/terminal/screen.test.ts): the scroll
+ * What @xterm/addon-serialize 0.14 leaves out, measured by round trips (test/terminal/screen.unit.test.ts): the scroll
  * region (DECSTBM), the saved cursor (DECSC: position, colours, charset), the charsets (G0..G3, SO/SI: a box drawn
  * in DEC line graphics continues in ASCII), tab stops, the cursor's visibility and style, the mouse encoding, the
  * cursor position under origin mode (its `?6h` comes last and homes the cursor), and the cursor after a full row

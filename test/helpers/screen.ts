@@ -55,3 +55,21 @@ export function serializedState(term: HeadlessTerminal): string {
   term.loadAddon(addon);
   return addon.serialize();
 }
+
+/** Everything a round-trip test compares: the rendered screen, every cell's attributes, the cursor's visibility. */
+export interface Outcome {
+  readonly screen: RenderedScreen;
+  /** Cells with attributes of both buffers, modes, cursor, as the serializer sees them. */
+  readonly state: string;
+  readonly cursorHidden: boolean;
+}
+
+/** Plays `chunks` on a fresh terminal and reads back its Outcome. */
+export async function outcomeOf(chunks: readonly (Uint8Array | string)[], cols: number, rows: number): Promise<Outcome> {
+  const term = headlessTerminal(cols, rows);
+  await feed(term, chunks);
+  const core = (term as unknown as { _core: { coreService: { isCursorHidden: boolean } } })._core;
+  const o = { screen: screenOf(term), state: serializedState(term), cursorHidden: core.coreService.isCursorHidden };
+  term.dispose();
+  return o;
+}

@@ -5,7 +5,6 @@ import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guardedDescriptors, guardedStdio, nonCloexecDescriptors, prepareDescriptorGuard, track, untrack } from '../../src/terminal/descriptors.js';
 import { PTY_PACKAGE, PTY_PACKAGE_VERSION, tryLoad } from '../../src/terminal/native.js';
@@ -21,6 +20,7 @@ import {
 } from '../../src/terminal/pty.js';
 import { ScreenModel } from '../../src/terminal/screen.js';
 import { linesText } from '../fixtures/lib/lines.mjs';
+import { sleep, until } from '../helpers/daemon.js';
 import { killQuietly, processLive } from '../helpers/procfs.js';
 import { seeded } from '../helpers/random.js';
 import { runTerminal } from '../helpers/terminal.js';
@@ -200,14 +200,17 @@ describe('signals', () => {
     const run = await runTerminal('/bin/sh', ['-c', script]);
     await run.waitFor(/bg \d+\n/);
     const bg = Number(/bg (\d+)/.exec(run.text())![1]);
-    let fg: number | undefined;
-    for (let i = 0; i < 100 && (fg === undefined || fg === run.terminal.pid); i++) {
-      fg = await run.terminal.foregroundGroup();
-      if (fg === undefined || fg === run.terminal.pid) await sleep(20);
-    }
-    expect(fg).not.toBe(run.terminal.pid);
+    // The shell hands the terminal to the foreground job's group once it has forked it.
+    const fg = await until(
+      async () => {
+        const g = await run.terminal.foregroundGroup();
+        return g !== undefined && g !== run.terminal.pid ? g : undefined;
+      },
+      5000,
+      'the foreground job to get the terminal',
+    );
     expect(fg).not.toBe(bg);
-    expect(await run.terminal.signal('SIGINT')).toEqual([-fg!]);
+    expect(await run.terminal.signal('SIGINT')).toEqual([-fg]);
     await run.waitFor(/after-fg\n/);
     expect(processLive(run.terminal.pid)).toBe(true);
     expect(processLive(bg)).toBe(true);
@@ -215,8 +218,7 @@ describe('signals', () => {
     expect(killed).toContain(run.terminal.pid);
     expect(killed).toContain(bg);
     expect((await run.exited).signal).toBe('SIGKILL');
-    for (let i = 0; i < 100 && processLive(bg); i++) await sleep(20);
-    expect(processLive(bg)).toBe(false);
+    await until(() => !processLive(bg), 5000, 'the background job to die');
   });
 
   it('TERM and HUP go to the leader when it is the foreground group', async () => {

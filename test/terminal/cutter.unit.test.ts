@@ -193,11 +193,11 @@ describe('FrameCutter: properties against xterm.js', () => {
         for (const h of heldAfter) expect(h).toBeLessThanOrEqual(cutter.holdMaxBytes);
         const checked = sample(
           ends(pieces).filter((e) => e.clean),
-          12,
+          8,
         ).map((e) => e.end);
         expect(await xtermCleanAt(real, checked)).toEqual(checked.map(() => true));
       }),
-      { numRuns: 25 },
+      { numRuns: 12 },
     );
   });
 

@@ -1,5 +1,5 @@
 import { SerializeAddon } from '@xterm/addon-serialize';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type CutPiece, FrameCutter } from '../../src/terminal/cutter.js';
 import {
   SCREEN_LINE_BYTES_PER_COLUMN,
@@ -10,24 +10,9 @@ import {
   type ScreenFrame,
   scrollbackFor,
 } from '../../src/terminal/screen.js';
+import { drawAltScreen } from '../fixtures/lib/drawing.mjs';
 import { seeded } from '../helpers/random.js';
-import { feed, headlessTerminal, type RenderedScreen, screenOf, serializedState } from '../helpers/screen.js';
-import { runTerminal } from '../helpers/terminal.js';
-
-interface Outcome {
-  readonly screen: RenderedScreen;
-  /** Cells with attributes of both buffers, modes, cursor, as the serializer sees them. */
-  readonly state: string;
-  readonly cursorHidden: boolean;
-}
-
-async function outcome(chunks: (Uint8Array | string)[], cols: number, rows: number): Promise<Outcome> {
-  const term = headlessTerminal(cols, rows);
-  await feed(term, chunks);
-  const o = { screen: screenOf(term), state: serializedState(term), cursorHidden: (term as any)._core.coreService.isCursorHidden as boolean };
-  term.dispose();
-  return o;
-}
+import { feed, headlessTerminal, type Outcome, outcomeOf, screenOf } from '../helpers/screen.js';
 
 /** Feeds `before` to a model, snapshots, and plays snapshot + `after` on a fresh terminal. */
 async function viaSnapshot(before: (Uint8Array | string)[], after: (Uint8Array | string)[], cols: number, rows: number) {
@@ -38,7 +23,7 @@ async function viaSnapshot(before: (Uint8Array | string)[], after: (Uint8Array |
   const snap = await model.snapshot();
   model.dispose();
   expect(snap).toBeDefined();
-  return { snap: snap!, outcome: await outcome([snap!.data, ...after], cols, rows) };
+  return { snap: snap!, outcome: await outcomeOf([snap!.data, ...after], cols, rows) };
 }
 
 /** The same with the serializer alone, as @xterm/addon-serialize 0.14 does it. */
@@ -49,7 +34,7 @@ async function viaAddon(before: string, after: string, cols: number, rows: numbe
   term.loadAddon(addon);
   const data = addon.serialize();
   term.dispose();
-  return outcome([data, after], cols, rows);
+  return outcomeOf([data, after], cols, rows);
 }
 
 describe('snapshots: what the serializer leaves out, and the completed snapshot', () => {
@@ -83,7 +68,7 @@ describe('snapshots: what the serializer leaves out, and the completed snapshot'
   ];
   for (const c of cases) {
     it(`${c.name}: the snapshot reproduces the screen${c.addonAlone ? '' : ' (the serializer alone does not)'}`, async () => {
-      const want = await outcome([c.before, c.after], 20, 6);
+      const want = await outcomeOf([c.before, c.after], 20, 6);
       const got = await viaSnapshot([c.before], [c.after], 20, 6);
       expect(got.outcome).toEqual(want);
       const alone = await viaAddon(c.before, c.after, 20, 6);
@@ -109,73 +94,43 @@ describe('snapshots: what the serializer leaves out, and the completed snapshot'
   });
 });
 
-/** The title draw-alt-screen sets when it has drawn everything (OSC 2 ; drawn BEL). */
-const DRAWN = new RegExp(`${String.fromCharCode(0x1b)}\\]2;drawn${String.fromCharCode(7)}`);
-
-describe('the round trip at random clean points of a real program on a real terminal', () => {
-  const cols = 80;
-  const rows = 24;
-  let reads: Buffer[] = [];
-  const pieces: CutPiece[] = [];
-  let whole: Outcome;
-
-  beforeAll(async () => {
-    // draw-alt-screen on a PTY, read as the supervisor reads it.
-    const run = await runTerminal(process.execPath, ['test/fixtures/draw-alt-screen.mjs', '11', '4000', '0', 'stay'], { cols, rows });
-    await run.waitFor(DRAWN, 30_000);
-    run.terminal.close();
-    await run.exited;
-    reads = run.reads;
-    // Cut as the supervisor cuts, but fed in slices of 1 B to 1 KiB: PTY reads here are about 4 KB, and smaller
-    // slices give the test hundreds of clean points to choose from, in the middle of the program's sequences too.
-    const rand = seeded(7);
-    const bytes = Buffer.concat(reads);
-    const cutter = new FrameCutter();
-    for (let at = 0; at < bytes.length; ) {
-      const n = 1 + Math.floor(rand() * 1024);
-      pieces.push(...cutter.push(bytes.subarray(at, at + n)));
-      at += n;
-    }
-    const tail = cutter.flush();
-    if (tail) pieces.push(tail);
-    whole = await outcome(
-      pieces.map((p) => p.data),
-      cols,
-      rows,
-    );
-  }, 60_000);
-
-  it('the run means something: over 100 KB in many reads, reads that end inside a sequence, the alternate screen up', () => {
-    expect(Buffer.concat(reads).length).toBeGreaterThan(100_000);
-    expect(reads.length).toBeGreaterThan(20);
-    const cutter = new FrameCutter();
-    let heldAtReadEnd = 0;
-    for (const read of reads) {
-      cutter.push(read);
-      if (cutter.heldBytes > 0) heldAtReadEnd++;
-    }
-    expect(heldAtReadEnd).toBeGreaterThan(0);
-    expect(pieces.filter((p) => p.clean).length).toBeGreaterThan(200);
-    expect(whole.screen.alternate).toBe(true);
-  });
-
-  it('snapshot at 50 random clean points + the frames after it draws exactly the uninterrupted screen', async () => {
-    const rand = seeded(6165);
-    const clean = pieces.map((p, i) => (p.clean ? i : -1)).filter((i) => i >= 0);
-    const points = new Set<number>();
-    while (points.size < 50) points.add(clean[Math.floor(rand() * clean.length)]!);
-    const mismatches: number[] = [];
-    for (const k of points) {
-      const model = new ScreenModel({ cols, rows });
-      for (let i = 0; i <= k; i++) model.output(i + 1, pieces[i]!.data, pieces[i]!.clean);
-      const snap = await model.snapshot();
-      model.dispose();
-      expect(snap?.seq).toBe(k + 1);
-      const got = await outcome([snap!.data, ...pieces.slice(k + 1).map((p) => p.data)], cols, rows);
-      if (JSON.stringify(got) !== JSON.stringify(whole)) mismatches.push(k);
-    }
-    expect(mismatches).toEqual([]);
-  });
+describe('the round trip over the drawing, at other sizes and seeds (the program itself runs in screen-roundtrip.test.ts)', () => {
+  for (const [seed, cols, rows] of [
+    [9, 37, 11],
+    [12, 120, 40],
+    [13, 23, 7],
+  ] as const) {
+    it(`${cols}x${rows}, seed ${seed}: 8 random clean points`, async () => {
+      const { bytes } = drawAltScreen({ seed, steps: 1200, cols, rows, stay: seed % 2 === 0 });
+      const rand = seeded(seed);
+      const cutter = new FrameCutter();
+      const pieces: CutPiece[] = [];
+      for (let at = 0; at < bytes.length; ) {
+        const n = 1 + Math.floor(rand() * 700);
+        pieces.push(...cutter.push(bytes.subarray(at, at + n)));
+        at += n;
+      }
+      const tail = cutter.flush();
+      if (tail) pieces.push(tail);
+      const whole = await outcomeOf(
+        pieces.map((p) => p.data),
+        cols,
+        rows,
+      );
+      const clean = pieces.map((p, i) => (p.clean ? i : -1)).filter((i) => i >= 0);
+      const mismatches: number[] = [];
+      for (let trial = 0; trial < 8; trial++) {
+        const k = clean[Math.floor(rand() * clean.length)]!;
+        const model = new ScreenModel({ cols, rows });
+        for (let i = 0; i <= k; i++) model.output(i + 1, pieces[i]!.data, pieces[i]!.clean);
+        const snap = (await model.snapshot())!;
+        model.dispose();
+        const got = await outcomeOf([snap.data, ...pieces.slice(k + 1).map((p) => p.data)], cols, rows);
+        if (JSON.stringify(got) !== JSON.stringify(whole)) mismatches.push(k);
+      }
+      expect(mismatches).toEqual([]);
+    });
+  }
 });
 
 describe('ScreenModel', () => {
