@@ -221,7 +221,7 @@ describe('FrameCutter: properties against xterm.js', () => {
           if (clean) expect(heldAfter[i]).toBe(0);
         });
       }),
-      { numRuns: 150 },
+      { numRuns: 80 },
     );
   });
 
