@@ -82,6 +82,11 @@ export interface TerminalOptions {
   readonly onData: (bytes: Buffer) => void;
   /** Once, after the last onData. */
   readonly onExit: (exit: TerminalExit) => void;
+  /**
+   * Once, when the leader is reaped, before the drain ends (the supervisor's "running: false" and reap time); onExit
+   * follows with the same status once the output has ended or PTY_EXIT_DRAIN_MS has passed.
+   */
+  readonly onLeaderExit?: (exitCode: number | null, signal: NodeJS.Signals | null) => void;
   readonly drainMs?: number;
 }
 
@@ -198,6 +203,7 @@ export class Terminal {
   readonly #stream: MasterStream;
   readonly #onData: (bytes: Buffer) => void;
   readonly #onExit: (exit: TerminalExit) => void;
+  readonly #onLeaderExit: ((exitCode: number | null, signal: NodeJS.Signals | null) => void) | undefined;
   readonly #drainMs: number;
   #cols: number;
   #rows: number;
@@ -227,6 +233,7 @@ export class Terminal {
     this.#rows = options.rows;
     this.#onData = options.onData;
     this.#onExit = options.onExit;
+    this.#onLeaderExit = options.onLeaderExit;
     this.#drainMs = options.drainMs ?? PTY_EXIT_DRAIN_MS;
 
     // allowHalfOpen: an EOF must not close the master; the drain still has to read what the kernel holds.
@@ -356,6 +363,7 @@ export class Terminal {
 
   #leaderExited(code: number | null, signal: NodeJS.Signals | null): void {
     this.#leaderExit = { code, signal };
+    this.#onLeaderExit?.(code, signal);
     // Mirror of the piped rule: once the leader is reaped, a slow receiver cannot hold up the exit drain.
     if (!this.#closing) this.#stream.resume();
     if (this.#outputEnded || this.#closing) {

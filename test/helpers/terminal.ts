@@ -12,6 +12,8 @@ export interface TerminalRun {
   /** Resolves once the text so far matches; rejects after `ms` with what was printed. */
   waitFor(pattern: RegExp, ms?: number): Promise<void>;
   readonly exited: Promise<TerminalExit>;
+  /** Resolves when the leader is reaped (before the drain ends), with performance.now() then. */
+  readonly leaderExited: Promise<number>;
 }
 
 export interface RunOptions {
@@ -27,6 +29,8 @@ export async function runTerminal(file: string, args: readonly string[], options
   const waiters = new Set<() => void>();
   let resolveExit!: (exit: TerminalExit) => void;
   const exited = new Promise<TerminalExit>((resolve) => (resolveExit = resolve));
+  let resolveLeader!: (at: number) => void;
+  const leaderExited = new Promise<number>((resolve) => (resolveLeader = resolve));
   const terminal = await spawnTerminal({
     file,
     args,
@@ -39,6 +43,7 @@ export async function runTerminal(file: string, args: readonly string[], options
       reads.push(bytes);
       for (const w of waiters) w();
     },
+    onLeaderExit: () => resolveLeader(performance.now()),
     onExit: (exit) => {
       resolveExit(exit);
       for (const w of waiters) w();
@@ -70,5 +75,5 @@ export async function runTerminal(file: string, args: readonly string[], options
       waiters.add(check);
       check();
     });
-  return { terminal, reads, output, text, waitFor, exited };
+  return { terminal, reads, output, text, waitFor, exited, leaderExited };
 }

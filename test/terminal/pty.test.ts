@@ -123,6 +123,10 @@ describe('the exit tail', () => {
     // Without job control the background sleep is in the foreground group, which the kernel sends SIGHUP when the
     // leader exits: it must ignore HUP to outlive the leader and keep the slave open.
     const run = await runTerminal('/bin/sh', ['-c', 'trap "" HUP; sleep 30 & echo "bg $!"'], { drainMs: 300 });
+    let exitedYet = false;
+    void run.exited.then(() => (exitedYet = true));
+    await run.leaderExited;
+    expect(exitedYet).toBe(false); // the leader is reaped; the exit waits for the drain
     const exit = await run.exited;
     const bg = Number(/bg (\d+)/.exec(run.text())?.[1]);
     killQuietly(bg);
