@@ -46,6 +46,8 @@ export interface SpawnRequest {
   readonly args: readonly string[];
   readonly cwd: string | undefined;
   readonly env: Readonly<Record<string, string>> | undefined;
+  /** Extension `clearEnv`: the child gets `env` alone, not merged over the daemon's environment. */
+  readonly clearEnv?: boolean;
 }
 
 export class Supervisor {
@@ -116,8 +118,9 @@ export class Supervisor {
       const cwd = req.cwd ? expandTilde(req.cwd) : undefined;
       if (cwd !== undefined) await checkWorkingDirectory(cwd);
       const file = await resolveCommand(req.command, this.#options.environment.PATH);
-      const loginPath = await this.#options.childPath?.();
-      const env = buildChildEnv(this.#options.environment, req.env, loginPath);
+      // A request that brings its own PATH in its own environment has no use for the login shell's.
+      const loginPath = req.clearEnv && req.env?.PATH !== undefined ? undefined : await this.#options.childPath?.();
+      const env = buildChildEnv(req.clearEnv ? {} : this.#options.environment, req.env, loginPath);
       const child = await startChild(file, req.command, req.args, cwd, env);
       const proc = new ManagedProcess(
         { id: req.id, command: req.command, args: req.args, cwd },

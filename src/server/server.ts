@@ -24,13 +24,21 @@ import { serverMethods } from './methods/server.js';
 import { decodeMessage, isMapHeader, MessageSplitter, msgpackCodec } from './msgpack.js';
 import { decodeLine, ndjsonCodec } from './ndjson.js';
 import { NOT_A_REQUEST, type DecodedRequest } from './request.js';
+import { listenInherited } from './inherited.js';
 import { clearStaleSocket, listenUnix, prepareSocketDirectory } from './unix.js';
 import type { WebSocketListener, WebSocketOptions } from './websocket.js';
 
 /** Features advertised by server.capabilities, reference names first in reference order. */
 export const REFERENCE_FEATURES = ['process.stdin.offset', 'git.status.baseRepo'] as const;
 /** Our extensions that are always on, listed after the reference's features. */
-export const EXTENSION_FEATURES = ['process.stdin.eof', 'process.list', 'process.stats', 'wire.msgpack'] as const;
+export const EXTENSION_FEATURES = [
+  'process.stdin.eof',
+  'process.list',
+  'process.stats',
+  'wire.msgpack',
+  'process.kill.group',
+  'process.spawn.clearEnv',
+] as const;
 
 /** Most simultaneous connections; further ones are closed at accept. */
 export const MAX_CONNECTIONS = 1024;
@@ -58,6 +66,10 @@ export interface ServerOptions {
   readonly websocket?: WebSocketOptions;
   /** Called when a client asks for shutdown; the daemon runs the teardown. */
   readonly onShutdownRequest: (reason: string) => void;
+  /** Methods the daemon adds (`server.info`), registered after the built-in ones. */
+  readonly methods?: readonly MethodDef[];
+  /** Serve a listening socket inherited on this descriptor (systemd socket activation) instead of binding. */
+  readonly listenFd?: number;
 }
 
 export class RpcServer {
@@ -101,6 +113,7 @@ export class RpcServer {
       ...gitMethods({ gitTimeoutMs: options.workspace?.gitTimeoutMs ?? DEFAULT_GIT_TIMEOUT_MS }),
       ...processMethods(this.supervisor, options.log, options.hooks),
       ...extensionMethods(this.supervisor),
+      ...(options.methods ?? []),
     ];
     this.dispatcher = new Dispatcher(methods, new TokenCheck(options.token), options.log);
     this.#listener = net.createServer({ allowHalfOpen: true }, (socket) => this.#acceptUnix(socket));
@@ -128,10 +141,13 @@ export class RpcServer {
 
   /** Prepares the directory, replaces a stale socket, and listens; then the WebSocket listener, if asked for. */
   async listen(): Promise<void> {
-    const { socketPath } = this.#options;
-    await prepareSocketDirectory(socketPath);
-    await clearStaleSocket(socketPath);
-    await listenUnix(this.#listener, socketPath);
+    const { socketPath, listenFd } = this.#options;
+    if (listenFd !== undefined) await listenInherited(this.#listener, listenFd);
+    else {
+      await prepareSocketDirectory(socketPath);
+      await clearStaleSocket(socketPath);
+      await listenUnix(this.#listener, socketPath);
+    }
     this.#log.info('Server', `listening on ${socketPath}`);
     if (this.#options.websocket) {
       // Loaded only when asked for: `ws` and node:http add 8 MB to a daemon whose spawn cost grows with its memory.

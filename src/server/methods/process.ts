@@ -25,6 +25,8 @@ export const KILL_ESCALATION_WAIT_MS = 7000;
 export interface ProcessMethodHooks {
   reattached?(): void;
   stdinAccepted?(bytes: number): void;
+  /** False while the daemon drains (`-drain-timeout`): process.spawn is refused with `serverDraining`. */
+  admitSpawn?(): boolean;
 }
 
 /**
@@ -40,13 +42,15 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
   return [
     defineMethod(
       'process.spawn',
-      { id: 'string', command: 'string', args: 'stringArray', cwd: 'string', env: 'stringMap', wantPid: 'bool' },
+      { id: 'string', command: 'string', args: 'stringArray', cwd: 'string', env: 'stringMap', wantPid: 'bool', clearEnv: 'bool' },
       async (p, ctx): Promise<SpawnResult> => {
         if (!p.id) throw wireError('processIdRequired');
         if (!p.command) throw wireError('commandRequired');
+        if (hooks.admitSpawn?.() === false) throw wireError('serverDraining');
         let proc: ManagedProcess;
         try {
-          proc = await sup.spawn({ id: p.id, command: p.command, args: p.args ?? [], cwd: p.cwd || undefined, env: p.env });
+          const req = { id: p.id, command: p.command, args: p.args ?? [], cwd: p.cwd || undefined, env: p.env, clearEnv: p.clearEnv === true };
+          proc = await sup.spawn(req);
         } catch (err) {
           if (!(err instanceof SpawnError)) throw err;
           const wire = spawnError(err.failure);
@@ -90,19 +94,21 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
       }
     }),
 
-    defineMethod('process.kill', { id: 'string', signal: 'string' }, (p, ctx) => {
+    defineMethod('process.kill', { id: 'string', signal: 'string', group: 'bool' }, (p, ctx) => {
       const sig = parseSignal(p.signal);
       const id = p.id ?? '';
+      const group = p.group === true;
       return afterSpawn(sup, ctx, id, (): KillResult => {
         const proc = sup.get(id);
-        if (proc?.signal(sig, 'client')) log.info('process.Manager', `Process ${id}: sent ${sig} at client request`);
+        if (proc?.signal(sig, 'client', group, group))
+          log.info('process.Manager', `Process ${id}: sent ${sig}${group ? ' to its process group' : ''} at client request`);
         return { success: true };
       });
     }),
 
     defineMethod(
       'process.killAndWait',
-      { id: 'string', signal: 'string', timeoutMs: 'uint64', escalate: 'bool' },
+      { id: 'string', signal: 'string', timeoutMs: 'uint64', escalate: 'bool', group: 'bool' },
       async (p, ctx): Promise<KillAndWaitResult> => {
         if (!p.id) throw wireError('processIdRequired');
         const id = p.id;
@@ -113,8 +119,8 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
           if (!proc) return { proc, state: 'unknown' } as const;
           if (proc.exited) return { proc, state: 'exited' } as const;
           if (!proc.running) return { proc, state: 'draining' } as const;
-          proc.signal(sig, 'client');
-          log.info('process.Manager', `Process ${id}: sent ${sig} at client request; waiting`);
+          proc.signal(sig, 'client', false, p.group === true);
+          log.info('process.Manager', `Process ${id}: sent ${sig}${p.group === true ? ' to its process group' : ''} at client request; waiting`);
           return { proc, state: 'signalled' } as const;
         });
         const { proc, state } = begun;
