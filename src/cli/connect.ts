@@ -22,6 +22,9 @@ export class CliError extends Error {
   }
 }
 
+/** The daemon did not answer in time: alive or not, it is not serving. */
+export class NoAnswerError extends CliError {}
+
 /** The token to authenticate with, or undefined when there is none to be had. */
 export async function commandToken(socketPath: string, tokenFd: number): Promise<string | undefined> {
   if (tokenFd >= 0) {
@@ -42,6 +45,12 @@ export function noTokenMessage(socketPath: string): string {
 export async function connectRunning(socketPath: string, tokenFd: number): Promise<Client> {
   const token = await commandToken(socketPath, tokenFd);
   if (token === undefined) throw new CliError(noTokenMessage(socketPath));
+  return connectWithToken(socketPath, token, tokenFd >= 0);
+}
+
+/** As connectRunning, with the token already in hand (a descriptor can be read only once). */
+export async function connectWithToken(socketPath: string, token: string, fromFd: boolean): Promise<Client> {
+  const tokenFd = fromFd ? 0 : -1;
   try {
     return await withTimeout(connect({ socket: socketPath, token, reconnect: false }), COMMAND_TIMEOUT_MS, `the daemon on ${socketPath}`);
   } catch (err) {
@@ -60,7 +69,7 @@ export async function connectRunning(socketPath: string, tokenFd: number): Promi
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CliError(`${what} did not answer within ${ms / 1000}s`)), ms);
+    timer = setTimeout(() => reject(new NoAnswerError(`${what} did not answer within ${ms / 1000}s`)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

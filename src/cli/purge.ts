@@ -188,9 +188,18 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+const STOPPED_TEXT: Readonly<Record<StopWord | 'null', string>> = {
+  null: 'no daemon was running on <socket>',
+  none: 'no daemon was running on <socket>',
+  stopped: 'stopped the daemon on <socket>',
+  terminated: 'the daemon on <socket> did not answer: ended it with SIGTERM',
+  killed: 'the daemon on <socket> did not answer: ended it with SIGKILL',
+  survivor: 'the daemon on <socket> did not stop',
+};
+
 function render(r: PurgeReport): string {
   const lines: string[] = [];
-  lines.push(r.stopped === null ? `no daemon was running on ${r.socket}` : `stopped the daemon on ${r.socket} (${r.stopped})`);
+  lines.push(STOPPED_TEXT[r.stopped ?? 'null'].replace('<socket>', r.socket));
   if (r.killed.length > 0)
     lines.push(`killed ${r.killed.length} process(es) left running: ${r.killed.map((k) => `pid ${k.pid} (${printable(k.command)})`).join(', ')}`);
   if (r.removed.length === 0) lines.push('removed nothing: no state was left');

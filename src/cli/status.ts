@@ -14,7 +14,7 @@ import { type Client, RpcError } from '../client/index.js';
 import type { OwnerRecord } from '../daemon/lock.js';
 import { runDirectory } from '../daemon/paths.js';
 import type { InfoResult } from '../server/methods/info.js';
-import { CliError, COMMAND_TIMEOUT_MS, commandToken, connectRunning, noTokenMessage, withTimeout } from './connect.js';
+import { CliError, COMMAND_TIMEOUT_MS, commandToken, connectWithToken, NoAnswerError, noTokenMessage, withTimeout } from './connect.js';
 import { formatAge, formatBytes, keyValues, printable } from './format.js';
 import { type Leftovers, probeDaemon } from './probe.js';
 
@@ -99,7 +99,7 @@ async function runningReport(socket: string, tokenFd: number, holder: OwnerRecor
   }
   let client: Client | undefined;
   try {
-    client = await connectRunning(socket, tokenFd);
+    client = await connectWithToken(socket, token, tokenFd >= 0);
     const info = await withTimeout(client.call<InfoResult>('server.info', undefined, { idempotent: true }), COMMAND_TIMEOUT_MS, 'server.info');
     return { ...base, info };
   } catch (err) {
@@ -113,6 +113,15 @@ async function runningReport(socket: string, tokenFd: number, holder: OwnerRecor
       };
     }
     const message = err instanceof CliError ? err.message : (err as Error).message;
+    // A daemon that accepts but does not answer (stopped, wedged) is not one a script can use: unknown, not running.
+    if (err instanceof NoAnswerError) {
+      return {
+        state: 'unknown',
+        socket,
+        ...(lock ? { lock } : {}),
+        reason: `${holder ? `daemon pid ${holder.pid} accepts connections but ` : ''}${message}`,
+      };
+    }
     return holder ? { ...base, reason: message } : { state: 'unknown', socket, reason: message };
   } finally {
     await client?.close();
