@@ -26,8 +26,7 @@ import { stopDaemon, type StopWord } from '../daemon/stop.js';
 import { silentLogger } from '../log/logger.js';
 import { isSameProcess, readStat, signalPid } from '../process/procfs.js';
 import { accepts } from '../server/unix.js';
-import { CliError, connectRunning } from './connect.js';
-import { listProcesses } from './ps.js';
+import { CliError, COMMAND_TIMEOUT_MS, connectRunning, withTimeout } from './connect.js';
 import { printable } from './format.js';
 import { probeDaemon } from './probe.js';
 
@@ -72,7 +71,7 @@ export async function runPurge(o: PurgeOptions): Promise<number> {
   if (probe.kind === 'running' && !o.force) {
     // With the token, the daemon's own list names them by id (it also knows processes a record was never written for).
     const listed = await runningIds(o.socket, o.tokenFd);
-    if (listed.length > running.length) running.splice(0, running.length, ...listed.map((id) => ({ label: id })));
+    if (listed.length > 0 && listed.length >= running.length) running.splice(0, running.length, ...listed.map((label) => ({ label })));
   }
   if (running.length > 0 && !o.force) {
     throw new CliError(
@@ -99,7 +98,8 @@ async function runningIds(socket: string, tokenFd: number): Promise<string[]> {
   try {
     const client = await connectRunning(socket, tokenFd);
     try {
-      return (await listProcesses(client)).filter((p) => p.state === 'running').map((p) => p.id);
+      const { processes } = await withTimeout(client.list(), COMMAND_TIMEOUT_MS, 'process.list');
+      return processes.filter((p) => p.running).map((p) => `${printable(p.id)} (pid ${p.pid})`);
     } finally {
       await client.close();
     }
