@@ -113,7 +113,7 @@ export function parsePlist(xml: string): PlistValue {
   };
   const close = (name: string) => {
     const t = tokens[at++];
-    if (!t || t[1] !== '/' || t[2] !== name) throw new Error(`expected </${name}>`);
+    if (t?.[1] !== '/' || t[2] !== name) throw new Error(`expected </${name}>`);
   };
   const value = (): PlistValue => {
     const t = tokens[at++];
