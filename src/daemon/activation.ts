@@ -8,7 +8,7 @@
  * to (`address()` is null for it), so the path is read from /proc/net/unix by the socket's inode, and a descriptor
  * bound elsewhere than `-socket` is refused: clients would look for daemon.token beside the wrong path.
  */
-import { readFile, readlink } from 'node:fs/promises';
+import { readFile, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
 
 /** The first passed descriptor (SD_LISTEN_FDS_START). */
@@ -44,12 +44,18 @@ export async function takeActivatedSocket(socketPath: string, env: NodeJS.Proces
   const inode = link !== undefined ? /^socket:\[(\d+)\]$/.exec(link)?.[1] : undefined;
   if (inode === undefined) throw new ActivationError(`LISTEN_FDS=1, but fd ${fd} is not a socket (${link ?? 'not open'})`);
   const bound = await unixSocketPath(inode);
-  if (bound !== undefined && path.resolve(bound) !== path.resolve(socketPath)) {
+  if (bound !== undefined && (await canonical(bound)) !== (await canonical(socketPath))) {
     throw new ActivationError(
       `the socket systemd passed (fd ${fd}) is bound to ${bound}, not to -socket ${socketPath}: make ListenStream= and -socket agree`,
     );
   }
   return { fd, path: bound };
+}
+
+/** A socket path with its directory resolved through symlinks (systemd names the path it bound, in its spelling). */
+async function canonical(p: string): Promise<string> {
+  const dir = path.dirname(path.resolve(p));
+  return path.join(await realpath(dir).catch(() => dir), path.basename(p));
 }
 
 /** The path of a Unix socket by inode, from /proc/net/unix (`Num RefCount Protocol Flags Type St Inode Path`). */
