@@ -22,6 +22,7 @@ import { RpcServer, type ServerOptions } from '../server/server.js';
 import { prepareSocketDirectory } from '../server/unix.js';
 import type { WebSocketOptions } from '../server/websocket.js';
 import { compose } from '../util/compose.js';
+import { formatDuration } from '../util/duration.js';
 import { formatAddress } from '../util/hostport.js';
 import { BUILD } from '../version.js';
 import { takeActivatedSocket, type ActivatedSocket } from './activation.js';
@@ -102,7 +103,10 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     process.on(sig, () => {
       if (sig === 'SIGTERM' && drainTimeoutMs > 0 && started && drain === undefined && teardown === undefined) {
-        log.info('daemon', `received ${SIGNAL_NAMES[sig]}; draining for up to ${drainTimeoutMs}ms (-drain-timeout), then shutting down`);
+        log.info(
+          'daemon',
+          `received ${SIGNAL_NAMES[sig]}; draining for up to ${formatDuration(drainTimeoutMs)} (-drain-timeout), then shutting down`,
+        );
         health.draining();
         drain = startDrain(drainTimeoutMs, () => server?.supervisor.liveCount ?? 0, log);
         void drain.done.then(() => shutdown());

@@ -2,41 +2,13 @@
  * `-metrics-addr`: a scripted workload against the real daemon, scraped and checked number by number.
  */
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture } from '../helpers/daemon.js';
 import { sandboxes } from '../helpers/cli.js';
+import { freePort, get } from '../helpers/http.js';
 import { b64, type RpcClient } from '../helpers/rpc.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface HttpReply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function get(port: number, path: string, host?: string): Promise<HttpReply> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, headers: host ? { host } : {}, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-  });
-}
 
 /** `name{labels}` → value, from Prometheus text. */
 function parse(text: string): Map<string, number> {
