@@ -14,8 +14,9 @@
  * the previous one sends SIGTERM instead, a third SIGKILL, each announced on stderr.
  *
  * A dropped connection is ridden through by the client library's reattach, for up to `-reconnect-budget`. When the
- * daemon itself is gone (the lock owner, checked by pid and OS start time, exited), that is reported at once with
- * what became of the remote process, which is killed if it was left running without its daemon.
+ * daemon itself is gone (the lock owner, checked by pid and OS start time, exited), that is reported at once. Either
+ * way, once -run gives up it says what became of the remote process, and kills it if it still runs (by pid and OS
+ * start time, its process group): as with a terminal's hangup, a command nobody follows does not run on unseen.
  *
  * Exit codes of our own: 2 usage, 125 the daemon could not be reached, was lost or is draining, 126 the command
  * cannot be executed, 127 it was not found.
@@ -281,14 +282,14 @@ export async function runCommand(options: RunOptions): Promise<number> {
   };
   client.on('disconnect', () => void watchDaemon());
 
-  /** What became of the remote process, killing it if it was left running without a daemon. */
+  /** What became of the remote process, killed if it still runs: nothing will follow it once -run gives up. */
   const fate = async (): Promise<string> => {
     if (remote === undefined) return 'the command may not have started';
     if (!(await isSameProcess(remote.pid, remote.startTime)))
       return `the remote process (pid ${remote.pid}) is gone too; its exit status was not delivered`;
     const st = await readStat(remote.pid);
     signalPid(st?.pgid === remote.pid ? -remote.pid : remote.pid, 'SIGKILL');
-    return `the remote process (pid ${remote.pid}) was still running without it: sent SIGKILL to its process group`;
+    return `the remote process (pid ${remote.pid}) was still running: sent SIGKILL to its process group`;
   };
 
   try {
@@ -313,13 +314,10 @@ export async function runCommand(options: RunOptions): Promise<number> {
         if (!sink.write(item.data)) await drained(sink);
       }
     } catch (err) {
+      // Nothing follows the command any more: like a terminal's hangup, it does not run on unseen.
       if (lost !== undefined) say(lost);
-      else if (err instanceof ProcessLostError || err instanceof ClosedError) {
-        const alive = holder !== undefined && (await isSameProcess(holder.pid, holder.startTime));
-        say(
-          `${err.message}; ${alive ? `the process may still run on the daemon: claustrum -kill ${proc.id} -socket ${shellQuote(options.socket)}` : await fate()}`,
-        );
-      } else say((err as Error).message);
+      else if (err instanceof ProcessLostError || err instanceof ClosedError) say(`${err.message}; ${await fate()}`);
+      else say((err as Error).message);
       return 125;
     }
     return (await proc.exited).status;
