@@ -182,7 +182,7 @@ describe('-serve', () => {
         expect(new Date(o.time).toISOString()).toBe(o.time);
         expect(['debug', 'info', 'warn', 'error']).toContain(o.level);
       }
-      expect(lines.map((l) => JSON.parse(l).msg)).toContain('listening on ' + d.socket);
+      expect(lines.map((l) => JSON.parse(l).msg)).toContain(`listening on ${d.socket}`);
     } finally {
       await d.stop();
     }
