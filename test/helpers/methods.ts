@@ -21,4 +21,6 @@ export const SERVED_METHODS: readonly string[] = [
   // Extensions come after every reference method.
   'process.list',
   'process.stats',
+  // Registered by the daemon after the server's own methods (src/server/methods/info.ts).
+  'server.info',
 ];
