@@ -121,6 +121,8 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
 
   let metricsServer: http.Server | undefined;
   let activated: ActivatedSocket | undefined;
+  // Ends the login-shell probe if the daemon stops first.
+  const probeAbort = new AbortController();
   try {
     // First: the variables must be gone before any child (the login-shell probe) could inherit them.
     activated = await takeActivatedSocket(socketPath);
@@ -131,7 +133,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     await prepareSocketDirectory(socketPath);
     lock = await RunDirLock.acquire(socketPath, log);
     // In the background from now on, so the first spawn waits only for what is left of the probe's 4 s cap.
-    const loginPath = cfg.loginPath ? readLoginShellPath() : undefined;
+    const loginPath = cfg.loginPath ? readLoginShellPath(process.env, undefined, probeAbort.signal) : undefined;
     // Loaded only when asked for: prom-client and node:http add memory, and Node's spawn cost grows with it.
     const metricsModule = cfg.metricsAddr !== undefined ? await import('../metrics/metrics.js') : undefined;
     const metrics: Metrics | undefined = metricsModule
@@ -247,6 +249,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       teardown ??= (async () => {
         log.info('Server', 'shutdown requested');
         health.stopping();
+        probeAbort.abort();
         drain?.cut();
         idle?.stop();
         clearInterval(probe);
@@ -291,6 +294,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     const message = err instanceof TokenError || err instanceof LockError ? err.message : (err as Error).message;
     log.error('daemon', `start-up failed: ${message}`);
     // Clean up before reporting: once the launcher has said "failed" and exited, the directory must be free.
+    probeAbort.abort();
     await server?.close().catch(() => {});
     metricsServer?.close();
     if (!activated) await removeIfOwned(socketId);
