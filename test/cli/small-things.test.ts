@@ -116,6 +116,26 @@ describe('-serve', () => {
     );
   });
 
+  it('a daemon stopped while its login-shell probe hangs ends the probe: no login shell outlives it', async () => {
+    const sb = sandbox();
+    await sb.start([], { env: { SHELL: path.join(FIXTURES, 'hanging-login-shell.sh'), HOME: sb.root } });
+    const shell = await until(
+      () => {
+        try {
+          return Number(readFileSync(path.join(sb.root, 'login-shell.pid'), 'utf8'));
+        } catch {
+          return undefined;
+        }
+      },
+      10_000,
+      'the probe at start',
+    );
+    sb.track(shell);
+    expect(procAlive(shell)).toBe(true);
+    expect((await sb.stop()).stdout).toBe('stopped\n');
+    await until(() => !procAlive(shell), 10_000, 'the hanging shell killed');
+  });
+
   it('a second -serve says what it replaces and how many processes will be killed, or kept', async () => {
     for (const keep of [false, true]) {
       const sb = sandbox();
