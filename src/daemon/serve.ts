@@ -229,21 +229,12 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       log.error('daemon', `failed to persist token: ${(err as Error).message}`);
     }
     const probe = startOrphanProbe(socketPath, ownSocket, server, log, cfg.timings, () => void shutdown());
-    const srvForIdle = server;
+    const srv = server;
     if ((cfg.idleExitMs ?? 0) > 0) {
-      idle = watchIdle(
-        cfg.idleExitMs!,
-        {
-          liveProcesses: () => srvForIdle.supervisor.liveCount,
-          connections: () => srvForIdle.connectionCount,
-          clientlessMs: () => srvForIdle.clientlessMs,
-        },
-        log,
-        () => void shutdown(),
-      );
+      const sources = { liveProcesses: () => srv.supervisor.liveCount, connections: () => srv.connectionCount, clientlessMs: () => srv.clientlessMs };
+      idle = watchIdle(cfg.idleExitMs!, sources, log, () => void shutdown());
     }
 
-    const srv = server;
     const heldLock = lock;
     shutdown = (): Promise<void> => {
       teardown ??= (async () => {
