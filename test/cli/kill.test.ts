@@ -15,7 +15,9 @@ async function childOf(parent: number): Promise<number> {
     () => {
       try {
         const kids = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(' ').filter(Boolean);
-        return kids.length === 1 ? Number(kids[0]) : undefined;
+        // Once it runs sleep, not while it is still the shell's fork (a signal then is the shell's business).
+        if (kids.length !== 1) return undefined;
+        return readFileSync(`/proc/${kids[0]}/comm`, 'utf8').trim() === 'sleep' ? Number(kids[0]) : undefined;
       } catch {
         return undefined;
       }

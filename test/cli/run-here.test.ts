@@ -37,13 +37,17 @@ function run(flags: readonly string[], argv: readonly string[], opts: { env?: No
   return r;
 }
 
-/** The only child of `pid`, from /proc. */
+/**
+ * The only child of `pid` once it runs `sleep`, from /proc. Until the exec, the child is the shell's fork, whose
+ * SIGINT handling is the shell's: a signal in that window is the shell's business, as on a terminal.
+ */
 function childOf(pid: number): Promise<number> {
   return until(
     () => {
       try {
         const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean);
-        return kids.length === 1 ? Number(kids[0]) : undefined;
+        if (kids.length !== 1) return undefined;
+        return readFileSync(`/proc/${kids[0]}/comm`, 'utf8').trim() === 'sleep' ? Number(kids[0]) : undefined;
       } catch {
         return undefined;
       }

@@ -17,7 +17,7 @@ describe('MessagePack on the Unix socket', () => {
     expect(await c.call('server.ping')).toEqual({ pong: true });
     const caps = await c.call('server.capabilities');
     expect(caps.features).toEqual(expect.arrayContaining(['wire.msgpack', 'process.list', 'process.stats', 'process.stdin.eof']));
-    expect(caps.methods.slice(-2)).toEqual(['process.list', 'process.stats']);
+    expect(caps.methods.slice(-3)).toEqual(['process.list', 'process.stats', 'server.info']);
   });
 
   it('takes binary stdin and sends binary frames, every byte value intact', async () => {
