@@ -1,20 +1,43 @@
 #!/usr/bin/env node
 /**
  * The `claustrum` executable: flag parsing and mode selection, nothing else.
+ *
+ * Exactly one mode per run; every other flag names the modes it applies to, and a flag given with a mode it does
+ * not apply to is an error, as are two modes at once. `claustrum -<mode> -help` prints that mode's own help.
  */
 import path from 'node:path';
 import { flagValue, formatUsage, HelpRequested, parseFlags, type FlagSpec, type FlagValue, type ParsedFlags } from '../src/cli/flags.js';
+import { CliError } from '../src/cli/connect.js';
+import { KILL_USAGE, runKill } from '../src/cli/kill.js';
+import { PS_USAGE, runPs } from '../src/cli/ps.js';
+import { PURGE_USAGE, runPurge } from '../src/cli/purge.js';
 import { LOGS_USAGE, runLogs } from '../src/cli/logs.js';
-import { RUN_USAGE, runCommand } from '../src/cli/run.js';
+import { DEFAULT_RECONNECT_BUDGET_MS, RUN_USAGE, runCommand } from '../src/cli/run.js';
+import { runServeMode } from '../src/cli/serve.js';
+import { runService, SERVICE_ACTIONS, SERVICE_USAGE, type ServiceAction } from '../src/cli/service.js';
+import { runStatus, STATUS_USAGE } from '../src/cli/status.js';
 import { runBridge } from '../src/daemon/bridge.js';
+import { ON_DEMAND_IDLE_EXIT_MS } from '../src/daemon/idle.js';
+import { DAEMON_CHILD_ENV } from '../src/daemon/launcher.js';
 import { defaultSocketPath } from '../src/protocol/paths.js';
+import { checkSocketPath } from '../src/daemon/socketpath.js';
 import { stopDaemon } from '../src/daemon/stop.js';
 import { runInstall, runProbeCli } from '../src/install/install.js';
 import { DEFAULT_CLI_KEEP } from '../src/install/bounds.js';
 import { quietWriter } from '../src/install/io.js';
-import { silentLogger } from '../src/log/logger.js';
-import { runServeMode } from '../src/cli/serve.js';
+import { LOG_FORMATS, type LogFormat, silentLogger } from '../src/log/logger.js';
+import { formatDuration } from '../src/util/duration.js';
+import { splitHostPort } from '../src/util/hostport.js';
 import { BUILD } from '../src/version.js';
+
+/** The modes, in the order -help lists them. */
+const MODES = ['version', 'install', 'probe-cli', 'serve', 'bridge', 'stop', 'run', 'logs', 'status', 'ps', 'kill', 'purge', 'service'] as const;
+type Mode = (typeof MODES)[number];
+
+/** Modes that work on a daemon's socket. */
+const SOCKET_MODES: readonly Mode[] = ['serve', 'stop', 'bridge', 'run', 'logs', 'status', 'ps', 'kill', 'purge', 'service'];
+/** Flags of the daemon itself: -serve runs with them, -service bakes them into the unit. */
+const DAEMON: readonly Mode[] = ['serve', 'service'];
 
 const FLAGS: readonly FlagSpec[] = [
   // modes
@@ -36,16 +59,34 @@ const FLAGS: readonly FlagSpec[] = [
   {
     name: 'run',
     kind: 'bool',
-    usage: `run a command through the daemon on -socket (started if none answers): ${RUN_USAGE}; stdio, EOF and SIGINT/SIGTERM/SIGHUP are forwarded, a dropped connection is reattached, and the exit code is the command's (128+signal)`,
+    usage:
+      'run a command through the daemon on -socket (started if none answers) as if here: this PATH, directory and environment; stdio, EOF and signals reach it, the exit code is its own',
   },
   {
-    name: 'logs',
+    name: 'status',
+    kind: 'bool',
+    usage: 'is a daemon running on -socket: running (exit 0), stale state left by a dead one (1), stopped (3), unknown (4); with what it holds',
+  },
+  { name: 'ps', kind: 'bool', usage: "list the daemon's processes: id, pid, state, age, CPU, memory, terminal, observers, command" },
+  {
+    name: 'kill',
     kind: 'string',
     arg: 'id',
-    usage:
-      "print what process <id> wrote (stdout to stdout, stderr to stderr) as an observer: it never takes the process from its owner; exit code = the process's once it exited",
+    usage: "signal the process group of the daemon's process <id> (-signal, default TERM); -wait for its end",
   },
-  { name: 'f', kind: 'bool', usage: 'with -logs: follow live output until the process exits' },
+  {
+    name: 'purge',
+    kind: 'bool',
+    usage:
+      'stop the daemon on -socket and delete its state: the socket, daemon.token, daemon.lock, remote-server.log(.old), client-start.lock, children/ and, if then empty, the directory; refused while processes run unless -force',
+  },
+  {
+    name: 'service',
+    kind: 'string',
+    arg: 'install|uninstall|status',
+    usage:
+      'run the daemon as a systemd user service (launchd agent on macOS): install writes and enables the unit, uninstall removes it, status shows it',
+  },
   // where
   {
     name: 'socket',
@@ -53,21 +94,83 @@ const FLAGS: readonly FlagSpec[] = [
     arg: 'path',
     default: '$XDG_RUNTIME_DIR/claustrum/rpc.sock, else ~/.claustrum/rpc.sock',
     usage: 'Unix socket path; its directory holds daemon.token, daemon.lock, remote-server.log and children/',
+    modes: SOCKET_MODES,
   },
-  // serve
-  { name: 'foreground', kind: 'bool', usage: 'with -serve: stay in the foreground and log to stderr (npm start, systemd, tests)' },
+  // operator commands
   {
-    name: 'token-file',
-    kind: 'string',
-    arg: 'path',
-    usage: 'with -serve: read the auth token from this file once (one trailing newline stripped), then unlink it',
+    name: 'json',
+    kind: 'bool',
+    usage: 'print JSON instead of a table (-status, -ps, -kill, -purge, -service)',
+    modes: ['status', 'ps', 'kill', 'purge', 'service'],
   },
   {
     name: 'token-fd',
     kind: 'int',
     arg: 'n',
     default: -1,
-    usage: 'with -serve: read the auth token (one line) from this open file descriptor; it never touches disk, argv or the environment',
+    usage:
+      'the auth token (one line) from this open descriptor. -serve: it never touches argv or the environment, and no daemon.token is written unless -write-token. -run, -status, -ps, -kill, -purge: authenticate with it (a daemon started with -token-fd has no daemon.token)',
+    modes: ['serve', 'run', 'logs', 'status', 'ps', 'kill', 'purge'],
+  },
+  { name: 'signal', kind: 'string', arg: 'name', default: 'TERM', usage: 'with -kill: TERM, INT, HUP or KILL', modes: ['kill'] },
+  {
+    name: 'wait',
+    kind: 'bool',
+    usage: 'with -kill: wait for the process to end, up to 3s, then SIGKILL its group and wait up to 7s more; exit 1 if it still runs',
+    modes: ['kill'],
+  },
+  {
+    name: 'force',
+    kind: 'bool',
+    usage: 'with -purge: go ahead although processes run (they are killed) or the state cannot be judged',
+    modes: ['purge'],
+  },
+  {
+    name: 'socket-activation',
+    kind: 'bool',
+    usage: 'with -service install: also a .socket unit that owns the socket and starts the daemon at the first connection (fd 3, LISTEN_FDS)',
+    modes: ['service'],
+  },
+  // run
+  {
+    name: 'logs',
+    kind: 'string',
+    arg: 'id',
+    usage:
+      "print what process <id> wrote (stdout to stdout, stderr to stderr) as an observer: it never takes the process from its owner; exit code = the process's once it exited",
+  },
+  { name: 'f', kind: 'bool', usage: 'with -logs: follow live output until the process exits', modes: ['logs'] },
+  { name: 'daemon-env', kind: 'bool', usage: "with -run: the daemon's environment and PATH lookup instead of this shell's", modes: ['run'] },
+  {
+    name: 'reconnect-budget',
+    kind: 'duration',
+    arg: 'duration',
+    default: formatDuration(DEFAULT_RECONNECT_BUDGET_MS),
+    usage: 'with -run: how long a dropped connection is retried before giving up (a daemon that is gone is reported at once)',
+    modes: ['run'],
+  },
+  {
+    name: 'idle-exit',
+    kind: 'duration',
+    arg: 'duration',
+    default: '0s',
+    usage: `the daemon shuts down after this long with no live process and no connection (0: never). -run starts a daemon with ${formatDuration(ON_DEMAND_IDLE_EXIT_MS)} unless given`,
+    modes: ['serve', 'service', 'run'],
+  },
+  // serve
+  { name: 'foreground', kind: 'bool', usage: 'with -serve: stay in the foreground and log to stderr (npm start, systemd, tests)', modes: ['serve'] },
+  {
+    name: 'token-file',
+    kind: 'string',
+    arg: 'path',
+    usage: 'with -serve: read the auth token from this file once (one trailing newline stripped), then unlink it',
+    modes: ['serve'],
+  },
+  {
+    name: 'write-token',
+    kind: 'bool',
+    usage: 'with -serve: write daemon.token beside the socket (the default, except for a token from -token-fd); -write-token=false: never',
+    modes: DAEMON,
   },
   {
     name: 'stall-timeout',
@@ -75,6 +178,7 @@ const FLAGS: readonly FlagSpec[] = [
     arg: 'duration',
     default: '30s',
     usage: 'with -serve: drop a receiver that takes no output for this long while a child waits on it (Go duration: 30s, 2m)',
+    modes: DAEMON,
   },
   {
     name: 'replay-budget',
@@ -83,15 +187,22 @@ const FLAGS: readonly FlagSpec[] = [
     default: '1GiB',
     usage:
       'with -serve: the most every replay buffer together may hold (each keeps its own 16 MiB cap); over it, exited processes lose their buffered output first, oldest first, then the largest live buffers their oldest frames (never frames an owner has not been sent). Sizes: 512MiB, 2GiB, bytes',
+    modes: DAEMON,
   },
-  { name: 'keep-children', kind: 'bool', usage: 'with -serve: leave children running across a graceful shutdown (they lose their stdio)' },
-  { name: 'no-login-path', kind: 'bool', usage: "with -serve: give children the daemon's PATH instead of the login shell's" },
+  {
+    name: 'keep-children',
+    kind: 'bool',
+    usage: 'with -serve: leave children running across a graceful shutdown (they lose their stdio)',
+    modes: DAEMON,
+  },
+  { name: 'no-login-path', kind: 'bool', usage: "with -serve: give children the daemon's PATH instead of the login shell's", modes: DAEMON },
   {
     name: 'ws-addr',
     kind: 'string',
     arg: 'host:port',
     usage:
       'with -serve: also serve WebSocket on ws://host:port/rpc (text = JSON, binary = MessagePack; auth on every request); use a loopback address such as 127.0.0.1:7777',
+    modes: DAEMON,
   },
   {
     name: 'ws-allow-origin',
@@ -99,12 +210,40 @@ const FLAGS: readonly FlagSpec[] = [
     arg: 'origin',
     usage:
       'with -serve -ws-addr: a browser Origin allowed to connect, e.g. https://app.example (repeatable); requests without Origin are allowed, other origins get 403',
+    modes: DAEMON,
   },
   {
     name: 'metrics-addr',
     kind: 'string',
     arg: 'host:port',
-    usage: 'with -serve: serve Prometheus metrics on http://host:port/metrics (no auth: bind to loopback, e.g. 127.0.0.1:9090)',
+    usage:
+      'with -serve: serve Prometheus metrics on http://host:port/metrics, and /healthz, /readyz, /info (no auth: bind to loopback, e.g. 127.0.0.1:9090)',
+    modes: DAEMON,
+  },
+  {
+    name: 'drain-timeout',
+    kind: 'duration',
+    arg: 'duration',
+    default: '0s',
+    usage:
+      'with -serve: on SIGTERM first refuse new processes, report not ready, and wait up to this long for the children to exit, then shut down (0: shut down at once)',
+    modes: DAEMON,
+  },
+  {
+    name: 'log-format',
+    kind: 'string',
+    arg: 'text|json',
+    default: 'text',
+    usage: 'with -serve: log lines as text, or as one JSON object per line (time, level, component, msg)',
+    modes: DAEMON,
+  },
+  {
+    name: 'log-file',
+    kind: 'string',
+    arg: 'path|-',
+    usage:
+      'with -serve: where the log goes: a file (0600, rotated to .old at start), or - for stderr (-foreground only); default stderr in the foreground, else remote-server.log',
+    modes: DAEMON,
   },
   {
     name: 'max-extract-bytes',
@@ -113,6 +252,7 @@ const FLAGS: readonly FlagSpec[] = [
     default: 0,
     usage:
       'with -serve: files.extract_tar writes at most n bytes of file content per archive, else fails "extraction size limit exceeded" (0: no cap)',
+    modes: DAEMON,
   },
   {
     name: 'git-timeout',
@@ -120,6 +260,7 @@ const FLAGS: readonly FlagSpec[] = [
     arg: 'duration',
     default: '0s',
     usage: 'with -serve: kill any git call of the git.* methods that runs longer than this (Go duration: 30s, 2m; 0: no deadline)',
+    modes: DAEMON,
   },
   // install
   {
@@ -127,6 +268,7 @@ const FLAGS: readonly FlagSpec[] = [
     kind: 'string',
     arg: 'version',
     usage: 'with -install: the CLI version, one path component; the CLI is <cli-dir>/<version>',
+    modes: ['install'],
   },
   {
     name: 'cli-dir',
@@ -134,62 +276,199 @@ const FLAGS: readonly FlagSpec[] = [
     arg: 'dir',
     default: '~/.claustrum/cli',
     usage: 'with -install: the folder of installed CLI versions (created 0700)',
+    modes: ['install'],
   },
   {
     name: 'cli-url',
     kind: 'string',
     arg: 'url',
     usage: 'with -install: download the zstd-compressed CLI from this http(s) URL (needs -cli-checksum)',
+    modes: ['install'],
   },
   {
     name: 'cli-checksum',
     kind: 'string',
     arg: 'sha256',
     usage: 'with -install: lower-case hex SHA-256 of the .zst; always checked for -cli-url, for -cli-zst when given',
+    modes: ['install'],
   },
-  { name: 'cli-zst', kind: 'string', arg: 'path', usage: 'with -install: a local zstd-compressed CLI; consumed once decompressed' },
+  {
+    name: 'cli-zst',
+    kind: 'string',
+    arg: 'path',
+    usage: 'with -install: a local zstd-compressed CLI; consumed once decompressed',
+    modes: ['install'],
+  },
   {
     name: 'cli-keep',
     kind: 'int',
     arg: 'n',
     default: DEFAULT_CLI_KEEP,
     usage: 'with -install: after an install, keep this many newest entries of -cli-dir',
+    modes: ['install'],
   },
   {
     name: 'max-cli-bytes',
     kind: 'int',
     arg: 'n',
     usage: 'with -install: cap on the download and on the decompressed CLI, in bytes (0: no cap)',
+    modes: ['install'],
   },
   {
     name: 'cli-download-timeout',
     kind: 'duration',
     arg: 'duration',
     usage: 'with -install: deadline on the whole -cli-url download (0: none; a 60s stall aborts it regardless)',
+    modes: ['install'],
   },
 ];
 
-const MODES = ['version', 'install', 'probe-cli', 'serve', 'bridge', 'stop', 'run', 'logs'] as const;
+/** What each mode is for, and how it is called, for its own -help. */
+const MODE_HELP: Readonly<Record<Mode, { readonly usage: string; readonly about: string }>> = {
+  version: { usage: 'claustrum -version', about: 'Prints the version and build time.' },
+  install: {
+    usage: 'claustrum -install -cli-version v [install flags]',
+    about: 'Makes sure the agent CLI is installed; prints one __INSTALL_RESULT__ line.',
+  },
+  'probe-cli': { usage: 'claustrum -probe-cli path', about: 'Runs <path> --version with a 30 s bound; prints nothing, __CLI_HUNG__ or __CLI_BAD__.' },
+  serve: {
+    usage: 'claustrum -serve [-foreground] [-socket path] [serve flags]',
+    about:
+      'Starts the daemon (detached unless -foreground) and returns once it accepts. A daemon already serving the socket is replaced: what it holds is said on stderr first.',
+  },
+  bridge: { usage: 'claustrum -bridge [-socket path]', about: 'Relays stdin and stdout to the daemon, adding nothing.' },
+  stop: {
+    usage: 'claustrum -stop [-socket path]',
+    about: 'Stops the daemon (its children with it, unless it runs with -keep-children); prints one word.',
+  },
+  logs: {
+    usage: LOGS_USAGE,
+    about:
+      "Prints what a process wrote, read as an observer (it never takes the process from its owner, never slows it): stdout to stdout, stderr to stderr, a loss announced on stderr with its seqs. With -f, follows it to its exit. Exit code: the process's once it exited (128 + signal), else 0; 1 no such process; 125 the daemon could not be reached.",
+  },
+  run: {
+    usage: RUN_USAGE,
+    about:
+      "Runs a command through the daemon as if here: looked up with this PATH, in this directory, with this environment (minus the daemon's token and systemd's LISTEN_* and NOTIFY_SOCKET). Ctrl-C, SIGTERM and SIGHUP reach the remote process group; a second Ctrl-C within 2s sends SIGTERM, a third SIGKILL. Exit code: the command's; 125 no daemon or lost, 126 cannot execute, 127 not found.",
+  },
+  status: {
+    usage: STATUS_USAGE,
+    about:
+      'Says whether a daemon runs on the socket. Exit 0 running (pid, version, instance, uptime, socket, token file, log, processes, connections, replay bytes), 1 stale (a dead daemon left state; what is listed), 3 not running, 4 unknown.',
+  },
+  ps: { usage: PS_USAGE, about: "Lists the daemon's processes, oldest first." },
+  kill: {
+    usage: KILL_USAGE,
+    about:
+      "Sends a signal to the process group of one of the daemon's processes. Exit 1 when there is no such process, or with -wait when it outlives SIGKILL.",
+  },
+  purge: {
+    usage: PURGE_USAGE,
+    about:
+      "Stops the daemon and deletes its state directory's files: the socket, daemon.token, daemon.lock, remote-server.log and .old, client-start.lock, children/ records, then the directory if it is empty (nothing else is touched). Refused while processes run (they would be killed) unless -force.",
+  },
+  service: {
+    usage: SERVICE_USAGE,
+    about:
+      'Installs the daemon as a systemd user service (absolute node and script paths, -foreground, Restart=on-failure, KillMode=process so its own shutdown signals its children), optionally with a .socket unit; a launchd agent on macOS. Where systemctl --user is not available it says so and prints the unit.',
+  },
+};
 
-/** Serve flags a launcher hands on to the daemon it starts (the token sources it consumes itself). */
-const NOT_FORWARDED = new Set([
-  ...['serve', 'foreground', 'socket', 'token-file', 'token-fd', 'stop', 'bridge', 'version', 'install', 'probe-cli', 'run', 'logs', 'f'],
-  ...['cli-version', 'cli-dir', 'cli-url', 'cli-checksum', 'cli-zst', 'cli-keep', 'max-cli-bytes', 'cli-download-timeout'],
-]);
+/** Serve flags a launcher does not hand on to the daemon it starts (it consumes them, or decides them itself). */
+const NOT_FORWARDED = new Set(['foreground', 'socket', 'token-file', 'token-fd', 'write-token']);
 
 function usage(): string {
-  return `Usage: claustrum -serve [flags] | -stop | -bridge | -version   [-socket path]\n       claustrum -install -cli-version v [install flags] | -probe-cli path\n       ${RUN_USAGE}\n       ${LOGS_USAGE}\n\n${formatUsage(FLAGS)}\n`;
+  return (
+    'Usage: claustrum -serve [flags] | -stop | -bridge | -version   [-socket path]\n' +
+    '       claustrum -status | -ps | -kill id | -purge | -service install|uninstall|status   [-socket path] [-json]\n' +
+    `       ${RUN_USAGE}\n` +
+    `       ${LOGS_USAGE}\n` +
+    '       claustrum -install -cli-version v [install flags] | -probe-cli path\n' +
+    '       claustrum -<mode> -help: that mode alone\n\n' +
+    `${formatUsage(FLAGS)}\n\n${ENVIRONMENT}`
+  );
 }
 
-function forwardedFlags(parsed: ParsedFlags): string[] {
+const ENVIRONMENT =
+  'Environment:\n' +
+  '  CLAUSTRUM_LOG_LEVEL\n' +
+  "    \tthe daemon's log threshold: debug, info, warn or error (default debug; anything else means debug)\n" +
+  '  XDG_RUNTIME_DIR\n' +
+  '    \twhere the default socket lives ($XDG_RUNTIME_DIR/claustrum/rpc.sock)\n';
+
+function modeUsage(mode: Mode): string {
+  const help = MODE_HELP[mode];
+  const flags = FLAGS.filter((f) => f.name === mode || f.modes?.includes(mode));
+  const env = mode === 'serve' || mode === 'service' ? `\n\n${ENVIRONMENT}` : '\n';
+  return `Usage: ${help.usage}\n\n${help.about}\n\n${formatUsage(flags)}${env}`;
+}
+
+/** The modes given (a bool set to true, a string not empty), in MODES order. */
+function givenModes(given: ReadonlyMap<string, FlagValue>): Mode[] {
+  return MODES.filter((m) => {
+    const v = given.get(m);
+    return v === true || (typeof v === 'string' && v !== '');
+  });
+}
+
+function forwardedFlags(parsed: ParsedFlags, mode: Mode): string[] {
   const out: string[] = [];
   for (const [name, value] of parsed.given) {
-    if (NOT_FORWARDED.has(name)) continue;
     const spec = FLAGS.find((f) => f.name === name)!;
+    if (NOT_FORWARDED.has(name) || !spec.modes?.includes('serve') || (mode === 'service' && !spec.modes.includes('service'))) continue;
     const values = Array.isArray(value) ? value : [value];
-    for (const v of values) out.push(`-${name}=${spec.kind === 'duration' ? `${v}ms` : String(v)}`);
+    for (const v of values) out.push(`-${name}=${spec.kind === 'duration' ? formatDuration(v as number) : String(v)}`);
   }
   return out;
+}
+
+class UsageError extends Error {}
+
+/** Cross-flag rules the parser cannot know. */
+function checkCombination(mode: Mode, parsed: ParsedFlags, get: <T extends FlagValue>(name: string) => T): void {
+  for (const name of parsed.given.keys()) {
+    const spec = FLAGS.find((f) => f.name === name)!;
+    if (spec.modes === undefined) continue;
+    if (!spec.modes.includes(mode)) {
+      throw new UsageError(`-${name} does not apply to -${mode} (it goes with ${spec.modes.map((m) => `-${m}`).join(', ')})`);
+    }
+  }
+  if (mode !== 'run' && parsed.positionals.length > 0) {
+    throw new UsageError(`-${mode} takes no arguments, but got ${JSON.stringify(parsed.positionals[0])}`);
+  }
+  if (mode === 'serve' || mode === 'service') {
+    const format = get<string>('log-format');
+    if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new UsageError(`-log-format ${format}: want text or json`);
+    if (parsed.given.has('metrics-addr')) {
+      try {
+        splitHostPort(get<string>('metrics-addr'));
+      } catch (err) {
+        throw new UsageError(`-metrics-addr: ${(err as Error).message}`);
+      }
+    }
+    for (const d of ['drain-timeout', 'idle-exit', 'stall-timeout']) {
+      if (get<number>(d) < 0) throw new UsageError(`-${d} must not be negative`);
+    }
+  }
+  if (mode === 'serve') {
+    if (parsed.given.has('token-file') && get<number>('token-fd') >= 0) throw new UsageError('-token-file and -token-fd: give one token source');
+    if (get<string>('log-file') === '-' && !get<boolean>('foreground')) {
+      throw new UsageError('-log-file - (stderr) needs -foreground: a detached daemon has no terminal; give a file path');
+    }
+    // (The detached daemon gets its token over the launcher's pipe and -write-token from the launcher.)
+    const detachedDaemon = process.env[DAEMON_CHILD_ENV] === '1';
+    if (!detachedDaemon && parsed.given.get('write-token') === false && !parsed.given.has('token-file') && get<number>('token-fd') < 0) {
+      throw new UsageError('-write-token=false with a generated token: nobody could learn it; give -token-fd or -token-file');
+    }
+  }
+  if (mode === 'service') {
+    const action = get<string>('service');
+    if (!(SERVICE_ACTIONS as readonly string[]).includes(action)) throw new UsageError(`-service ${action}: want install, uninstall or status`);
+    if (action !== 'install' && parsed.given.has('socket-activation')) throw new UsageError('-socket-activation goes with -service install');
+    if (get<string>('log-file') === '-') throw new UsageError('-log-file -: a service logs to stderr (the journal) already; give a path or nothing');
+    if (parsed.given.get('write-token') === false)
+      throw new UsageError('-write-token=false: a service generates its token, which nobody could then learn');
+  }
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -198,67 +477,143 @@ async function main(argv: readonly string[]): Promise<number> {
     parsed = parseFlags(FLAGS, argv);
   } catch (err) {
     if (err instanceof HelpRequested) {
-      process.stdout.write(usage());
+      const [mode] = givenModes(err.given);
+      process.stdout.write(mode ? modeUsage(mode) : usage());
       return 0;
     }
     process.stderr.write(`${(err as Error).message}\n${usage()}`);
     return 2;
   }
   const get = <T extends FlagValue>(name: string) => flagValue<T>(FLAGS, parsed, name);
+  const modes = givenModes(parsed.given);
+  if (modes.length === 0) {
+    process.stderr.write(`claustrum: one of ${MODES.map((m) => `-${m}`).join('/')} is required (claustrum -help lists them)\n`);
+    return 2;
+  }
+  if (modes.length > 1) {
+    process.stderr.write(`claustrum: ${modes.map((m) => `-${m}`).join(' and ')} are different modes: give one\n`);
+    return 2;
+  }
+  const mode = modes[0]!;
+  try {
+    checkCombination(mode, parsed, get);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`claustrum: ${err.message}\n${modeUsage(mode)}`);
+    return 2;
+  }
   const socketPath = path.resolve(parsed.given.has('socket') ? get<string>('socket') : defaultSocketPath());
+  if (SOCKET_MODES.includes(mode)) {
+    try {
+      // Refused before anything is created (the serve launcher creates the directory next).
+      checkSocketPath(socketPath);
+    } catch (err) {
+      process.stderr.write(`claustrum: ${(err as Error).message}\n`);
+      return mode === 'status' ? 4 : 1;
+    }
+  }
+  const stdout = process.stdout;
+  const json = get<boolean>('json');
+  const tokenFd = get<number>('token-fd');
 
-  if (get<boolean>('version')) {
-    process.stdout.write(`claustrum ${BUILD.version} (built ${BUILD.builtAt})\n`);
-    return 0;
+  switch (mode) {
+    case 'version':
+      stdout.write(`claustrum ${BUILD.version} (built ${BUILD.builtAt})\n`);
+      return 0;
+    case 'install':
+      return runInstall({
+        cliVersion: get<string>('cli-version'),
+        cliDir: parsed.given.has('cli-dir') ? get<string>('cli-dir') : '',
+        cliUrl: get<string>('cli-url'),
+        cliChecksum: get<string>('cli-checksum'),
+        cliZst: get<string>('cli-zst'),
+        cliKeep: get<number>('cli-keep'),
+        maxCliBytes: get<number>('max-cli-bytes'),
+        downloadTimeoutMs: get<number>('cli-download-timeout'),
+        stdout: quietWriter(process.stdout),
+        stderr: quietWriter(process.stderr),
+      });
+    case 'probe-cli':
+      return runProbeCli(get<string>('probe-cli'), quietWriter(process.stdout));
+    case 'serve':
+      return runServeMode({
+        socketPath,
+        foreground: get<boolean>('foreground'),
+        tokenFile: get<string>('token-file'),
+        tokenFd,
+        forward: forwardedFlags(parsed, 'serve'),
+        stallTimeoutMs: get<number>('stall-timeout'),
+        maxExtractBytes: get<number>('max-extract-bytes'),
+        gitTimeoutMs: get<number>('git-timeout'),
+        keepChildren: get<boolean>('keep-children'),
+        replayBudgetBytes: get<number>('replay-budget'),
+        loginPath: !get<boolean>('no-login-path'),
+        metricsAddr: parsed.given.has('metrics-addr') ? get<string>('metrics-addr') : undefined,
+        websocket: parsed.given.has('ws-addr') ? { addr: get<string>('ws-addr'), allowOrigins: get<string[]>('ws-allow-origin') } : undefined,
+        writeToken: parsed.given.has('write-token') ? get<boolean>('write-token') : undefined,
+        drainTimeoutMs: get<number>('drain-timeout'),
+        idleExitMs: get<number>('idle-exit'),
+        logFormat: get<string>('log-format') as LogFormat,
+        logFile: parsed.given.has('log-file') ? get<string>('log-file') : undefined,
+      });
+    case 'bridge':
+      return runBridge(socketPath, process.stdin, process.stdout, (line) => process.stderr.write(`${line}\n`));
+    case 'stop': {
+      // One word on stdout is the whole answer; the eviction steps behind it are not narrated.
+      const word = await stopDaemon(socketPath, silentLogger);
+      stdout.write(`${word}\n`);
+      return 0;
+    }
+    case 'logs':
+      return runLogs({ socket: socketPath, id: get<string>('logs'), follow: get<boolean>('f'), tokenFd });
+    case 'run':
+      return runCommand({
+        socket: socketPath,
+        argv: parsed.positionals,
+        daemonEnv: get<boolean>('daemon-env'),
+        reconnectBudgetMs: get<number>('reconnect-budget'),
+        ...(parsed.given.has('idle-exit') ? { idleExitMs: get<number>('idle-exit') } : {}),
+        tokenFd,
+      });
   }
-  if (get<boolean>('install')) {
-    return runInstall({
-      cliVersion: get<string>('cli-version'),
-      cliDir: parsed.given.has('cli-dir') ? get<string>('cli-dir') : '',
-      cliUrl: get<string>('cli-url'),
-      cliChecksum: get<string>('cli-checksum'),
-      cliZst: get<string>('cli-zst'),
-      cliKeep: get<number>('cli-keep'),
-      maxCliBytes: get<number>('max-cli-bytes'),
-      downloadTimeoutMs: get<number>('cli-download-timeout'),
-      stdout: quietWriter(process.stdout),
-      stderr: quietWriter(process.stderr),
-    });
+  // The operator commands: a CliError is their failure, printed as such.
+  try {
+    switch (mode) {
+      case 'status':
+        return await runStatus({ socket: socketPath, tokenFd, json, stdout });
+      case 'ps':
+        return await runPs({ socket: socketPath, tokenFd, json, stdout });
+      case 'kill':
+        return await runKill({
+          socket: socketPath,
+          tokenFd,
+          id: get<string>('kill'),
+          signal: get<string>('signal'),
+          wait: get<boolean>('wait'),
+          json,
+          stdout,
+        });
+      case 'purge':
+        return await runPurge({ socket: socketPath, tokenFd, force: get<boolean>('force'), json, stdout });
+      case 'service':
+        return await runService({
+          action: get<string>('service') as ServiceAction,
+          socket: socketPath,
+          args: forwardedFlags(parsed, 'service'),
+          socketActivation: get<boolean>('socket-activation'),
+          drainTimeoutMs: get<number>('drain-timeout'),
+          json,
+          stdout,
+        });
+    }
+  } catch (err) {
+    if (!(err instanceof CliError)) throw err;
+    process.stderr.write(`claustrum: ${err.message}\n`);
+    return mode === 'status' ? 4 : err.exitCode;
   }
-  if (get<string>('probe-cli') !== '') return runProbeCli(get<string>('probe-cli'), quietWriter(process.stdout));
-  if (get<boolean>('serve')) {
-    return runServeMode({
-      socketPath,
-      foreground: get<boolean>('foreground'),
-      tokenFile: get<string>('token-file'),
-      tokenFd: get<number>('token-fd'),
-      forward: forwardedFlags(parsed),
-      stallTimeoutMs: get<number>('stall-timeout'),
-      maxExtractBytes: get<number>('max-extract-bytes'),
-      gitTimeoutMs: get<number>('git-timeout'),
-      keepChildren: get<boolean>('keep-children'),
-      replayBudgetBytes: get<number>('replay-budget'),
-      loginPath: !get<boolean>('no-login-path'),
-      metricsAddr: parsed.given.has('metrics-addr') ? get<string>('metrics-addr') : undefined,
-      websocket: parsed.given.has('ws-addr') ? { addr: get<string>('ws-addr'), allowOrigins: get<string[]>('ws-allow-origin') } : undefined,
-    });
-  }
-  if (get<boolean>('bridge')) {
-    return runBridge(socketPath, process.stdin, process.stdout, (line) => process.stderr.write(`${line}\n`));
-  }
-  if (get<boolean>('stop')) {
-    // One word on stdout is the whole answer; the eviction steps behind it are not narrated.
-    const word = await stopDaemon(socketPath, silentLogger);
-    process.stdout.write(`${word}\n`);
-    return 0;
-  }
-  if (get<boolean>('run')) return runCommand({ socket: socketPath, argv: parsed.positionals });
-  if (parsed.given.has('logs')) return runLogs({ socket: socketPath, id: get<string>('logs'), follow: get<boolean>('f') });
-  process.stderr.write(`claustrum: one of ${MODES.map((m) => `--${m}`).join('/')} is required\n`);
-  return 2;
 }
 
 process.exitCode = await main(process.argv.slice(2));
-// A daemon's last handles (timers, the metrics listener) must not keep a finished process alive; other modes end
-// on their own once stdout has drained.
-if (process.argv.slice(2).some((a) => /^--?serve(=|$)/.test(a))) process.exit(process.exitCode);
+// A daemon's last handles (timers, the metrics listener) must not keep a finished process alive, nor may a
+// connection an operator command gave up on; -run, -bridge and -install end on their own once stdout has drained.
+if (process.argv.slice(2).some((a) => /^--?(serve|status|ps|kill|purge|service)(=|$)/.test(a))) process.exit(process.exitCode);

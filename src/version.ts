@@ -1,9 +1,11 @@
-/** The version and build time of this build, stamped by scripts/stamp-build.mjs. Read once, at start-up. */
+/** The version, commit and build time of this build, stamped by scripts/stamp-build.mjs. Read once, at start-up. */
 import { readFileSync } from 'node:fs';
 
 interface BuildInfo {
   readonly version: string;
   readonly builtAt: string;
+  /** The git commit built, when the build ran in a checkout. */
+  readonly commit?: string;
 }
 
 function load(): BuildInfo {

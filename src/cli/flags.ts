@@ -16,13 +16,24 @@ export interface FlagSpec {
   /** Placeholder in -help, such as `path` in `-socket path`. */
   readonly arg?: string;
   readonly usage: string;
+  /**
+   * The modes this flag applies to (a flag given with any other mode is an error); absent for the mode flags
+   * themselves.
+   */
+  readonly modes?: readonly string[];
 }
 
 export type FlagValue = string | number | boolean | string[];
 
 export class FlagError extends Error {}
-/** -h / -help was asked for. */
-export class HelpRequested extends Error {}
+/** -h / -help was asked for; `given` holds the flags before it, so a mode can print its own help. */
+export class HelpRequested extends Error {
+  readonly given: ReadonlyMap<string, FlagValue>;
+  constructor(given: ReadonlyMap<string, FlagValue> = new Map()) {
+    super('help requested');
+    this.given = given;
+  }
+}
 
 export interface ParsedFlags {
   /** Flags given on the command line, by name. */
@@ -47,7 +58,7 @@ export function parseFlags(specs: readonly FlagSpec[], argv: readonly string[]):
     const name = eq === -1 ? body : body.slice(0, eq);
     const spec = byName.get(name);
     if (spec === undefined) {
-      if (name === 'h' || name === 'help') throw new HelpRequested();
+      if (name === 'h' || name === 'help') throw new HelpRequested(given);
       throw new FlagError(`flag provided but not defined: -${name}`);
     }
     let text: string;

@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { type Client, type ConnectOptions, connect } from '../client/client.js';
 import { ProcessLostError } from '../client/errors.js';
+import { commandToken } from './connect.js';
 
 export const LOGS_USAGE = 'claustrum -logs [-socket path] [-f] <id>';
 
@@ -19,6 +20,8 @@ export interface LogsOptions {
   readonly socket: string;
   readonly id: string | undefined;
   readonly follow: boolean;
+  /** `-token-fd`: the token comes from this descriptor (a daemon started with -token-fd writes no daemon.token). */
+  readonly tokenFd?: number;
   readonly stdout?: Writable;
   readonly stderr?: Writable;
   readonly connect?: Omit<ConnectOptions, 'socket'>;
@@ -34,7 +37,13 @@ export async function runLogs(options: LogsOptions): Promise<number> {
   }
   let client: Client;
   try {
-    client = await connect({ reconnect: options.follow ? { giveUpAfterMs: 30_000 } : false, ...options.connect, socket: options.socket });
+    const token = (options.tokenFd ?? -1) >= 0 ? await commandToken(options.socket, options.tokenFd!) : undefined;
+    client = await connect({
+      reconnect: options.follow ? { giveUpAfterMs: 30_000 } : false,
+      ...options.connect,
+      ...(token !== undefined ? { token } : {}),
+      socket: options.socket,
+    });
   } catch (err) {
     say((err as Error).message);
     return 125;

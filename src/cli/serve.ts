@@ -2,12 +2,20 @@
  * The `-serve` mode: launcher, foreground daemon, or the detached daemon a launcher started. cmd/ only turns flags
  * into these options.
  */
+import { createWriteStream, fstat } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import net from 'node:net';
+import path from 'node:path';
 import { DAEMON_CHILD_ENV, launchDaemon, READY_FD_ENV, TOKEN_PIPE_ENV } from '../daemon/launcher.js';
+import { LOG_FILE, openLogFile } from '../daemon/logfile.js';
+import { runDirectory } from '../protocol/paths.js';
+import { describeReplacement, pendingReplacement } from '../daemon/replace.js';
 import { runDaemon, type TokenSource } from '../daemon/serve.js';
+import { ensureSocketDirectory } from '../daemon/socketpath.js';
 import { consumeTokenFile, readTokenFd } from '../daemon/token.js';
-import { Logger, parseLogLevel } from '../log/logger.js';
+import { type LogFormat, Logger, parseLogLevel } from '../log/logger.js';
 import type { WebSocketOptions } from '../server/index.js';
+import { bindsAllInterfaces } from '../util/hostport.js';
 
 export interface ServeModeOptions {
   /** Absolute socket path. */
@@ -26,6 +34,13 @@ export interface ServeModeOptions {
   readonly loginPath: boolean;
   readonly metricsAddr: string | undefined;
   readonly websocket: WebSocketOptions | undefined;
+  /** `-write-token` as given; undefined: write daemon.token unless the token came from -token-fd. */
+  readonly writeToken: boolean | undefined;
+  readonly drainTimeoutMs: number;
+  readonly idleExitMs: number;
+  readonly logFormat: LogFormat;
+  /** `-log-file`: a path, `-` for stderr, or undefined for the default (stderr in the foreground, else remote-server.log). */
+  readonly logFile: string | undefined;
 }
 
 /** Test-only shortenings of fixed daemon timings (documented in PROTOCOL.md as such, not in -help). */
@@ -44,12 +59,35 @@ function testTimings(): { idleTimeoutMs?: number; orphanProbeMs?: number; orphan
 
 export async function runServeMode(o: ServeModeOptions): Promise<number> {
   const detached = process.env[DAEMON_CHILD_ENV] === '1';
-  if (!detached && !o.foreground) return launch(o);
+  if (!detached) {
+    try {
+      await ensureSocketDirectory(o.socketPath);
+    } catch (err) {
+      process.stderr.write(`claustrum: ${(err as Error).message}\n`);
+      return 1;
+    }
+    await announce(o);
+    if (!o.foreground) return launch(o);
+  }
 
   // A daemon outlives whoever started it: a closed terminal or pipe behind stdout or stderr raises EPIPE, which
   // must cost nothing. (Without these listeners the error is an uncaught exception whose log line raises another.)
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
-  const log = new Logger(parseLogLevel(process.env.CLAUSTRUM_LOG_LEVEL));
+  const log = new Logger(parseLogLevel(process.env.CLAUSTRUM_LOG_LEVEL), undefined, o.logFormat);
+  let logTarget: string | null = 'stderr';
+  if (detached) {
+    logTarget = await detachedLogTarget(o);
+  } else if (o.logFile !== undefined && o.logFile !== '-') {
+    const opened = await openLogFile(path.resolve(o.logFile));
+    if ('declined' in opened) {
+      process.stderr.write(`claustrum: -log-file: ${opened.declined}\n`);
+      return 1;
+    }
+    const stream = createWriteStream('', { fd: opened.handle.fd, autoClose: false });
+    stream.on('error', () => {});
+    log.setSink((line) => void stream.write(line));
+    logTarget = opened.path;
+  }
 
   let tokenSource: TokenSource = { kind: 'generate' };
   let report: ((msg: object) => void) | undefined;
@@ -96,6 +134,10 @@ export async function runServeMode(o: ServeModeOptions): Promise<number> {
       print: detached ? undefined : (line) => process.stdout.write(`${line}\n`),
       report,
       timings: testTimings(),
+      writeToken: o.writeToken ?? o.tokenFd < 0,
+      drainTimeoutMs: o.drainTimeoutMs,
+      idleExitMs: o.idleExitMs,
+      logTarget,
     });
     return fatal ? 1 : code;
   } catch (err) {
@@ -117,8 +159,31 @@ async function launch(o: ServeModeOptions): Promise<number> {
   return launchDaemon({
     socketPath: o.socketPath,
     token,
-    forward: o.forward,
+    // Decided here, where the token source is known: the daemon only sees the launcher's pipe.
+    forward: [...o.forward, `-write-token=${o.writeToken ?? o.tokenFd < 0}`],
     print: (line) => process.stdout.write(`${line}\n`),
     printError: (line) => process.stderr.write(`${line}\n`),
+    ...(o.logFile !== undefined ? { logFile: path.resolve(o.logFile) } : {}),
   });
+}
+
+/** Before anything starts: what is being replaced, and an unauthenticated metrics listener open to the network. */
+async function announce(o: ServeModeOptions): Promise<void> {
+  const replaced = await pendingReplacement(o.socketPath);
+  if (replaced) process.stderr.write(`claustrum: ${describeReplacement(o.socketPath, replaced)}\n`);
+  if (o.metricsAddr !== undefined && bindsAllInterfaces(o.metricsAddr)) {
+    process.stderr.write(
+      `claustrum: warning: -metrics-addr ${o.metricsAddr} listens on every interface, and /metrics, /healthz, /readyz and /info have no authentication; bind a loopback or private address unless the network is yours\n`,
+    );
+  }
+}
+
+/** The detached daemon's log is its stderr, opened by the launcher: name it only if it really is that file. */
+async function detachedLogTarget(o: ServeModeOptions): Promise<string | null> {
+  const file = o.logFile !== undefined ? path.resolve(o.logFile) : path.join(runDirectory(o.socketPath), LOG_FILE);
+  const [mine, named] = await Promise.all([
+    new Promise<import('node:fs').Stats | undefined>((resolve) => fstat(2, (err, st) => resolve(err ? undefined : st))),
+    stat(file).catch(() => undefined),
+  ]);
+  return mine && named && mine.ino === named.ino && mine.dev === named.dev ? file : null;
 }

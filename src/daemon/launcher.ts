@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { runDirectory } from '../protocol/paths.js';
 import { accepts, prepareSocketDirectory } from '../server/index.js';
-import { openDaemonLog, tailLog } from './logfile.js';
+import { openDaemonLog, openLogFile, tailLog } from './logfile.js';
 
 /** How long the launcher waits for the daemon to accept on its socket (reference: 12 s). */
 export const LAUNCH_TIMEOUT_MS = 12_000;
@@ -29,6 +29,8 @@ export interface ReadyMessage {
   readonly pid?: number;
   readonly instanceId?: string;
   readonly error?: string;
+  /** `ws://host:port/rpc` when the daemon serves WebSocket. */
+  readonly websocket?: string;
 }
 
 export interface LaunchOptions {
@@ -40,6 +42,8 @@ export interface LaunchOptions {
   readonly forward: readonly string[];
   readonly print: (line: string) => void;
   readonly printError: (line: string) => void;
+  /** `-log-file <path>`: the daemon's log goes there instead of remote-server.log beside the socket. */
+  readonly logFile?: string;
 }
 
 export async function launchDaemon(opts: LaunchOptions): Promise<number> {
@@ -50,7 +54,7 @@ export async function launchDaemon(opts: LaunchOptions): Promise<number> {
     opts.printError(`claustrum: ${(err as Error).message}`);
     return 1;
   }
-  const log = await openDaemonLog(runDir);
+  const log = opts.logFile !== undefined ? await openLogFile(opts.logFile) : await openDaemonLog(runDir);
   if ('declined' in log) opts.printError(`claustrum: warning: running without a log file: ${log.declined}`);
   const out = 'handle' in log ? log.handle.fd : 'ignore';
 
@@ -64,13 +68,15 @@ export async function launchDaemon(opts: LaunchOptions): Promise<number> {
     stdio: ['ignore', out, out, 'pipe', opts.token !== undefined ? 'pipe' : 'ignore'],
   });
   if ('handle' in log) await log.handle.close(); // the daemon has its own copy now
-  if (opts.token !== undefined) (child.stdio[TOKEN_FD] as Writable).end(opts.token);
+  // A daemon that dies before reading it resets the pipe: that is reported through the readiness pipe, not here.
+  if (opts.token !== undefined) (child.stdio[TOKEN_FD] as Writable).on('error', () => {}).end(opts.token);
 
   const ready = await waitReady(child.stdio[READY_FD] as Readable, child);
   const fail = async (reason: string) => {
     opts.printError(`claustrum: ${reason}`);
-    const tail = await tailLog(runDir);
-    if (tail) opts.printError(`--- last lines of ${runDir}/remote-server.log ---\n${tail}`);
+    const logPath = 'path' in log ? log.path : `${runDir}/remote-server.log`;
+    const tail = 'path' in log ? await tailLog(runDir, 20, log.path) : '';
+    if (tail) opts.printError(`--- last lines of ${logPath} ---\n${tail}`);
     return 1;
   };
   if (!ready.ok) return fail(ready.error ?? `timeout waiting for daemon to accept on ${opts.socketPath}`);
@@ -83,6 +89,7 @@ export async function launchDaemon(opts: LaunchOptions): Promise<number> {
   }
   child.unref();
   opts.print(`Claustrum remote server listening on ${opts.socketPath} (pid ${ready.pid}, instance ${ready.instanceId})`);
+  if (ready.websocket) opts.print(`WebSocket: ${ready.websocket}`);
   return 0;
 }
 

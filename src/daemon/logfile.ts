@@ -13,7 +13,11 @@ export const LOG_FILE = 'remote-server.log';
 export type OpenedLog = { readonly handle: FileHandle; readonly path: string } | { readonly declined: string };
 
 export async function openDaemonLog(runDir: string): Promise<OpenedLog> {
-  const file = path.join(runDir, LOG_FILE);
+  return openLogFile(path.join(runDir, LOG_FILE));
+}
+
+/** A log file at any path (`-log-file <path>`), with the same rotation and the same refusals. */
+export async function openLogFile(file: string): Promise<OpenedLog> {
   const st = await lstat(file).catch(() => undefined);
   if (st) {
     if (st.isSymbolicLink()) return { declined: `${file} is a symlink; not following it` };
@@ -34,10 +38,10 @@ export async function openDaemonLog(runDir: string): Promise<OpenedLog> {
   }
 }
 
-/** The last `lines` lines of the daemon log, for a launcher explaining a failed start. */
-export async function tailLog(runDir: string, lines = 20): Promise<string> {
+/** The last `lines` lines of the daemon log (or of `file`), for a launcher explaining a failed start. */
+export async function tailLog(runDir: string, lines = 20, file = path.join(runDir, LOG_FILE)): Promise<string> {
   try {
-    const text = await readFile(path.join(runDir, LOG_FILE), 'utf8');
+    const text = await readFile(file, 'utf8');
     return text.trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
     return '';

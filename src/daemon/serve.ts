@@ -15,9 +15,11 @@ import type { Metrics } from '../metrics/metrics.js';
 import { readLoginShellPath } from '../process/loginpath.js';
 import { startTimeOf } from '../process/procfs.js';
 import { Supervisor } from '../process/supervisor.js';
+import type { InfoResult } from '../protocol/messages.js';
 import { runDirectory, TOKEN_FILE } from '../protocol/paths.js';
 import {
   type FlowLimits,
+  infoMethods,
   loadWebSocketTransport,
   prepareSocketDirectory,
   RpcServer,
@@ -26,7 +28,13 @@ import {
   type WebSocketListener,
   type WebSocketOptions,
 } from '../server/index.js';
+import { formatDuration } from '../util/duration.js';
+import { formatAddress } from '../util/hostport.js';
 import { BUILD } from '../version.js';
+import { takeActivatedSocket, type ActivatedSocket } from './activation.js';
+import { startDrain, type Drain } from './drain.js';
+import { DaemonHealth, healthRoutes, type PublicInfo } from './health.js';
+import { watchIdle, type IdleWatch } from './idle.js';
 import type { ReadyMessage } from './launcher.js';
 import { LockError, RunDirLock } from './lock.js';
 import { ChildRegistry, reapOrphans } from './orphans.js';
@@ -63,6 +71,14 @@ export interface ServeConfig {
   readonly report?: (msg: ReadyMessage) => void;
   /** Test-only shortenings (see PROTOCOL.md); production uses the constants. */
   readonly timings?: { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number; authDeadlineMs?: number };
+  /** Write `daemon.token` (default true). False for a token from `-token-fd` without `-write-token`. */
+  readonly writeToken?: boolean;
+  /** `-drain-timeout`: SIGTERM drains for up to this long first (0: off). */
+  readonly drainTimeoutMs?: number;
+  /** `-idle-exit`: shut down after this long with no live process and no connection (0: off). */
+  readonly idleExitMs?: number;
+  /** Where the log goes, for `server.info`: a path, `stderr`, or null for none. */
+  readonly logTarget?: string | null;
 }
 
 /** Go's names for the signals it logs (`received terminated`). */
@@ -90,8 +106,21 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
   // Signals are handled from the first moment: a signal during start-up waits for the start, then shuts down.
   let started = false;
   let signalled: string | undefined;
+  const drainTimeoutMs = cfg.drainTimeoutMs ?? 0;
+  let drain: Drain | undefined;
+  const health = new DaemonHealth();
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     process.on(sig, () => {
+      if (sig === 'SIGTERM' && drainTimeoutMs > 0 && started && drain === undefined && teardown === undefined) {
+        log.info(
+          'daemon',
+          `received ${SIGNAL_NAMES[sig]}; draining for up to ${formatDuration(drainTimeoutMs)} (-drain-timeout), then shutting down`,
+        );
+        health.draining();
+        drain = startDrain(drainTimeoutMs, () => server?.supervisor.liveCount ?? 0, log);
+        void drain.done.then(() => shutdown());
+        return;
+      }
       // A second signal during the teardown does not abort it: the handler stays, the teardown is idempotent.
       log.info('daemon', `received ${SIGNAL_NAMES[sig]}; shutting down (children will be ${cfg.keepChildren ? 'kept' : 'killed'})`);
       signalled = sig;
@@ -99,23 +128,37 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     });
   }
 
+  let metricsServer: http.Server | undefined;
+  let activated: ActivatedSocket | undefined;
+  // Ends the login-shell probe if the daemon stops first.
+  const probeAbort = new AbortController();
   try {
+    // First: the variables must be gone before any child (the login-shell probe) could inherit them.
+    activated = await takeActivatedSocket(socketPath);
     const token = await resolveToken(cfg.tokenSource, log);
+    if (cfg.writeToken === false && cfg.tokenSource.kind === 'generate') {
+      throw new TokenError('a generated token that is not written to daemon.token is known to nobody: drop -write-token=false or give -token-fd');
+    }
     await prepareSocketDirectory(socketPath);
     lock = await RunDirLock.acquire(socketPath, log);
-    const reaped = await reapOrphans(runDir, log);
-    if (reaped > 0) log.info('daemon', `reaped ${reaped} orphaned child process(es) of dead daemons`);
-    const selfStart = (await startTimeOf('self')) ?? '';
-    const registry = new ChildRegistry(runDir, instanceId, selfStart, log);
-    await registry.init();
-
+    // In the background from now on, so the first spawn waits only for what is left of the probe's 4 s cap.
+    const loginPath = cfg.loginPath ? readLoginShellPath(process.env, undefined, probeAbort.signal) : undefined;
     // The data path, built in order: supervisor → metrics → RPC server(supervisor) → transports.
-    let loginPath: Promise<string | undefined> | undefined;
+    let idle: IdleWatch | undefined;
+    let registry: ChildRegistry | undefined;
     const supervisor = new Supervisor(log, {
       replayBudgetBytes: cfg.replayBudgetBytes,
-      observer: { spawned: (proc) => registry.add(proc.pid, proc.spec.command), reaped: (proc) => void registry.remove(proc.pid) },
-      // Read once, at the first spawn, which waits for it.
-      childPath: cfg.loginPath ? () => (loginPath ??= readLoginShellPath()) : undefined,
+      observer: {
+        spawned: (proc) => registry?.add(proc.pid, proc.spec.command),
+        reaped: (proc) => void registry?.remove(proc.pid),
+        // The live count drops once the exit frame's waiters ran: look at it a turn later.
+        exited: () => {
+          idle?.touch();
+          if (drain) setImmediate(() => drain?.check());
+        },
+      },
+      // Started with the daemon; the first spawn waits for what is left of it.
+      childPath: loginPath ? () => loginPath : undefined,
     });
     // Loaded only when asked for: prom-client and node:http add memory, and Node's spawn cost grows with it.
     const metricsModule = cfg.metricsAddr !== undefined ? await import('../metrics/metrics.js') : undefined;
@@ -123,6 +166,49 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       ? new metricsModule.Metrics({ supervisor, openConnections: () => server?.connectionCount ?? 0 })
       : undefined;
     if (metrics) supervisor.addObserver(metrics);
+    const replayBytes = () => supervisor.budget.used;
+    const publicInfo = (): PublicInfo => ({
+      version: BUILD.version,
+      ...(BUILD.commit ? { commit: BUILD.commit } : {}),
+      instance: instanceId,
+      startedAt: new Date(server?.startedAt ?? Date.now()).toISOString(),
+      state: health.phase,
+      processes: { live: supervisor.liveCount, retained: supervisor.retainedCount },
+      connections: server?.connectionCount ?? 0,
+      replayBytes: replayBytes(),
+    });
+    // Up before the reap, so /readyz says "starting" while it runs; after the lock, whose predecessor held the port.
+    if (metricsModule && cfg.metricsAddr !== undefined) {
+      metricsServer = await metricsModule.serveMetrics(cfg.metricsAddr, metrics, log, healthRoutes(health, publicInfo));
+    }
+    const reaped = await reapOrphans(runDir, log);
+    if (reaped > 0) log.info('daemon', `reaped ${reaped} orphaned child process(es) of dead daemons`);
+    const selfStart = (await startTimeOf('self')) ?? '';
+    const children = new ChildRegistry(runDir, instanceId, selfStart, log);
+    await children.init();
+    registry = children;
+
+    let tokenId: FileIdentity | undefined;
+    const info = (): InfoResult => ({
+      version: BUILD.version,
+      ...(BUILD.commit ? { commit: BUILD.commit } : {}),
+      pid: process.pid,
+      instanceId,
+      startedAt: server?.startedAt ?? Date.now(),
+      state: health.phase,
+      socket: socketPath,
+      tokenFile: tokenId?.path ?? null,
+      log: cfg.logTarget ?? null,
+      metrics: metricsServer ? `http://${formatAddress(metricsServer.address() as net.AddressInfo)}` : null,
+      websocket: websocket ? `ws://${formatAddress(websocket.address)}/rpc` : null,
+      processes: { live: supervisor.liveCount, retained: supervisor.retainedCount },
+      connections: server?.connectionCount ?? 0,
+      replayBytes: replayBytes(),
+      keepChildren: cfg.keepChildren,
+      drainTimeoutMs,
+      idleExitMs: cfg.idleExitMs ?? 0,
+      socketActivated: activated !== undefined,
+    });
     server = new RpcServer({
       supervisor,
       token,
@@ -132,20 +218,27 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       flow: cfg.flow,
       workspace: cfg.workspace,
       idleTimeoutMs: cfg.timings?.idleTimeoutMs,
-      hooks: metrics,
+      hooks: {
+        connected: () => metrics?.connected(),
+        refused: (reason) => metrics?.refused(reason),
+        stalled: () => metrics?.stalled(),
+        reattached: () => metrics?.reattached(),
+        stdinAccepted: (bytes) => metrics?.stdinAccepted(bytes),
+        admitSpawn: () => health.acceptsSpawns,
+      },
       onShutdownRequest: () => void shutdown(),
+      methods: infoMethods(info),
     });
     const rpc = server;
     const authDeadlineMs = cfg.timings?.authDeadlineMs;
-    unix = new UnixTransport(rpc, log, { socketPath, authDeadlineMs });
+    unix = new UnixTransport(rpc, log, { socketPath, authDeadlineMs, listenFd: activated?.fd });
     await unix.listen();
     if (cfg.websocket) websocket = await (await loadWebSocketTransport()).serveWebSocket({ ...cfg.websocket, authDeadlineMs }, log, rpc);
     socketId = await identify(socketPath);
     const ownSocket = socketId;
     await lock.complete(instanceId, server.startedAt);
-    let tokenId: FileIdentity | undefined;
     try {
-      tokenId = await persistToken(runDir, token);
+      if (cfg.writeToken !== false) tokenId = await persistToken(runDir, token);
     } catch (err) {
       // Best-effort, as in the reference, when the caller knows the token; but a token generated here that cannot
       // be written down is known to nobody, and a daemon nobody can authenticate to must not come up.
@@ -156,28 +249,35 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       }
       log.error('daemon', `failed to persist token: ${(err as Error).message}`);
     }
-    const metricsServer: http.Server | undefined =
-      metricsModule && metrics && cfg.metricsAddr !== undefined ? await metricsModule.serveMetrics(cfg.metricsAddr, metrics, log) : undefined;
     const probe = startOrphanProbe(socketPath, ownSocket, server, log, cfg.timings, () => void shutdown());
-
     const srv = server;
     const unixListener = unix;
+    if ((cfg.idleExitMs ?? 0) > 0) {
+      const sources = { liveProcesses: () => srv.supervisor.liveCount, connections: () => srv.connectionCount, clientlessMs: () => srv.clientlessMs };
+      idle = watchIdle(cfg.idleExitMs!, sources, log, () => void shutdown());
+    }
+
     const heldLock = lock;
     shutdown = (): Promise<void> => {
       teardown ??= (async () => {
         log.info('Server', 'shutdown requested');
+        health.stopping();
+        probeAbort.abort();
+        drain?.cut();
+        idle?.stop();
         clearInterval(probe);
         const connections = await srv.close(Promise.all([unixListener.close(), websocket?.close()]));
-        srv.supervisor.close();
+        supervisor.close();
         let killed = 0;
         if (cfg.keepChildren) {
-          const live = srv.supervisor.liveProcesses();
+          const live = supervisor.liveProcesses();
           log.info('Server', `-keep-children: leaving ${live.length} running child process(es) alive across shutdown`);
-          await Promise.all(live.map((p) => registry.remove(p.pid)));
+          await Promise.all(live.map((p) => children.remove(p.pid)));
         } else {
-          killed = await srv.supervisor.killAll('shutdown');
+          killed = await supervisor.killAll('shutdown');
         }
-        await removeIfOwned(ownSocket);
+        // An activated socket is systemd's: it stays, and the next connection starts a daemon again.
+        if (!activated) await removeIfOwned(ownSocket);
         await removeIfOwned(tokenId);
         await heldLock.release();
         metricsServer?.close();
@@ -187,18 +287,32 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       return teardown;
     };
 
-    log.info('daemon', `serving ${socketPath} as pid ${process.pid}, instance ${instanceId}`);
-    cfg.report?.({ ok: true, pid: process.pid, instanceId });
-    if (cfg.print) printBanner(cfg.print, socketPath, process.pid, instanceId, tokenId !== undefined, cfg.tokenSource.kind === 'generate');
+    log.info('daemon', `serving ${socketPath} as pid ${process.pid}, instance ${instanceId}${activated ? ' (socket from systemd)' : ''}`);
+    const wsUrl = info().websocket ?? undefined;
+    health.ready();
+    cfg.report?.({ ok: true, pid: process.pid, instanceId, ...(wsUrl ? { websocket: wsUrl } : {}) });
+    if (cfg.print) {
+      printBanner(cfg.print, {
+        socketPath,
+        pid: process.pid,
+        instanceId,
+        tokenWritten: tokenId !== undefined,
+        generated: cfg.tokenSource.kind === 'generate',
+        tokenFromFd: cfg.tokenSource.kind === 'fd',
+        websocket: wsUrl,
+      });
+    }
     started = true;
     if (signalled) void shutdown();
   } catch (err) {
     const message = err instanceof TokenError || err instanceof LockError ? err.message : (err as Error).message;
     log.error('daemon', `start-up failed: ${message}`);
     // Clean up before reporting: once the launcher has said "failed" and exited, the directory must be free.
+    probeAbort.abort();
     await server?.close(Promise.all([unix?.close(), websocket?.close()])).catch(() => {});
     server?.supervisor.close();
-    await removeIfOwned(socketId);
+    metricsServer?.close();
+    if (!activated) await removeIfOwned(socketId);
     await lock?.release();
     cfg.report?.({ ok: false, error: message });
     throw err;
@@ -222,16 +336,27 @@ async function resolveToken(source: TokenSource, log: Logger): Promise<string> {
   }
 }
 
-function printBanner(
-  print: (line: string) => void,
-  socketPath: string,
-  pid: number,
-  instanceId: string,
-  tokenWritten: boolean,
-  generated: boolean,
-): void {
+interface BannerFacts {
+  readonly socketPath: string;
+  readonly pid: number;
+  readonly instanceId: string;
+  readonly tokenWritten: boolean;
+  readonly generated: boolean;
+  readonly tokenFromFd: boolean;
+  readonly websocket: string | undefined;
+}
+
+function printBanner(print: (line: string) => void, f: BannerFacts): void {
+  const { socketPath, pid, instanceId, tokenWritten, generated } = f;
   print(`Claustrum remote server listening on ${socketPath} (pid ${pid}, instance ${instanceId})`);
-  if (!tokenWritten) return;
+  if (f.websocket) print(`WebSocket: ${f.websocket}`);
+  if (!tokenWritten) {
+    if (f.tokenFromFd) {
+      print('token: the one given on -token-fd; not written to disk (-write-token would write daemon.token)');
+      print('  clients pass it themselves: claustrum -status/-ps/-kill/-run -token-fd <n>, or connect({ token })');
+    }
+    return;
+  }
   const tokenPath = path.join(runDirectory(socketPath), TOKEN_FILE);
   print(`token: ${tokenPath} (mode 0600${generated ? ', generated for this run' : ''})`);
   print('ping it:');

@@ -18,16 +18,16 @@ export async function consumeTokenFile(file: string): Promise<{ token: string; u
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new TokenError(`read --token-file: open ${file}: ${errnoText(errorCode(err))}`);
+    throw new TokenError(`read -token-file: open ${file}: ${errnoText(errorCode(err))}`);
   }
   const token = normalizeToken(text);
   let unlinkError: string | undefined;
   try {
     await unlink(file);
   } catch (err) {
-    unlinkError = `failed to remove --token-file ${file}: ${errnoText(errorCode(err))}`;
+    unlinkError = `failed to remove -token-file ${file}: ${errnoText(errorCode(err))}`;
   }
-  if (token === '') throw new TokenError(`read --token-file: ${file} is empty; put the token in it (one line)`);
+  if (token === '') throw new TokenError(`read -token-file: ${file} is empty; put the token in it (one line)`);
   return { token, unlinkError };
 }
 
@@ -91,7 +91,7 @@ const MAX_TOKEN_BYTES = 64 * 1024;
  * EOF, one trailing newline stripped. Pipes and sockets are read through net.Socket, which copes with a
  * non-blocking descriptor; files and terminals through a file stream.
  */
-export async function readTokenFd(fd: number, what = '--token-fd'): Promise<string> {
+export async function readTokenFd(fd: number, what = '-token-fd'): Promise<string> {
   let st;
   try {
     st = await new Promise<import('node:fs').Stats>((resolve, reject) => fstat(fd, (err, s) => (err ? reject(err) : resolve(s))));

@@ -3,6 +3,9 @@
  * (local time, level tag padded to five characters), so anything that greps for `[Server]` or
  * `[process.Manager]` keeps working.
  *
+ * With `-log-format json` each line is one JSON object instead, `{"time","level","component","msg"}` (time in ISO 8601
+ * UTC), for container log collectors.
+ *
  * Writes go through a sink function so a log file can be swapped in after start-up; a failing sink (disk full,
  * closed fd) is swallowed here, because a logging failure must never take the daemon down.
  */
@@ -28,13 +31,19 @@ export function parseLogLevel(value: string | undefined): LogLevel {
 
 export type LogSink = (line: string) => void;
 
+/** `-log-format`: the reference's text lines, or one JSON object per line. */
+export type LogFormat = 'text' | 'json';
+export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json'];
+
 export class Logger {
   #threshold: number;
   #sink: LogSink;
+  readonly #format: LogFormat;
 
-  constructor(level: LogLevel = 'debug', sink: LogSink = writeStderr) {
+  constructor(level: LogLevel = 'debug', sink: LogSink = writeStderr, format: LogFormat = 'text') {
     this.#threshold = RANK[level];
     this.#sink = sink;
+    this.#format = format;
   }
 
   setSink(sink: LogSink): void {
@@ -60,7 +69,11 @@ export class Logger {
 
   #emit(level: LogLevel, component: string, message: string): void {
     if (RANK[level] < this.#threshold) return;
-    const line = `${timestamp(new Date())} ${TAG[level]} [${component}] ${message}\n`;
+    const now = new Date();
+    const line =
+      this.#format === 'json'
+        ? `${JSON.stringify({ time: now.toISOString(), level, component, msg: message })}\n`
+        : `${timestamp(now)} ${TAG[level]} [${component}] ${message}\n`;
     try {
       this.#sink(line);
     } catch {

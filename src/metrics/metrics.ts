@@ -103,6 +103,7 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
       },
     });
     collectDefaultMetrics({ register: this.registry });
+    for (const name of DROPPED_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
   }
 
   // ---- hooks ----
@@ -150,19 +151,31 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
 
 /** Most simultaneous connections to the metrics listener; further ones are closed at accept. */
 export const METRICS_MAX_CONNECTIONS = 64;
+/** The metrics listener could not be set up: the daemon refuses to start (a bad `-metrics-addr` is a bad flag). */
+export class MetricsListenError extends Error {}
 
 /**
- * Serves `/metrics` and nothing else. A bind failure is logged, not fatal. The endpoint has no auth: bind it to
+ * prom-client's default collectors export three gauges named `*_total`, which `promtool check metrics` rejects
+ * (the suffix is reserved for counters). Their per-type twins (`nodejs_active_handles{type}`, …) carry the same
+ * numbers, so these three are dropped.
+ */
+export const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+
+/** Another path served by the metrics listener (the health endpoints): true when it answered. */
+export type MetricsRoute = (path: string, req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+
+/**
+ * Serves `/metrics` and whatever `routes` answers (src/daemon/health.ts: `/healthz`, `/readyz`, `/info`); 404 for the
+ * rest. A bad address or a failed bind rejects with MetricsListenError. The endpoint has no auth: bind it to
  * loopback. Requests whose Host is neither a loopback name nor the bound address are refused (DNS rebinding).
  */
-export async function serveMetrics(addr: string, metrics: Metrics, log: Logger): Promise<http.Server | undefined> {
+export async function serveMetrics(addr: string, metrics: Metrics | undefined, log: Logger, routes?: MetricsRoute): Promise<http.Server> {
   let host: string;
   let port: number;
   try {
     ({ host, port } = splitHostPort(addr));
   } catch (err) {
-    log.error('Server', `metrics: listen ${addr}: ${(err as Error).message}`);
-    return undefined;
+    throw new MetricsListenError(`metrics: listen ${addr}: ${(err as Error).message}`);
   }
   const server = http.createServer(async (req, res) => {
     const bound = server.address() as AddressInfo | null;
@@ -170,8 +183,9 @@ export async function serveMetrics(addr: string, metrics: Metrics, log: Logger):
       res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden host\n');
       return;
     }
-    const path = (req.url ?? '').split('?')[0];
-    if (path !== '/metrics') {
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    if (routes?.(path, req, res)) return;
+    if (path !== '/metrics' || metrics === undefined) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n');
       return;
     }
@@ -201,8 +215,7 @@ export async function serveMetrics(addr: string, metrics: Metrics, log: Logger):
       });
     });
   } catch (err) {
-    log.error('Server', `metrics: listen ${addr}: ${(err as Error).message}`);
-    return undefined;
+    throw new MetricsListenError(`metrics: listen ${addr}: ${(err as Error).message}`);
   }
   server.on('error', (err) => log.error('Server', `metrics: ${err.message}`));
   log.info('Server', `metrics: serving http://${formatAddress(server.address() as AddressInfo)}/metrics`);

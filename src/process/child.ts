@@ -340,13 +340,14 @@ export class ManagedProcess {
   // ---- control ----
 
   /**
-   * Sends a signal: SIGKILL to the whole process group, anything else to the direct child only (reference width).
-   * A terminal's INT, HUP and TERM go to its foreground process group, as the terminal's own keys would, and KILL to
-   * its whole session. A reaped child is never signalled, since its pid may already be someone else's; `afterReap`
-   * allows the one exception, the group sweep after a killAndWait grace, while the exit frame still waits on a pipe
-   * holder.
+   * Sends a signal: SIGKILL to the whole process group, anything else to the direct child only (reference width),
+   * or to the group when `group` asks for it (extension: what a terminal does with Ctrl-C; a shell waiting for its
+   * foreground child ignores a SIGINT that reaches it alone). A terminal's INT, HUP and TERM go to its foreground
+   * process group, as the terminal's own keys would, and KILL to its whole session. A reaped child is never
+   * signalled, since its pid may already be someone else's; `afterReap` allows the exceptions, group signals while
+   * the exit frame still waits on a pipe holder (a group id cannot be reused while the group has members).
    */
-  signal(sig: KillSignal, by: KilledBy, afterReap = false): boolean {
+  signal(sig: KillSignal, by: KilledBy, afterReap = false, group = false): boolean {
     if (this.#reaped && !afterReap) return false;
     if (this.#exitFrame) return false;
     if (this.#tty) {
@@ -355,7 +356,7 @@ export class ManagedProcess {
         .catch((err: Error) => this.#logger.warn('process.Manager', `Process ${this.id}: kill ${sig}: ${err.message}`));
     } else {
       try {
-        process.kill(sig === 'SIGKILL' ? -this.pid : this.pid, sig);
+        process.kill(sig === 'SIGKILL' || group ? -this.pid : this.pid, sig);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ESRCH') {
           this.#logger.warn('process.Manager', `Process ${this.id}: kill ${sig}: ${(err as Error).message}`);

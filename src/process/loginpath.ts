@@ -2,8 +2,9 @@
  * The user's login-shell PATH for children (PROTOCOL.md): a daemon started by ssh or systemd has a bare
  * PATH, while the tools an agent runs live where the user's shell profile puts them.
  *
- * Read once, lazily, at the first spawn, which waits for it, with a 4 s cap; on any failure the inherited PATH is
- * used. It changes only the children's PATH: the daemon resolves commands with its own.
+ * Read once, started with the daemon in the background (src/daemon/serve.ts), with a 4 s cap; the first spawn waits
+ * for what is left of it. On any failure the inherited PATH is used. It changes only the children's PATH: the daemon
+ * resolves commands with its own. A daemon that stops first aborts it, so no login shell outlives the daemon.
  */
 import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
@@ -27,7 +28,11 @@ async function chooseShell(env: NodeJS.ProcessEnv): Promise<string | undefined> 
   return undefined;
 }
 
-export async function readLoginShellPath(env: NodeJS.ProcessEnv = process.env, timeoutMs = LOGIN_PATH_TIMEOUT_MS): Promise<string | undefined> {
+export async function readLoginShellPath(
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = LOGIN_PATH_TIMEOUT_MS,
+  abort?: AbortSignal,
+): Promise<string | undefined> {
   const shell = await chooseShell(env);
   if (!shell) return undefined;
   // A small environment, as the reference gives it: enough for profiles to run, nothing of the daemon's own.
@@ -47,14 +52,19 @@ export async function readLoginShellPath(env: NodeJS.ProcessEnv = process.env, t
       detached: true, // its own session: an interactive shell must not touch our terminal, and we kill its group
       stdio: ['ignore', 'pipe', 'ignore'],
     });
-    const timer = setTimeout(() => {
+    // The group is killed only while the probe is unsettled: its stdout still open, so some member still runs.
+    const stop = () => {
+      if (settled) return;
       try {
         process.kill(-child.pid!, 'SIGKILL');
       } catch {
         // gone
       }
       finish(undefined);
-    }, timeoutMs);
+    };
+    const timer = setTimeout(stop, timeoutMs);
+    if (abort?.aborted) stop();
+    else abort?.addEventListener('abort', stop, { once: true });
     child.on('error', () => finish(undefined));
     child.stdout!.on('data', (d: Buffer) => {
       if (out.length < 1 << 20) out += d.toString('utf8');

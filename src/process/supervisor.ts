@@ -55,6 +55,8 @@ export interface SpawnRequest {
   readonly pty?: { readonly cols: number; readonly rows: number } | undefined;
   /** TERM for a terminal program (`xterm-256color` by default). */
   readonly term?: string | undefined;
+  /** Extension `clearEnv`: the child gets `env` alone, not merged over the daemon's environment. */
+  readonly clearEnv?: boolean;
 }
 
 export class Supervisor {
@@ -148,8 +150,9 @@ export class Supervisor {
       const cwd = req.cwd ? expandTilde(req.cwd) : undefined;
       if (cwd !== undefined) await checkWorkingDirectory(cwd);
       const file = await resolveCommand(req.command, this.#options.environment.PATH);
-      const loginPath = await this.#options.childPath?.();
-      const env = buildChildEnv(this.#options.environment, req.env, loginPath);
+      // A request that brings its own PATH in its own environment has no use for the login shell's.
+      const loginPath = req.clearEnv && req.env?.PATH !== undefined ? undefined : await this.#options.childPath?.();
+      const env = buildChildEnv(req.clearEnv ? {} : this.#options.environment, req.env, loginPath);
       const source = req.pty
         ? await startTerminal(file, req.args, cwd, env, req.pty, req.term)
         : { child: await startChild(file, req.command, req.args, cwd, env) };

@@ -17,6 +17,7 @@ export const ErrorCode = {
   Unauthorized: -32001,
   StdinBackpressure: -32002,
   StdinOffsetGap: -32003,
+  ServerDraining: -32004,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -74,6 +75,9 @@ export const CATALOGUE = {
   branchNameRequired: { code: ErrorCode.InvalidParams, message: 'branchName is required' },
   gitExitStatus: { code: ErrorCode.InternalError, message: 'exit status <status>' },
   gitSignal: { code: ErrorCode.InternalError, message: 'signal: <signal>' },
+
+  /** Extension: the daemon is draining (`-drain-timeout`, after SIGTERM) and starts no new process. */
+  serverDraining: { code: ErrorCode.ServerDraining, message: 'Server is draining: no new processes are started' },
 
   /** A handler failed in a way no entry above names; the text is the underlying OS error's. */
   internal: { code: ErrorCode.InternalError, message: '<detail>' },

@@ -14,6 +14,7 @@ import type {
   GitBranchesResult,
   GitInfoResult,
   GitStatusResult,
+  InfoResult,
   KillAndWaitResult,
   KillResult,
   ListResult,
@@ -115,6 +116,7 @@ export interface MethodMap {
   'server.ping': { params: NoParams; result: PingResult };
   'server.capabilities': { params: NoParams; result: CapabilitiesResult };
   'server.shutdown': { params: NoParams; result: ShutdownResult };
+  'server.info': { params: NoParams; result: InfoResult };
   'files.list': { params: FilesParams; result: FilesListResult };
   'files.validate': { params: FilesParams; result: ValidateResult };
   'files.stat': { params: FilesParams; result: StatResult };
@@ -166,6 +168,7 @@ export const METHOD_NAMES = [
   'process.observe',
   'process.unobserve',
   'process.resize',
+  'server.info',
 ] as const satisfies readonly MethodName[];
 
 // Compile-time check that METHOD_NAMES names every method of the map exactly.

@@ -4,6 +4,7 @@
  * order: supervisor → metrics → RPC server(supervisor) → transports (src/daemon/serve.ts).
  */
 export { type ConnectionHooks, DEFAULT_FLOW_LIMITS, type FlowLimits } from './rpc/connection.js';
+export { infoMethods } from './rpc/methods/info.js';
 export type { ProcessMethodHooks } from './rpc/methods/process.js';
 export { EXTENSION_FEATURES, IDLE_TIMEOUT_MS, REFERENCE_FEATURES, RpcServer, type RpcOptions, SHUTDOWN_FLUSH_MS } from './rpc/server.js';
 export {

@@ -26,3 +26,13 @@ export function isAllowedHost(hostHeader: string | undefined, bound: AddressInfo
 export function formatAddress(a: AddressInfo): string {
   return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
+
+/** True when `host:port` binds every interface (`:9090`, `0.0.0.0:9090`, `[::]:9090`). */
+export function bindsAllInterfaces(addr: string): boolean {
+  try {
+    const { host } = splitHostPort(addr);
+    return host === '' || host === '0.0.0.0' || host === '::' || /^0*(:0*){2,7}$/.test(host);
+  } catch {
+    return false;
+  }
+}

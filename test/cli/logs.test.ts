@@ -58,6 +58,6 @@ describe('claustrum -logs', () => {
     expect(r.stderr).toContain('no process nope on the daemon');
     const u = await runCli(['-socket', d.socket, '-logs', '']);
     expect(u.code).toBe(2);
-    expect(u.stderr).toContain('-logs needs a process id');
+    expect(u.stderr).toContain('is required');
   });
 });

@@ -49,10 +49,18 @@ describe('command line', () => {
     }
   });
 
-  it('-version wins over the other modes', async () => {
-    const r = await runCli(['-stop', '-version', '-socket', '/nonexistent/x.sock']);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^claustrum /);
+  it('two modes at once are an error, whichever they are', async () => {
+    for (const args of [
+      ['-stop', '-version'],
+      ['-serve', '-stop'],
+      ['-status', '-ps'],
+      ['-run', '-kill', 'x'],
+    ]) {
+      const r = await runCli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^claustrum: -[a-z-]+ and -[a-z-]+ are different modes: give one\n$/);
+    }
   });
 
   it('-help exits 0 and lists every flag, with the defaults that are not zero values', async () => {
@@ -75,7 +83,8 @@ describe('command line', () => {
     expect(r).toMatchObject({
       code: 2,
       stdout: '',
-      stderr: 'claustrum: one of --version/--install/--probe-cli/--serve/--bridge/--stop/--run/--logs is required\n',
+      stderr:
+        'claustrum: one of -version/-install/-probe-cli/-serve/-bridge/-stop/-run/-logs/-status/-ps/-kill/-purge/-service is required (claustrum -help lists them)\n',
     });
     const s = await runCli(['-socket', '/tmp/x.sock', '-keep-children']);
     expect(s.code).toBe(2);

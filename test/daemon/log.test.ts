@@ -65,7 +65,7 @@ describe('remote-server.log', () => {
   it('never contains the token, after a session full of bad requests', async () => {
     const sb = sandbox();
     const token = `tok-${Math.random().toString(36).slice(2)}-secret`;
-    await sb.start(['-token-fd', '0'], { input: `${token}\n` });
+    await sb.start(['-token-fd', '0', '-write-token'], { input: `${token}\n` });
     const c = await RpcClient.connect(sb.socket, token);
     const wrongs = [token.slice(0, -1), `${token}x`, token.toUpperCase(), '', null, `Bearer ${token}`, ` ${token}`];
     for (const auth of wrongs) await c.request('process.spawn', { id: 'a', command: 'true' }, { auth });

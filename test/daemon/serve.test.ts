@@ -94,10 +94,10 @@ describe('-serve (self-daemonizing)', () => {
     writeFileSync(tf, '', { mode: 0o600 });
     let r = await sb.serve(['-token-file', tf]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`claustrum: read --token-file: ${tf} is empty; put the token in it (one line)\n`);
+    expect(r.stderr).toBe(`claustrum: read -token-file: ${tf} is empty; put the token in it (one line)\n`);
     r = await sb.serve(['-token-file', path.join(sb.root, 'missing')]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`claustrum: read --token-file: open ${path.join(sb.root, 'missing')}: no such file or directory\n`);
+    expect(r.stderr).toBe(`claustrum: read -token-file: open ${path.join(sb.root, 'missing')}: no such file or directory\n`);
     expect(sb.exists('daemon.lock')).toBe(false);
 
     writeFileSync(tf, 'file-token-1 \r\n', { mode: 0o600 });
@@ -108,16 +108,26 @@ describe('-serve (self-daemonizing)', () => {
     expect(() => statSync(tf)).toThrow(); // unlinked
   });
 
-  it('-token-fd 3 (a pipe): the token is served and lives in no argv, environment or file but daemon.token', async () => {
+  it('-token-fd 3 (a pipe): the token is served and lives in no argv, environment or file, daemon.token included', async () => {
     const sb = sandbox();
     const token = `fd3-secret-${Math.random().toString(36).slice(2)}`;
     const r = await sb.serve(['-token-fd', '3'], { extraFds: ['pipe'], fd3: `${token}\n` });
     expect(r.code, r.stderr).toBe(0);
     expect(await ping(sb.socket, token)).toEqual({ pong: true });
-    expect(sb.token()).toBe(token);
+    expect(sb.exists('daemon.token')).toBe(false);
     const pid = r.pid!;
     expect(procText(pid, 'cmdline')).not.toContain(token);
     expect(procText(pid, 'environ')).not.toContain(token);
+    expect(filesContaining(sb.root, token)).toEqual([]);
+  });
+
+  it('-token-fd with -write-token writes daemon.token (0600), and only there', async () => {
+    const sb = sandbox();
+    const token = `fd3-written-${Math.random().toString(36).slice(2)}`;
+    const r = await sb.serve(['-token-fd', '3', '-write-token'], { extraFds: ['pipe'], fd3: `${token}\n` });
+    expect(r.code, r.stderr).toBe(0);
+    expect(sb.token()).toBe(token);
+    expect(statSync(sb.file('daemon.token')).mode & 0o777).toBe(0o600);
     expect(filesContaining(sb.root, token)).toEqual([sb.file('daemon.token')]);
   });
 
@@ -131,20 +141,20 @@ describe('-serve (self-daemonizing)', () => {
     const pid = r.pid!;
     expect(procText(pid, 'cmdline')).not.toContain(token);
     expect(procText(pid, 'environ')).not.toContain(token);
-    expect(filesContaining(sb.root, token)).toEqual([sb.file('daemon.token')]);
+    expect(filesContaining(sb.root, token)).toEqual([]);
   });
 
   it('-token-fd with an empty token or a closed descriptor exits 1 with a clear message, starting nothing', async () => {
     const sb = sandbox();
     let r = await sb.serve(['-token-fd', '0'], { input: '' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('claustrum: read --token-fd: the token is empty; write the token (one line) to fd 0\n');
+    expect(r.stderr).toBe('claustrum: read -token-fd: the token is empty; write the token (one line) to fd 0\n');
     r = await sb.serve(['-token-fd', '3'], { extraFds: ['pipe'], fd3: '\n' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('claustrum: read --token-fd: the token is empty; write the token (one line) to fd 3\n');
+    expect(r.stderr).toBe('claustrum: read -token-fd: the token is empty; write the token (one line) to fd 3\n');
     r = await sb.serve(['-token-fd', '99']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('claustrum: read --token-fd: fd 99: bad file descriptor\n');
+    expect(r.stderr).toBe('claustrum: read -token-fd: fd 99: bad file descriptor\n');
     expect(sb.exists('daemon.lock')).toBe(false);
     expect(sb.exists('rpc.sock')).toBe(false);
   });
@@ -172,10 +182,14 @@ describe('-serve (self-daemonizing)', () => {
     let r = await sb.serve();
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`claustrum: socket directory ${sb.dir} is writable by other users (mode 777); use a directory of mode 0700\n`);
-    const long = path.join(sb.root, `${'x'.repeat(120)}.sock`);
+    const long = path.join(sb.root, 'new', `${'x'.repeat(120)}.sock`);
     r = await runCli(['-serve', '-socket', long]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`claustrum: socket path ${long} is ${Buffer.byteLength(long)} bytes; the limit is 107\n`);
+    expect(r.stderr).toBe(
+      `claustrum: socket path ${long} is ${Buffer.byteLength(long)} bytes; the limit is 107 (a Unix socket address): choose a shorter -socket\n`,
+    );
+    // Refused before anything was created.
+    expect(existsSync(path.join(sb.root, 'new'))).toBe(false);
   });
 
   it('serves a socket path at the length limit (107 bytes)', async () => {
@@ -206,7 +220,7 @@ describe('-serve (self-daemonizing)', () => {
   it('a daemon.token that cannot be written is logged, and the daemon serves on', async () => {
     const sb = sandbox();
     mkdirSync(sb.file('daemon.token'), { recursive: true, mode: 0o700 });
-    const r = await sb.serve(['-token-fd', '0'], { input: 'known-token\n' });
+    const r = await sb.serve(['-token-fd', '0', '-write-token'], { input: 'known-token\n' });
     expect(r.code, r.stderr).toBe(0);
     expect(sb.log()).toMatch(/ERROR \[daemon\] failed to persist token: /);
     expect(sb.log()).not.toContain('known-token');

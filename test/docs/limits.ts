@@ -30,9 +30,14 @@ import {
 import { METRICS_MAX_CONNECTIONS } from '../../src/metrics/metrics.js';
 import { MAX_ID_JSON_CHARS } from '../../src/server/rpc/request.js';
 import { DEFAULT_REPLAY_BUDGET_BYTES } from '../../src/replay/budget.js';
+import { COMMAND_TIMEOUT_MS } from '../../src/cli/connect.js';
+import { PS_STATS_CONCURRENCY } from '../../src/cli/ps.js';
+import { DEFAULT_RECONNECT_BUDGET_MS, ESCALATION_WINDOW_MS } from '../../src/cli/run.js';
+import { ON_DEMAND_IDLE_EXIT_MS } from '../../src/daemon/idle.js';
+import { MAX_RECORDS_READ } from '../../src/daemon/records.js';
 
 /** How the doc writes a value: `bytes` as `1,048,575 bytes`, `count` bare, `none` for a 0 that means no limit. */
-export type Unit = 'bytes' | 'KiB' | 'MiB' | 'GiB' | 'count' | 'ms' | 's' | 'min' | 'none';
+export type Unit = 'bytes' | 'KiB' | 'MiB' | 'GiB' | 'count' | 'ms' | 's' | 'min' | 'none' | 'off';
 
 export interface LimitRow {
   /** The line that introduces the table in PROTOCOL.md. */
@@ -91,6 +96,13 @@ export const LIMITS: readonly LimitRow[] = [
   main('metrics connections', 'METRICS_MAX_CONNECTIONS', METRICS_MAX_CONNECTIONS, 'count'),
   main('echoed id', 'MAX_ID_JSON_CHARS', MAX_ID_JSON_CHARS, 'count'),
   main('replay budget', 'DEFAULT_REPLAY_BUDGET_BYTES', DEFAULT_REPLAY_BUDGET_BYTES, 'GiB'),
+  main('drain (`-drain-timeout`)', 'drain off by default', 0, 'off'),
+  main('idle exit (`-idle-exit`)', 'ON_DEMAND_IDLE_EXIT_MS', ON_DEMAND_IDLE_EXIT_MS, 'min'),
+  main("operator commands' wait", 'COMMAND_TIMEOUT_MS', COMMAND_TIMEOUT_MS, 's'),
+  main('`-ps` stats', 'PS_STATS_CONCURRENCY', PS_STATS_CONCURRENCY, 'count'),
+  main('`-run` Ctrl-C escalation', 'ESCALATION_WINDOW_MS', ESCALATION_WINDOW_MS, 's'),
+  main('`-run` reconnect budget', 'DEFAULT_RECONNECT_BUDGET_MS', DEFAULT_RECONNECT_BUDGET_MS, 's'),
+  main("child records read by `-status`, `-purge`, `-serve`'s notice", 'MAX_RECORDS_READ', MAX_RECORDS_READ, 'count'),
   main('shutdown', 'SHUTDOWN_FLUSH_MS', SHUTDOWN_FLUSH_MS, 'ms'),
   main('shutdown', 'SHUTDOWN_KILL_WAIT_MS', SHUTDOWN_KILL_WAIT_MS, 's'),
   main('socket path', 'MAX_SOCKET_PATH_BYTES', MAX_SOCKET_PATH_BYTES, 'bytes'),
@@ -133,5 +145,7 @@ export function inUnit(value: number, unit: Unit): string | undefined {
       return whole(value / 60_000, ' min');
     case 'none':
       return value === 0 ? 'none' : undefined;
+    case 'off':
+      return value === 0 ? 'off' : undefined;
   }
 }

@@ -24,4 +24,5 @@ export const SERVED_METHODS: readonly string[] = [
   'process.observe',
   'process.unobserve',
   'process.resize',
+  'server.info',
 ];

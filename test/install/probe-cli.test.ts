@@ -54,10 +54,13 @@ describe('-probe-cli', () => {
     expect(await claustrum(['-probe-cli', make(root)])).toMatchObject({ code: 0, stdout: '__CLI_BAD__\n', stderr: '' });
   });
 
-  it('wins over -stop, and loses to -version and -install', async () => {
+  it('is one mode: given with another it runs nothing and exits 2', async () => {
     const cli = writeCli(path.join(root, 'cli'), 'exit 1');
-    expect((await claustrum(['-stop', '-probe-cli', cli, '-socket', path.join(root, 'rpc.sock')])).stdout).toBe('__CLI_BAD__\n');
-    expect((await claustrum(['-version', '-probe-cli', cli])).stdout).toMatch(/^claustrum /);
-    expect((await claustrum(['-install', '-probe-cli', cli])).stdout).toMatch(/^__INSTALL_RESULT__/);
+    for (const other of ['-stop', '-version', '-install']) {
+      const r = await claustrum([other, '-probe-cli', cli]);
+      expect(r.code, other).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^claustrum: -[a-z-]+ and -[a-z-]+ are different modes: give one\n$/);
+    }
   });
 });

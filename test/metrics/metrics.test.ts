@@ -2,41 +2,13 @@
  * `-metrics-addr`: a scripted workload against the real daemon, scraped and checked number by number.
  */
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture } from '../helpers/daemon.js';
 import { sandboxes } from '../helpers/cli.js';
+import { freePort, get } from '../helpers/http.js';
 import { b64, type RpcClient } from '../helpers/rpc.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface HttpReply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function get(port: number, path: string, host?: string): Promise<HttpReply> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, headers: host ? { host } : {}, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-  });
-}
 
 /** `name{labels}` → value, from Prometheus text. */
 function parse(text: string): Map<string, number> {
@@ -216,19 +188,27 @@ describe('metrics', () => {
     expect((await get(port, '/metrics?x=1', `127.0.0.1:${port}`)).status).toBe(200);
   });
 
-  it('a bind failure (port in use) is logged and the daemon serves on', async () => {
+  it('a bind failure (port in use) fails the start like a bad -ws-addr, and leaves nothing behind', async () => {
     const sb = sandbox();
     const squatter = net.createServer();
     await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
     const port = (squatter.address() as net.AddressInfo).port;
     try {
-      const { pid } = await sb.start(['-metrics-addr', `127.0.0.1:${port}`]);
-      expect(sb.log()).toMatch(new RegExp(`ERROR \\[Server\\] metrics: listen 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
-      expect(tcpListeners(pid)).toEqual([]);
-      const c = await sb.client();
-      expect(await c.call('server.ping')).toEqual({ pong: true });
+      const r = await sb.serve(['-metrics-addr', `127.0.0.1:${port}`]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^claustrum: metrics: listen 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+      expect(sb.log()).toMatch(new RegExp(`ERROR \\[daemon\\] start-up failed: metrics: listen 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+      for (const f of ['rpc.sock', 'daemon.lock', 'daemon.token']) expect(sb.exists(f), f).toBe(false);
     } finally {
       squatter.close();
     }
+  });
+
+  it('a -metrics-addr that is not host:port is a flag error: exit 2, nothing started', async () => {
+    const sb = sandbox();
+    const r = await sb.serve(['-metrics-addr', 'localhost']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^claustrum: -metrics-addr: address localhost: want host:port\n/);
+    expect(sb.exists('')).toBe(false);
   });
 });

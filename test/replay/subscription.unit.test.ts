@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ReplayBuffer } from '../../src/replay/buffer.js';
-import { type Frame, FrameOrigin } from '../../src/replay/frame.js';
+import { type Frame, FrameOrigin, type ScreenFrame } from '../../src/replay/frame.js';
 import { FrameLog, type FrameWriter } from '../../src/replay/subscription.js';
 
 /** A writer with room for `room` frames before it asks to wait; `drain()` empties it. */
@@ -27,6 +27,11 @@ class TestWriter implements FrameWriter {
 
   writeGap(_origin: FrameOrigin, fromSeq: number, toSeq: number): boolean {
     this.seen.push(`gap ${fromSeq}-${toSeq}`);
+    return ++this.#pending < this.room;
+  }
+
+  writeScreen(_origin: FrameOrigin, frame: ScreenFrame): boolean {
+    this.seen.push(`screen ${frame.seq}`);
     return ++this.#pending < this.room;
   }
 

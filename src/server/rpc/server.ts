@@ -23,7 +23,16 @@ import type { DecodedRequest, NOT_A_REQUEST } from './request.js';
 /** Features advertised by server.capabilities, reference names first in reference order. */
 export const REFERENCE_FEATURES = ['process.stdin.offset', 'git.status.baseRepo'] as const;
 /** Our extensions that are always on, listed after the reference's features. */
-export const EXTENSION_FEATURES = ['process.stdin.eof', 'process.list', 'process.stats', 'process.observe', 'process.pty', 'wire.msgpack'] as const;
+export const EXTENSION_FEATURES = [
+  'process.stdin.eof',
+  'process.list',
+  'process.stats',
+  'process.observe',
+  'process.pty',
+  'wire.msgpack',
+  'process.kill.group',
+  'process.spawn.clearEnv',
+] as const;
 
 /** How long shutdown lets each connection flush what is queued before cutting it. */
 export const SHUTDOWN_FLUSH_MS = 500;
@@ -45,6 +54,8 @@ export interface RpcOptions {
   readonly idleTimeoutMs?: number;
   /** Called when a client asks for shutdown; the daemon runs the teardown. */
   readonly onShutdownRequest: (reason: string) => void;
+  /** Methods the daemon adds (`server.info`), served in the protocol's order like the rest. */
+  readonly methods?: readonly MethodDef[];
 }
 
 /**
@@ -109,6 +120,7 @@ export class RpcServer {
       ...gitMethods({ gitTimeoutMs: options.workspace?.gitTimeoutMs ?? DEFAULT_GIT_TIMEOUT_MS }),
       ...processMethods(this.supervisor, options.log, options.hooks),
       ...extensionMethods(this.supervisor),
+      ...(options.methods ?? []),
     ];
     this.dispatcher = new Dispatcher(new Gate(methods, new TokenCheck(options.token), options.log), options.log);
     this.#idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;

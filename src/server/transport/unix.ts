@@ -19,6 +19,7 @@ import { decodeMessage, msgpackCodec } from '../rpc/codec/msgpack.js';
 import { decodeLine, ndjsonCodec } from '../rpc/codec/ndjson.js';
 import type { Outbound } from '../rpc/connection.js';
 import { NOT_A_REQUEST } from '../rpc/request.js';
+import { listenInherited } from './inherited.js';
 import type { RpcServer } from '../rpc/server.js';
 
 /** sun_path holds 108 bytes on Linux, one of them the terminating NUL. */
@@ -143,6 +144,8 @@ export interface UnixTransportOptions {
   readonly maxConnections?: number;
   /** UNIX_AUTH_DEADLINE_MS unless given (tests). */
   readonly authDeadlineMs?: number;
+  /** Serve a listening socket inherited on this descriptor (systemd socket activation) instead of binding. */
+  readonly listenFd?: number;
 }
 
 /** The Unix socket listener and its connections' byte I/O. */
@@ -165,10 +168,13 @@ export class UnixTransport {
 
   /** Prepares the directory, replaces a stale socket, and listens. */
   async listen(): Promise<void> {
-    const { socketPath } = this.#options;
-    await prepareSocketDirectory(socketPath);
-    await clearStaleSocket(socketPath);
-    await listenUnix(this.#server, socketPath);
+    const { socketPath, listenFd } = this.#options;
+    if (listenFd !== undefined) await listenInherited(this.#server, listenFd);
+    else {
+      await prepareSocketDirectory(socketPath);
+      await clearStaleSocket(socketPath);
+      await listenUnix(this.#server, socketPath);
+    }
     this.#log.info('Server', `listening on ${socketPath}`);
   }
 

@@ -17,7 +17,14 @@ describe('MessagePack on the Unix socket', () => {
     expect(await c.call('server.ping')).toEqual({ pong: true });
     const caps = await c.call('server.capabilities');
     expect(caps.features).toEqual(expect.arrayContaining(['wire.msgpack', 'process.list', 'process.stats', 'process.stdin.eof']));
-    expect(caps.methods.slice(-4)).toEqual(['process.list', 'process.stats', 'process.observe', 'process.unobserve']);
+    expect(caps.methods.slice(-6)).toEqual([
+      'process.list',
+      'process.stats',
+      'process.observe',
+      'process.unobserve',
+      'process.resize',
+      'server.info',
+    ]);
   });
 
   it('takes binary stdin and sends binary frames, every byte value intact', async () => {

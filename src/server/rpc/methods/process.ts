@@ -32,6 +32,8 @@ export const KILL_GRACE_MAX_MS = 30_000;
 export const KILL_ESCALATION_WAIT_MS = 7000;
 
 export interface ProcessMethodHooks {
+  /** False while the daemon drains (`-drain-timeout`): process.spawn is refused with `serverDraining`. */
+  admitSpawn?(): boolean;
   reattached?(): void;
   observed?(): void;
   stdinAccepted?(bytes: number): void;
@@ -50,11 +52,22 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
   return [
     defineMethod(
       'process.spawn',
-      { id: 'string', command: 'string', args: 'stringArray', cwd: 'string', env: 'stringMap', wantPid: 'bool', pty: 'size', term: 'string' },
+      {
+        id: 'string',
+        command: 'string',
+        args: 'stringArray',
+        cwd: 'string',
+        env: 'stringMap',
+        wantPid: 'bool',
+        clearEnv: 'bool',
+        pty: 'size',
+        term: 'string',
+      },
       async (p, ctx): Promise<SpawnResult> => {
         if (!p.id) throw failure('processIdRequired');
         if (!p.command) throw failure('commandRequired');
         if (p.pty) checkSize(p.pty.cols, p.pty.rows);
+        if (hooks.admitSpawn?.() === false) throw failure('serverDraining');
         let proc: ManagedProcess;
         try {
           proc = await sup.spawn({
@@ -63,6 +76,7 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
             args: p.args ?? [],
             cwd: p.cwd || undefined,
             env: p.env,
+            clearEnv: p.clearEnv === true,
             pty: p.pty,
             term: p.term || undefined,
           });
@@ -108,19 +122,22 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
       }
     }),
 
-    defineMethod('process.kill', { id: 'string', signal: 'string' }, (p, ctx) => {
+    defineMethod('process.kill', { id: 'string', signal: 'string', group: 'bool' }, (p, ctx) => {
       const sig = parseSignal(p.signal);
       const id = p.id ?? '';
+      const group = p.group === true;
       return afterSpawn(sup, ctx, id, (): KillResult => {
         const proc = sup.get(id);
-        if (proc?.signal(sig, 'client')) log.info('process.Manager', `Process ${id}: sent ${sig} at client request`);
+        if (proc?.signal(sig, 'client', group, group)) {
+          log.info('process.Manager', `Process ${id}: sent ${sig}${group ? ' to its process group' : ''} at client request`);
+        }
         return { success: true };
       });
     }),
 
     defineMethod(
       'process.killAndWait',
-      { id: 'string', signal: 'string', timeoutMs: 'uint64', escalate: 'bool' },
+      { id: 'string', signal: 'string', timeoutMs: 'uint64', escalate: 'bool', group: 'bool' },
       async (p, ctx): Promise<KillAndWaitResult> => {
         if (!p.id) throw failure('processIdRequired');
         const id = p.id;
@@ -131,8 +148,8 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
           if (!proc) return { proc, state: 'unknown' } as const;
           if (proc.exited) return { proc, state: 'exited' } as const;
           if (!proc.running) return { proc, state: 'draining' } as const;
-          proc.signal(sig, 'client');
-          log.info('process.Manager', `Process ${id}: sent ${sig} at client request; waiting`);
+          proc.signal(sig, 'client', false, p.group === true);
+          log.info('process.Manager', `Process ${id}: sent ${sig}${p.group === true ? ' to its process group' : ''} at client request; waiting`);
           return { proc, state: 'signalled' } as const;
         });
         const { proc, state } = begun;
