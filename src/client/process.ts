@@ -483,6 +483,9 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
         this.#state = 'uncertain';
         break;
       case 'attaching':
+        // A reattach that was looking for an uncertain spawn proved nothing: the spawn is still uncertain.
+        this.#state = this.#recovering ? 'uncertain' : 'detached';
+        break;
       case 'attached':
         this.#state = 'detached';
         break;
@@ -552,6 +555,7 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
 
   #reattach(gen: number, fromSeq: number, recovering: boolean): Promise<void> {
     this.#state = 'attaching';
+    this.#recovering = recovering;
     this.#gen = gen;
     const params = this.#wantPid ? { id: this.id, fromSeq, wantPid: true } : { id: this.id, fromSeq };
     return new Promise((resolve) => {
@@ -594,6 +598,8 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
   }
 
   #resolvedOnce = false;
+  /** The reattach in flight is looking for a spawn whose outcome is unknown (not following a known process). */
+  #recovering = false;
 
   #attached(gen: number, info: { pid?: number; startTime?: number }): void {
     this.#state = 'attached';
