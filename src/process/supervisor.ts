@@ -36,7 +36,11 @@ export interface SupervisorOptions {
 }
 
 export interface SupervisorObserver {
-  spawned?(proc: ManagedProcess, latencyMs: number): void;
+  /**
+   * A child was started. A returned promise is awaited before the spawn resolves (so before its reply leaves): the
+   * daemon writes the child's orphan record here. If it rejects, the child is killed and the spawn fails.
+   */
+  spawned?(proc: ManagedProcess, latencyMs: number): void | Promise<void>;
   spawnFailed?(kind: string): void;
 }
 
@@ -134,7 +138,15 @@ export class Supervisor {
       this.#live.add(proc);
       void proc.whenExited().then(() => this.#live.delete(proc));
       this.#log.info('process.Manager', `Process ${req.id} started, PID=${proc.pid}, command=${req.command}`);
-      this.#observer.spawned?.(proc, performance.now() - started);
+      try {
+        await this.#observer.spawned?.(proc, performance.now() - started);
+      } catch (err) {
+        // Unrecorded, the child would outlive a daemon crash unseen: it is not acknowledged, it is killed.
+        this.#log.error('process.Manager', `Process ${req.id}: ${(err as Error).message}; killing it`);
+        proc.signal('SIGKILL', 'shutdown');
+        if (this.#table.get(req.id) === proc) this.#table.delete(req.id);
+        throw new SpawnError({ kind: 'forkExec', path: file, reason: `${(err as Error).message} (the child was killed)` });
+      }
       return proc;
     } catch (err) {
       if (err instanceof SpawnError) this.#observer.spawnFailed?.(err.failure.kind);

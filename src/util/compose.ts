@@ -14,9 +14,15 @@ export function compose<T extends object>(...parts: (Partial<T> | undefined)[]):
   }
   const out: Hooks = {};
   for (const name of names) {
-    const fns = present.filter((p) => typeof p[name] === 'function').map((p) => (p[name] as (...a: unknown[]) => void).bind(p));
+    const fns = present.filter((p) => typeof p[name] === 'function').map((p) => (p[name] as (...a: unknown[]) => unknown).bind(p));
+    // A hook some part answers with a promise (the orphan record before a spawn's reply) is awaited as a whole.
     out[name] = (...args: unknown[]) => {
-      for (const fn of fns) fn(...args);
+      let waits: Promise<unknown>[] | undefined;
+      for (const fn of fns) {
+        const r: unknown = fn(...args);
+        if (r instanceof Promise) (waits ??= []).push(r);
+      }
+      return waits && Promise.all(waits).then(() => undefined);
     };
   }
   return out as T;

@@ -31,7 +31,10 @@ function methodCutter(target: string, cut: Map<string, number>): Promise<{ path:
     daemon.on('data', (chunk) => client.write(chunk));
     for (const s of [client, daemon]) {
       s.on('error', () => {});
-      s.on('close', () => (client.destroy(), daemon.destroy()));
+      s.on('close', () => {
+        client.destroy();
+        daemon.destroy();
+      });
     }
   });
   return new Promise((resolve) =>
