@@ -25,6 +25,7 @@ import { BUILD } from '../version.js';
 import type { ReadyMessage } from './launcher.js';
 import { LockError, RunDirLock } from './lock.js';
 import { ChildRegistry, reapOrphans } from './orphans.js';
+import { installSignalHandlers } from './signals.js';
 import { runDirectory, TOKEN_FILE } from './paths.js';
 import { generateToken, identify, persistToken, readTokenFd, readTokenFile, removeIfOwned, TokenError, type FileIdentity } from './token.js';
 
@@ -59,9 +60,6 @@ export interface ServeConfig {
   readonly timings?: { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number };
 }
 
-/** Go's names for the signals it logs (`received terminated`). */
-const SIGNAL_NAMES: Readonly<Record<string, string>> = { SIGTERM: 'terminated', SIGINT: 'interrupt', SIGHUP: 'hangup' };
-
 /** Serves until a graceful shutdown; resolves with the exit code. A start-up failure is reported and rejects. */
 export async function runDaemon(cfg: ServeConfig): Promise<number> {
   const { log, socketPath } = cfg;
@@ -82,14 +80,12 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
   // Signals are handled from the first moment: a signal during start-up waits for the start, then shuts down.
   let started = false;
   let signalled: string | undefined;
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    process.on(sig, () => {
-      // A second signal during the teardown does not abort it: the handler stays, the teardown is idempotent.
-      log.info('daemon', `received ${SIGNAL_NAMES[sig]}; shutting down (children will be ${cfg.keepChildren ? 'kept' : 'killed'})`);
-      signalled = sig;
-      if (started) void shutdown();
-    });
-  }
+  // (src/daemon/signals.ts: which signals shut down, which are ignored, and why SIGUSR1 must be caught.)
+  installSignalHandlers(log, cfg.keepChildren, (sig) => {
+    // A second signal during the teardown does not abort it: the handler stays, the teardown is idempotent.
+    signalled = sig;
+    if (started) void shutdown();
+  });
 
   try {
     const token = await resolveToken(cfg.tokenSource, log);
