@@ -12,7 +12,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IGNORED_SIGNALS, SHUTDOWN_SIGNALS } from '../../src/daemon/signals.js';
-import { BIN, Daemon, fixture, tempDir, until } from '../helpers/daemon.js';
+import { BIN, Daemon, fixture, until } from '../helpers/daemon.js';
 import { killQuietly, processLive } from '../helpers/procfs.js';
 import { RpcClient } from '../helpers/rpc.js';
 
