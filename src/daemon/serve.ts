@@ -24,6 +24,7 @@ import { compose } from '../util/compose.js';
 import { BUILD } from '../version.js';
 import type { ReadyMessage } from './launcher.js';
 import { LockError, RunDirLock } from './lock.js';
+import { closeInheritedDescriptors } from './descriptors.js';
 import { ChildRegistry, reapOrphans } from './orphans.js';
 import { installSignalHandlers } from './signals.js';
 import { runDirectory, TOKEN_FILE } from './paths.js';
@@ -56,6 +57,8 @@ export interface ServeConfig {
   readonly print?: (line: string) => void;
   /** Detached: the readiness report goes here (the launcher's pipe). */
   readonly report?: (msg: ReadyMessage) => void;
+  /** Inherited descriptors the daemon uses and must not close (its launcher's readiness pipe). */
+  readonly keepDescriptors?: readonly number[];
   /** Test-only shortenings (see PROTOCOL.md); production uses the constants. */
   readonly timings?: { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number };
 }
@@ -89,6 +92,8 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
 
   try {
     const token = await resolveToken(cfg.tokenSource, log);
+    // After the token descriptor is consumed, before any child exists (src/daemon/descriptors.ts).
+    await closeInheritedDescriptors(new Set(cfg.keepDescriptors ?? []), log);
     await prepareSocketDirectory(socketPath);
     lock = await RunDirLock.acquire(socketPath, log);
     const reaped = await reapOrphans(runDir, log);

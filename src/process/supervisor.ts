@@ -13,6 +13,7 @@ import { checkWorkingDirectory, resolveCommand, SpawnError } from './command.js'
 import { buildChildEnv } from './env.js';
 import { EXIT_DRAIN_GRACE_MS, ManagedProcess, type ProcessObserver } from './managed.js';
 import { descendantsOf, processTable, signalPid } from './procfs.js';
+import { guardSpawnDescriptorLeak } from './spawn-guard.js';
 import { STDIN_QUEUE_CAP_BYTES } from './stdin.js';
 import type { KilledBy } from '../replay/frame.js';
 
@@ -65,6 +66,7 @@ export class Supervisor {
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(log: Logger, options: SupervisorOptions = {}) {
+    guardSpawnDescriptorLeak();
     this.#log = log;
     this.#observer = options.observer ?? {};
     this.#options = {
