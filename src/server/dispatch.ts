@@ -5,6 +5,7 @@
  * whose auth exemption is part of the gate. Handlers know nothing of sockets: they see a CallContext whose peer is
  * an abstract frame receiver.
  */
+import { wireText } from '../log/escape.js';
 import type { Logger } from '../log/logger.js';
 import type { FrameSink } from '../process/managed.js';
 import type { TokenCheck } from './auth.js';
@@ -88,7 +89,12 @@ export class Dispatcher {
     const { id, method } = req;
     const exempt = method === SHUTDOWN_METHOD && !options.shutdownNeedsAuth;
     if (!exempt && !this.#token.matches(req.auth)) {
-      this.#log.warn('Server', `Unauthorized request: method=${method}, id=${id.json === 'null' ? '' : id.json}`);
+      // A stranger's request: escaped, cut and rate-limited (src/log/escape.ts).
+      this.#log.refusal(
+        'unauthorized',
+        'Server',
+        `Unauthorized request: method=${wireText(method)}, id=${id.json === 'null' ? '' : wireText(id.json)}`,
+      );
       return { id, error: CATALOGUE.unauthorized };
     }
     if (req.jsonrpc !== '2.0') return { id, error: CATALOGUE.invalidVersion };

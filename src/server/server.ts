@@ -230,7 +230,7 @@ export class RpcServer {
       if (feed === undefined) chooseFormat(chunk[0]!);
       if (!feed!(chunk)) {
         // Reference behaviour: an over-long request closes the connection with no reply.
-        this.#log.warn('Server', `closing connection ${label}: request longer than ${this.#maxLine} bytes`);
+        this.#log.refusal('request-too-long', 'Server', `closing connection ${label}: request longer than ${this.#maxLine} bytes`);
         socket.destroy();
       }
     });

@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { wireText } from '../log/escape.js';
 import type { Logger } from '../log/logger.js';
 import { formatAddress, isAllowedHost, splitHostPort } from '../util/hostport.js';
 import { MAX_LINE_BYTES } from './framing.js';
@@ -52,7 +53,7 @@ export async function listenWebSocket(
   server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', () => {});
     const refuse = (status: number, why: string) => {
-      log.warn('Server', `websocket: refused ${req.socket.remoteAddress}: ${why}`);
+      log.refusal('websocket-upgrade', 'Server', `websocket: refused ${req.socket.remoteAddress}: ${wireText(why)}`);
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       socket.destroy();
     };
