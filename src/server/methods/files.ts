@@ -7,6 +7,7 @@
 import { extractArchive } from '../../files/extract.js';
 import { FsError } from '../../files/fsops.js';
 import { listDirectory, readFile, ReadRefusal, statPath, validatePath } from '../../files/inspect.js';
+import { ReadGate } from '../../files/read-gate.js';
 import { expandTilde } from '../../util/paths.js';
 import { defineMethod, type MethodDef } from '../dispatch.js';
 import { wireError } from '../errors.js';
@@ -20,6 +21,7 @@ export interface FilesOptions {
 }
 
 export function filesMethods(options: FilesOptions): MethodDef[] {
+  const readGate = new ReadGate();
   return [
     defineMethod('files.list', FILES_PARAMS, async (p): Promise<FilesListResult> => {
       const entries = await wire(listDirectory(expandTilde(p.path ?? '')));
@@ -27,7 +29,12 @@ export function filesMethods(options: FilesOptions): MethodDef[] {
     }),
     defineMethod('files.validate', FILES_PARAMS, (p): Promise<ValidateResult> => wire(validatePath(expandTilde(p.path ?? '')))),
     defineMethod('files.stat', FILES_PARAMS, (p): Promise<StatResult> => wire(statPath(expandTilde(p.path ?? '')))),
-    defineMethod('files.read', FILES_PARAMS, (p): Promise<ReadResult> => wire(readFile(expandTilde(p.path ?? ''), p.maxBytes))),
+    defineMethod('files.read', FILES_PARAMS, async (p, ctx): Promise<ReadResult> => {
+      // One budget for all reads (src/files/read-gate.ts), held until this reply is encoded and written.
+      const r = await wire(readFile(expandTilde(p.path ?? ''), p.maxBytes, readGate));
+      if (r.release) ctx.afterReply(r.release);
+      return r;
+    }),
     defineMethod('files.extract_tar', FILES_PARAMS, (p): Promise<ExtractTarResult> => {
       if (!p.archivePath || !p.destDir) throw wireError('extractParamsRequired');
       return extractArchive(expandTilde(p.archivePath), expandTilde(p.destDir), { maxExtractBytes: options.maxExtractBytes });
