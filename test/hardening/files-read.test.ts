@@ -99,7 +99,7 @@ describe('files.read under concurrency', () => {
     const reads = files.map((f, i) => clients[i]!.call('files.read', { path: f, maxBytes: 8 * 1024 * 1024 }));
     expect(await pinger.call('server.ping')).toEqual({ pong: true });
     const results = await Promise.all(reads);
-    results.forEach((r, i) => expect(r.content.length).toBe(2 * (2 * 1024 * 1024 + i)));
+    for (const [i, r] of results.entries()) expect(r.content.length).toBe(2 * (2 * 1024 * 1024 + i));
     // A refused read holds no reservation: later reads still run.
     writeFileSync(files[0]!, 'x'.repeat(300_000));
     const refused = await clients[0]!.request('files.read', { path: files[0]! });

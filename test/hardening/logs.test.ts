@@ -28,6 +28,7 @@ describe('log lines from wire strings', () => {
     expect(lines.filter((l) => l.startsWith('2030/01/01'))).toEqual([]);
     const line = lines.find((l) => l.includes('Unauthorized request'))!;
     expect(line).toContain('method=server.ping\\n2030/01/01 00:00:00 ERROR [daemon] forged line\\x1b[2J\\r\\u2028');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: no control character may reach a log line
     for (const l of lines) expect(l).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f\u2028\u2029]/);
   });
 
