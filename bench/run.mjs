@@ -27,6 +27,7 @@ import { measureFirstSpawn, measureSpawnLatency, measureSpawnThroughput } from '
 import { measureStdin } from './figures/stdin.mjs';
 import { measureThroughput } from './figures/throughput.mjs';
 import { ROOT } from './lib/daemon.mjs';
+import { peersSection } from './peers/render.mjs';
 import { MiB } from './lib/stats.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -271,7 +272,7 @@ if (process.argv[2] === '--figure') {
 if (process.argv[2] === '--render') {
   const outDir = process.env.BENCH_OUT ?? HERE;
   const saved = JSON.parse(readFileSync(path.join(outDir, 'results.json'), 'utf8'));
-  writeFileSync(path.join(outDir, 'RESULTS.md'), renderMarkdown(saved));
+  writeFileSync(path.join(outDir, 'RESULTS.md'), renderMarkdown(saved, outDir));
   process.exit(0);
 }
 
@@ -362,10 +363,11 @@ const results = {
 const outDir = process.env.BENCH_OUT ?? HERE;
 mkdirSync(outDir, { recursive: true });
 writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-writeFileSync(path.join(outDir, 'RESULTS.md'), renderMarkdown(results));
+writeFileSync(path.join(outDir, 'RESULTS.md'), renderMarkdown(results, outDir));
 process.stderr.write(`wrote ${path.join(outDir, 'RESULTS.md')} and results.json in ${results.durationSeconds.toFixed(0)} s\n`);
 
-function renderMarkdown(r) {
+/** `dir` holds results.json; a peers.json beside it (npm run bench:peers) adds the peer table. */
+function renderMarkdown(r, dir) {
   const m = r.machine;
   const met = (x) => (x === true ? 'yes' : x === false ? '**no**' : '—');
   const lines = [];
@@ -395,6 +397,7 @@ function renderMarkdown(r) {
     for (const x of notes) lines.push(`- ${x.figure}: ${x.note}.`);
   }
   lines.push('');
+  lines.push(...peersSection(dir));
   lines.push(readFileSync(path.join(HERE, 'METHOD.md'), 'utf8').trim());
   lines.push('');
   lines.push('## Samples');

@@ -19,7 +19,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Daemon, until } from '../helpers/daemon.js';
 import { RpcClient } from '../helpers/rpc.js';
 import { WsClient } from '../helpers/wire-clients.js';
-import { LineSplitter } from '../../src/server/framing.js';
+import { LineSplitter } from '../../src/protocol/ndjson.js';
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {

@@ -76,9 +76,9 @@ export class Daemon {
     }
   }
 
-  /** A connected client that authenticates with this daemon's token. */
-  async client(): Promise<RpcClient> {
-    const c = await RpcClient.connect(this.socket, this.token);
+  /** A connected client that authenticates with this daemon's token (see RpcClient.connect for the options). */
+  async client(options: { keepFrames?: boolean } = {}): Promise<RpcClient> {
+    const c = await RpcClient.connect(this.socket, this.token, options);
     this.#clients.push(c);
     return c;
   }
