@@ -142,7 +142,12 @@ describe('the readiness pipe', () => {
       'the new daemon to take the lock',
     );
     cleanup.push(() => killQuietly(daemonPid));
+    // Hold the daemon while the launcher dies, so the launcher is surely gone before the report (on a loaded host
+    // the reap's grace alone might not be enough).
+    process.kill(daemonPid, 'SIGSTOP');
     launcher.kill('SIGKILL');
+    await new Promise((resolve) => launcher.once('exit', resolve));
+    process.kill(daemonPid, 'SIGCONT');
     await until(() => existsSync(path.join(dir, 'daemon.token')), 15_000, 'the daemon to finish starting').catch(() => undefined);
     await sleep(500);
     expect(processLive(daemonPid)).toBe(true);
