@@ -34,6 +34,8 @@ const DEFAULTS = {
 };
 /** The daemon's stall timeout for the run (shortened from 30 s so a stalled-reader round takes seconds). */
 const STALL_MS = 2000;
+/** A round still running after this long is a violation (a hang), and the run stops there. */
+const ROUND_TIMEOUT_MS = 180_000;
 /** How long the daemon retains an exited process's output (PROTOCOL.md: 15 minutes). */
 const RETENTION_MS = 15 * 60_000;
 /** Relative weights of the rounds after the first pass, which runs every kind once. */
@@ -53,6 +55,7 @@ function parseArgs(argv) {
     else if (a === '--rss-slack-mib') o.rssSlackMib = val();
     else if (a === '--ping-bound-ms') o.pingBoundMs = val();
     else if (a === '--keep') o.keep = true;
+    else if (a === '--verbose') o.verbose = true;
     else if (a === '--rounds') o.rounds = String(argv[++i] ?? '').split(',');
     else if (a === '-h' || a === '--help' || a === '-help') usage();
     else usage(`unknown argument ${a}`);
@@ -62,7 +65,7 @@ function parseArgs(argv) {
 
 function usage(error) {
   const text = `usage: npm run chaos -- [--duration <seconds> (default ${DEFAULTS.duration})] [--seed <n> (random, printed)]
-       [--rss-slack-mib <n> (default ${DEFAULTS.rssSlackMib})] [--ping-bound-ms <n> (default ${DEFAULTS.pingBoundMs})] [--keep (keep the run directory)]
+       [--rss-slack-mib <n> (default ${DEFAULTS.rssSlackMib})] [--ping-bound-ms <n> (default ${DEFAULTS.pingBoundMs})] [--keep (keep the run directory)] [--verbose (say when each round starts)]
        [--rounds cuts,flood,… (only these kinds; default all)]
 Runs fault-injection rounds against the real daemon (dist/: run npm run build first) and checks the invariants of chaos/README.md after each.
 `;
@@ -151,11 +154,14 @@ async function main() {
         reconnect: { initialDelayMs: 20, maxDelayMs: 300, giveUpAfterMs: 30_000 },
         ...o,
       }),
-    signalChild: (pid, r) => {
-      // A child stopped and continued mid-stream: its output and stdin must come through unharmed.
+    /** A stream of its own for a concurrent part of a round, drawn in program order (so replays match). */
+    fork: () => seeded(Math.floor(random() * 2 ** 32)),
+    signalChild: (pid) => {
+      // A child stopped and continued mid-stream: its output and stdin must come through unharmed. (The pause's
+      // length is timing, not a parameter: it does not draw from the run's stream.)
       try {
         process.kill(pid, 'SIGSTOP');
-        setTimeout(() => process.kill(pid, 'SIGCONT'), Math.floor(r() * 200)).unref();
+        setTimeout(() => process.kill(pid, 'SIGCONT'), Math.floor(Math.random() * 200)).unref();
       } catch {}
     },
     isMarkedLive: async (pid) => (await markedProcesses(mark)).includes(pid),
@@ -213,6 +219,13 @@ async function main() {
   }
 
   let exitCode = 0;
+  // Interrupted by hand (or by CI's timeout): the daemon and its children must not outlive the run.
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.once(sig, () => {
+      console.log(`chaos: ${sig}; stopping the daemon (seed ${seed})`);
+      daemon.stop().finally(() => process.exit(130));
+    });
+  }
   try {
     await proxy.listen();
     await daemon.start();
@@ -230,11 +243,24 @@ async function main() {
       n++;
       currentRound = `${n}:${kind}`;
       pinger.round = currentRound;
+      if (opts.verbose) console.log(`  round ${currentRound} starting`);
       const t0 = performance.now();
-      try {
-        await ROUNDS[kind](ctx);
-      } catch (err) {
-        ctx.fail(`round threw: ${err.stack ?? err}`);
+      let timer;
+      const hung = new Promise((resolve) => {
+        timer = setTimeout(() => resolve('hung'), ROUND_TIMEOUT_MS);
+      });
+      const outcome = await Promise.race([
+        ROUNDS[kind](ctx).then(
+          () => 'done',
+          (err) => ctx.fail(`round threw: ${err.stack ?? err}`),
+        ),
+        hung,
+      ]);
+      clearTimeout(timer);
+      if (outcome === 'hung') {
+        // Its state is unknown: report it and stop here rather than pile further rounds on top.
+        ctx.fail(`round did not finish within ${ROUND_TIMEOUT_MS / 1000} s`);
+        break;
       }
       const after = await checkInvariants();
       stats.rounds[kind] = (stats.rounds[kind] ?? 0) + 1;

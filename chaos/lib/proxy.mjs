@@ -29,6 +29,11 @@ export class CuttingProxy {
     if (on) for (const p of this.#pairs) p.draw();
   }
 
+  /** Stops cutting and lets every connection through from now on (a session that ran out of time drains). */
+  disarm() {
+    this.#armed = false;
+  }
+
   #accept(client) {
     const daemon = net.connect(this.target);
     let up = 0;
@@ -66,7 +71,9 @@ export class CuttingProxy {
       },
     };
     this.#pairs.add(pair);
-    if (this.#armed) pair.draw();
+    // Two connections in three are cut: a client that is cut every time can never catch up with a fast child, and
+    // the round is about exactly-once delivery across cuts, not liveness under a link that never holds.
+    if (this.#armed && this.#random() < 2 / 3) pair.draw();
     const relay = (from, to, dir) => {
       from.on('data', (chunk) => {
         if (gone) return;

@@ -90,7 +90,7 @@ async function patternSession(ctx, client, label, r) {
     sent += n;
     writes.push(proc.write(buf).catch((e) => ctx.fail(`${label}: stdin write failed: ${e.message}`)));
     if (r() < 0.3) await sleep(int(r, 1, 40));
-    if (r() < 0.05 && proc.pid) ctx.signalChild(proc.pid, r);
+    if (r() < 0.05 && proc.pid) ctx.signalChild(proc.pid);
   }
   writes.push(proc.end().catch((e) => ctx.fail(`${label}: stdin end failed: ${e.message}`)));
   const outcome = await Promise.race([
@@ -98,8 +98,12 @@ async function patternSession(ctx, client, label, r) {
     lost.then((e) => ({ lost: e })),
     sleep(60_000).then(() => ({ timeout: true })),
   ]);
+  if (outcome.timeout) {
+    ctx.fail(`${label}: no exit within 60 s (stdin ${sent} bytes queued; the child is killed)`);
+    await proc.killAndWait({ signal: 'KILL' }).catch(() => {});
+    return;
+  }
   await Promise.allSettled(writes);
-  if (outcome.timeout) return ctx.fail(`${label}: no exit within 60 s`);
   if (outcome.lost) return ctx.fail(`${label}: process lost: ${outcome.lost.message}`);
   ctx.retained(Buffer.concat(chunks).length);
   if (outcome.exit.exitCode !== 0) return ctx.fail(`${label}: exit ${outcome.exit.exitCode} ${outcome.exit.signal ?? ''}`);
@@ -114,10 +118,11 @@ export async function cuts(ctx) {
   ctx.proxy.arm(true);
   try {
     const n = int(r, 2, 5);
-    await Promise.all(Array.from({ length: n }, (_, i) => patternSession(ctx, client, `cuts#${i}`, r)));
+    // Each session draws from a stream of its own, forked in order, so concurrent sessions replay identically.
+    await Promise.all(Array.from({ length: n }, (_, i) => patternSession(ctx, client, `cuts#${i}`, ctx.fork())));
   } finally {
     ctx.proxy.arm(false);
-    await client.close();
+    await Promise.race([client.close(), sleep(10_000)]);
   }
 }
 
@@ -159,6 +164,8 @@ export async function rawCuts(ctx) {
     const id = ctx.seq();
     const line = Buffer.from(`${JSON.stringify(rawRequest(ctx, r, id, target))}\n`);
     const stage = int(r, 0, 4);
+    const partial = int(r, 1, line.length - 1);
+    const pause = int(r, 0, 20);
     const c = new Raw(ctx.daemon.socket);
     jobs.push(
       (async () => {
@@ -167,8 +174,8 @@ export async function rawCuts(ctx) {
           case 0: // connected, nothing sent
             break;
           case 1: // part of the request
-            c.send(line.subarray(0, int(r, 1, line.length - 1)));
-            await sleep(int(r, 0, 20));
+            c.send(line.subarray(0, partial));
+            await sleep(pause);
             break;
           case 2: // the whole request, gone before the reply
             c.send(line);
@@ -253,7 +260,7 @@ export async function stalledReader(ctx) {
 
 /** A slow reader: reads in short bursts with long pauses while a child floods; everything arrives, once. */
 export async function slowReader(ctx) {
-  const r = ctx.random;
+  const r = ctx.fork(); // the chunk count is timing: its draws must not shift the run's stream
   const total = int(r, 1, 4) * 1024 * 1024;
   const client = await ctx.connect({ socket: ctx.daemon.socket });
   try {
@@ -307,9 +314,9 @@ export async function flood(ctx) {
   const churn = int(r, 100, 400);
   for (let i = 0; i < churn; i += 50) {
     await Promise.all(
-      Array.from({ length: Math.min(50, churn - i) }, async () => {
+      Array.from({ length: Math.min(50, churn - i) }, () => r() < 0.5).map(async (ping) => {
         const x = new Raw(ctx.daemon.socket);
-        if ((await x.connected) && r() < 0.5) x.send({ jsonrpc: '2.0', id: 1, method: 'server.ping', auth: ctx.token });
+        if ((await x.connected) && ping) x.send({ jsonrpc: '2.0', id: 1, method: 'server.ping', auth: ctx.token });
         x.destroy();
       }),
     );
@@ -339,7 +346,7 @@ export async function signals(ctx) {
   const pid = ctx.daemon.pid;
   const client = await ctx.connect({ socket: ctx.daemon.socket });
   try {
-    const session = patternSession(ctx, client, 'signals', r);
+    const session = patternSession(ctx, client, 'signals', ctx.fork());
     for (let i = int(r, 3, 10); i > 0; i--) {
       if (r() < 0.15) {
         ctx.pinger.excuse(true);
