@@ -22,6 +22,7 @@ import { measureFilesRead } from './figures/filesread.mjs';
 import { measureIsolation } from './figures/isolation.mjs';
 import { measureManyChildren } from './figures/many.mjs';
 import { measureMemoryBound } from './figures/memory.mjs';
+import { measureObservers } from './figures/observers.mjs';
 import { measureReattach } from './figures/replay.mjs';
 import { measureFirstSpawn, measureSpawnLatency, measureSpawnThroughput } from './figures/spawn.mjs';
 import { measureStdin } from './figures/stdin.mjs';
@@ -45,6 +46,7 @@ const SIZES = SMOKE
       isolation: { runs: 3, pings: 50, kills: 3 },
       memory: { runs: 3, total: 32 * MiB },
       stdin: { runs: 3, total: 2 * MiB, chunk: 512 * 1024, window: 2 },
+      observers: { runs: 3, total: 2 * MiB },
       filesRead: { runs: 1, size: 4 * MiB, readers: 4 },
     }
   : {
@@ -57,6 +59,7 @@ const SIZES = SMOKE
       isolation: { runs: 3, pings: 500, kills: 20 },
       memory: { runs: 3, total: 2 * 1024 * MiB },
       stdin: { runs: 3, total: 64 * MiB, chunk: 512 * 1024, window: 2 },
+      observers: { runs: 5, total: 128 * MiB },
       filesRead: { runs: 3, size: 64 * MiB, readers: 4 },
     };
 
@@ -240,11 +243,36 @@ const FIGURES = {
       })),
   },
   10: {
+    title: 'observers',
+    measure: (log) => measureObservers({ ...SIZES.observers, log }),
+    rows: (r) => [
+      {
+        id: '10',
+        figure: `${fmt.mib(SIZES.observers.total)} to the owner (MessagePack) while one observer never reads`,
+        target: '≥ 0.9× no observer',
+        measured: fmt.mibps(r.paused),
+        baseline: `no observer ${fmt.mibps(r.none)}`,
+        ratio: fmt.x(r.pausedRatio),
+        met: r.pausedRatio >= 0.9,
+      },
+      {
+        id: '10',
+        figure: `${fmt.mib(SIZES.observers.total)} to the owner while three observers read everything`,
+        target: '— (measured)',
+        measured: fmt.mibps(r.three),
+        baseline: `no observer ${fmt.mibps(r.none)}`,
+        ratio: fmt.x(r.threeRatio),
+        met: null,
+        note: 'each observer costs a frame encoding and a socket write per frame; on 2 cores they compete with the owner for CPU',
+      },
+    ],
+  },
+  11: {
     title: 'files.read isolation',
     measure: (log) => measureFilesRead({ ...SIZES.filesRead, log }),
     rows: (r) => [
       {
-        id: '10',
+        id: '11',
         figure: `server.ping p99 on another connection during ${SIZES.filesRead.readers} concurrent files.read of ${fmt.mib(SIZES.filesRead.size)} each`,
         target: '≤ 50 ms',
         measured: fmt.ms(r.pingP99),

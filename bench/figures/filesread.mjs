@@ -1,5 +1,5 @@
 /**
- * Figure 10: one request cannot stall the others (issue 10, point 8). Four connections each read the same file of
+ * Figure 11: one request cannot stall the others (issue 10, point 8). Four connections each read the same file of
  * the largest size files.read serves (64 MiB, `maxBytes` at its ceiling), all at once; meanwhile a fifth connection
  * pings back to back. Reported: the ping p99 and worst round trip during the reads, the daemon's peak RSS above its
  * resting RSS (VmHWM after a clear_refs reset), and how long the four reads took.

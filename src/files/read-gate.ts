@@ -1,7 +1,7 @@
 /**
  * A budget for files.read across all connections (issue 10, point 8): before it, four concurrent reads of a 64 MiB
  * file held over 1.3 copies of each in flight at once (chunks, their concatenation, the text, the JSON reply), took
- * +668 MiB of RSS and stalled every other connection for seconds (bench/figures/filesread.mjs, figure 10).
+ * +668 MiB of RSS and stalled every other connection for seconds (bench/figures/filesread.mjs, figure 11).
  *
  * A read reserves its file's size before it allocates anything, and holds the reservation until its reply has been
  * encoded and handed to the socket; reads that would pass the budget, or the concurrency cap, wait their turn in

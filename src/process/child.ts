@@ -8,7 +8,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger.js';
-import { ReplayBuffer } from '../replay/buffer.js';
+import { type ByteAccount, ReplayBuffer } from '../replay/buffer.js';
 import { type ExitFrame, type Frame, FrameOrigin, type KilledBy, MAX_FRAME_DATA, type OutputStream } from '../replay/frame.js';
 import { FrameLog } from '../replay/subscription.js';
 import type { KillSignal } from './signals.js';
@@ -35,6 +35,8 @@ export interface ProcessSpec {
 
 export interface ManagedOptions {
   readonly replayCapBytes: number;
+  /** Where the buffer reports its byte count (the global budget). */
+  readonly replayAccount?: ByteAccount;
   readonly stdinQueueCapBytes: number;
   readonly drainGraceMs: number;
 }
@@ -77,7 +79,7 @@ export class ManagedProcess {
     this.#options = options;
     this.#logger = logger;
     this.#observer = observer;
-    this.log = new FrameLog(this.origin, new ReplayBuffer(options.replayCapBytes), (hold) => this.#hold(hold));
+    this.log = new FrameLog(this.origin, new ReplayBuffer(options.replayCapBytes, options.replayAccount), (hold) => this.#hold(hold));
     this.stdin = new StdinWriter(child.stdin!, options.stdinQueueCapBytes, (err) =>
       logger.debug('process.Manager', `drainStdin ${spec.id}: write error: ${err.message}`),
     );
@@ -200,6 +202,8 @@ export class ManagedProcess {
     if (this.#killedBy) line += this.#killedBy === 'client' ? ', signalled at client request' : ', signalled at shutdown request';
     this.#logger.info('process.Manager', line);
     this.#emit(frame);
+    // Nothing more will be written: the ring keeps what it holds and gives the rest back.
+    this.log.buffer.compact();
     this.#observer.exited?.(this);
     for (const wake of this.#exitWaiters.splice(0)) wake();
   }
@@ -228,6 +232,11 @@ export class ManagedProcess {
   /** Applies one stdin write under the offset rules; never waits for the child to read. */
   writeStdin(data: Buffer, offset: number | undefined, eof = false): StdinOutcome {
     return this.stdin.write(data, offset, eof, !this.#reaped);
+  }
+
+  /** Frames above this seq are still owed to the owner (the budget must not evict them). */
+  get owedAbove(): number {
+    return this.log.owner?.cursor ?? Number.POSITIVE_INFINITY;
   }
 
   /** Forgets the buffered frames of a process being pruned, ending every subscription to it. */

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger.js';
 import { REPLAY_CAP_BYTES } from '../replay/buffer.js';
+import { type BudgetMember, DEFAULT_REPLAY_BUDGET_BYTES, ReplayBudget } from '../replay/budget.js';
 import { errnoText, syscallCode } from '../util/errno.js';
 import { expandTilde } from '../util/paths.js';
 import { checkWorkingDirectory, resolveCommand, SpawnError } from './command.js';
@@ -26,6 +27,8 @@ export const SHUTDOWN_KILL_WAIT_MS = 1000;
 
 export interface SupervisorOptions {
   readonly replayCapBytes?: number;
+  /** The budget of every replay buffer together (`-replay-budget`); DEFAULT_REPLAY_BUDGET_BYTES when absent. */
+  readonly replayBudgetBytes?: number;
   readonly stdinQueueCapBytes?: number;
   readonly drainGraceMs?: number;
   readonly retentionMs?: number;
@@ -37,6 +40,8 @@ export interface SupervisorOptions {
 }
 
 export interface SupervisorObserver {
+  /** The replay budget evicted this many bytes to stay under its limit. */
+  reclaimed?(bytes: number): void;
   /**
    * A child was started. A returned promise is awaited before the spawn resolves (so before its reply leaves): the
    * daemon writes the child's orphan record here. If it rejects, the child is killed and the spawn fails.
@@ -55,7 +60,7 @@ export interface SpawnRequest {
 
 export class Supervisor {
   readonly #log: Logger;
-  readonly #options: Required<Omit<SupervisorOptions, 'childPath' | 'observer'>> & Pick<SupervisorOptions, 'childPath'>;
+  readonly #options: Required<Omit<SupervisorOptions, 'childPath' | 'observer' | 'replayBudgetBytes'>> & Pick<SupervisorOptions, 'childPath'>;
   /** Every observer added, called in order through one stable object the processes hold. */
   readonly #observers: (ProcessObserver & SupervisorObserver)[] = [];
   readonly #observer: ProcessObserver & SupervisorObserver = fanOut(this.#observers);
@@ -66,6 +71,7 @@ export class Supervisor {
   /** Spawns in progress by id, so requests pipelined behind a spawn see its outcome rather than racing it. */
   readonly #pending = new Map<string, Promise<unknown>>();
   readonly #sweeper: NodeJS.Timeout;
+  readonly budget: ReplayBudget;
 
   constructor(log: Logger, options: SupervisorOptions = {}) {
     guardSpawnDescriptorLeak();
@@ -79,6 +85,11 @@ export class Supervisor {
       environment: options.environment ?? process.env,
       childPath: options.childPath,
     };
+    this.budget = new ReplayBudget(
+      options.replayBudgetBytes ?? DEFAULT_REPLAY_BUDGET_BYTES,
+      () => this.#budgetMembers(),
+      (bytes) => this.#observer.reclaimed?.(bytes),
+    );
     this.#sweeper = setInterval(() => this.sweep(), RETENTION_SWEEP_MS);
     this.#sweeper.unref();
   }
@@ -86,6 +97,16 @@ export class Supervisor {
   /** Adds an observer of every process event (metrics, registries); the ones given at construction come first. */
   addObserver(observer: ProcessObserver & SupervisorObserver): void {
     this.#observers.push(observer);
+  }
+
+  *#budgetMembers(): Iterable<BudgetMember> {
+    // Superseded live processes are in #live only; retained ones in #table only; most in both.
+    const seen = new Set<ManagedProcess>();
+    for (const proc of [...this.#table.values(), ...this.#live]) {
+      if (seen.has(proc)) continue;
+      seen.add(proc);
+      yield { buffer: proc.replay, live: !proc.exited, exitedAt: proc.exitFrameAt, keepAbove: proc.owedAbove };
+    }
   }
 
   get(id: string): ManagedProcess | undefined {
@@ -137,6 +158,7 @@ export class Supervisor {
         child,
         {
           replayCapBytes: this.#options.replayCapBytes,
+          replayAccount: this.budget.account,
           stdinQueueCapBytes: this.#options.stdinQueueCapBytes,
           drainGraceMs: this.#options.drainGraceMs,
         },
@@ -226,6 +248,7 @@ function fanOut(list: readonly (ProcessObserver & SupervisorObserver)[]): Proces
     spawned: async (...args) => {
       for (const o of list) await o.spawned?.call(o, ...args);
     },
+    reclaimed: each('reclaimed'),
     spawnFailed: each('spawnFailed'),
   };
 }

@@ -69,6 +69,8 @@ export const CATALOGUE = {
 
   /** A handler failed in a way no entry above names; the text is the underlying OS error's. */
   internal: { code: ErrorCode.InternalError, message: '<detail>' },
+  /** The reply could not be encoded in the connection's format (a MessagePack id no encoder can write back). */
+  replyNotEncodable: { code: ErrorCode.InternalError, message: 'reply could not be encoded: <detail>' },
   /** A handler threw something unexpected: a bug, contained to its request. */
   recoveredPanic: { code: ErrorCode.InternalError, message: 'recovered panic: <detail>' },
 } as const satisfies Record<string, Entry>;

@@ -13,8 +13,12 @@ import { ByteRing } from './ring.js';
 /** Per-process cap, counted as serialized NDJSON bytes including the newline (PROTOCOL.md). */
 export const REPLAY_CAP_BYTES = 16 * 1024 * 1024;
 
+/** Told of every change of a buffer's byte count (the global budget, src/replay/budget.ts). */
+export type ByteAccount = (delta: number) => void;
+
 export class ReplayBuffer {
   readonly capBytes: number;
+  readonly #account: ByteAccount | undefined;
   #frames: Frame[] = [];
   readonly #bytesOf: ByteRing;
   #head = 0;
@@ -22,8 +26,9 @@ export class ReplayBuffer {
   #evictedFrames = 0;
   #evictedBytes = 0;
 
-  constructor(capBytes: number = REPLAY_CAP_BYTES) {
+  constructor(capBytes: number = REPLAY_CAP_BYTES, account?: ByteAccount) {
     this.capBytes = capBytes;
+    this.#account = account;
     // A data frame's line is at least 4/3 of its bytes (base64), so the bytes retained stay under 3/4 of the cap;
     // room for one more frame arriving, and one wasted where the ring wraps.
     this.#bytesOf = new ByteRing(Math.ceil((capBytes * 3) / 4) + 2 * MAX_FRAME_DATA);
@@ -66,8 +71,32 @@ export class ReplayBuffer {
     if (last !== 0 && frame.seq !== last + 1) throw new Error(`replay: seq ${frame.seq} does not follow ${last}`);
     this.#frames.push(frame.stream === 'exit' ? frame : { ...frame, data: this.#bytesOf.store(frame.data, this.#moved) });
     this.#bytes += frame.size;
+    this.#account?.(frame.size);
+    return this.#evictWhile(() => this.#bytes > this.capBytes, Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * Evicts the oldest frames until `bytes` bytes are freed, never a frame above `keepAbove` (one a reader still
+   * needs) and never the newest. Returns the bytes freed. For the global budget.
+   */
+  trim(bytes: number, keepAbove = Number.POSITIVE_INFINITY): number {
+    const target = this.#bytes - bytes;
+    return this.#evictWhile(() => this.#bytes > target, keepAbove);
+  }
+
+  /** Gives back ring memory the frames no longer need (an exited process keeps exactly what it holds). */
+  compact(): void {
+    this.#bytesOf.compact(this.#moved);
+  }
+
+  /** Bytes allocated for the frames' data. */
+  get allocatedBytes(): number {
+    return this.#bytesOf.capacity;
+  }
+
+  #evictWhile(over: () => boolean, keepAbove: number): number {
     let evicted = 0;
-    while (this.#bytes > this.capBytes && this.length > 1) {
+    while (over() && this.length > 1 && this.#frames[this.#head]!.seq <= keepAbove) {
       const old = this.#frames[this.#head]!;
       this.#frames[this.#head++] = undefined as unknown as Frame; // let the bytes go now, not at compaction
       this.#bytes -= old.size;
@@ -76,6 +105,7 @@ export class ReplayBuffer {
       this.#evictedFrames++;
     }
     this.#evictedBytes += evicted;
+    if (evicted > 0) this.#account?.(-evicted);
     // Compact once the dead prefix dominates, so the array never grows with total output.
     if (this.#head > 1024 && this.#head * 2 > this.#frames.length) {
       this.#frames = this.#frames.slice(this.#head);
@@ -104,6 +134,7 @@ export class ReplayBuffer {
     this.#bytesOf.clear();
     this.#frames = [];
     this.#head = 0;
+    if (this.#bytes > 0) this.#account?.(-this.#bytes);
     this.#bytes = 0;
   }
 }

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { DroppedError, RpcError } from '../../src/client/errors.js';
 import { STDIN_CHUNK_BYTES, STDIN_INITIAL_WINDOW_BYTES, StdinWindow, type StdinLink, type StdinRequest } from '../../src/client/stdin.js';
 import { stdinVerdict } from '../../src/process/stdin.js';
+import { sleep } from '../helpers/daemon.js';
 
 /** The daemon side of stdin, by the real offset rules, with requests answered when the test says. */
 class FakeDaemonStdin implements StdinLink {
@@ -134,7 +135,7 @@ describe('StdinWindow', () => {
     d.answerAll();
     expect(w.refusals).toBe(1);
     // The retry comes after a backoff timer.
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     d.answerAll();
     expect(await done).toBe(20_000);
     expect(d.bytes.equals(data)).toBe(true);

@@ -1,7 +1,7 @@
 /**
  * Issue 10 (8): files.read shares one budget across all connections: at most FILES_READ_MAX_CONCURRENT reads and
  * FILES_READ_BUDGET_BYTES of content in progress at once, waiting in arrival order. The ping latency during four
- * concurrent maximal reads is a benchmark figure (bench/figures/filesread.mjs, figure 10), not asserted here.
+ * concurrent maximal reads is a benchmark figure (bench/figures/filesread.mjs, figure 11), not asserted here.
  */
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';

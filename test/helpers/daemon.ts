@@ -122,13 +122,3 @@ export async function until<T>(check: () => T | Promise<T>, timeoutMs = 10_000, 
     await sleep(20);
   }
 }
-
-/** True while a pid exists (signal 0). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

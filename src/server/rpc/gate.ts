@@ -64,7 +64,8 @@ export class Gate {
   admit(req: DecodedRequest, options: DispatchOptions): { readonly def: MethodDef } | Reply {
     const { id, method } = req;
     const exempt = method === SHUTDOWN_METHOD && !options.shutdownNeedsAuth;
-    if (!exempt && !this.#token.matches(req.auth)) {
+    if (this.#token.matches(req.auth)) options.authenticated?.();
+    else if (!exempt) {
       // A stranger's request: escaped, cut and rate-limited (src/log/escape.ts).
       this.#log.refusal(
         'unauthorized',

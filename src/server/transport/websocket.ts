@@ -20,12 +20,30 @@ import type { RpcServer } from '../rpc/server.js';
 export const WS_PATH = '/rpc';
 /** A connection that has not completed its upgrade request within this long is dropped. */
 export const WS_HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * Most TCP connections the listener holds at once, upgraded or not: a further one is closed at accept, so strangers
+ * on the port can never exhaust the daemon's descriptors (the Unix socket keeps its own 1,024).
+ */
+export const WS_MAX_CONNECTIONS = 256;
+/** Upgraded connections that have not authenticated yet, at once, and how long each may stay so. */
+export const WS_MAX_UNAUTHENTICATED = 32;
+export const WS_AUTH_DEADLINE_MS = 10_000;
+/**
+ * The ws library's bounds on what one message may cost before it is whole: how many socket reads it may be assembled
+ * from, and how many fragments it may have. Each held read costs a Buffer beyond its bytes (about 150 bytes), so a
+ * message trickled a byte per read would otherwise hold far more than its size (the library's defaults allow 262,144
+ * reads and 16,384 fragments). With these, a 1 MiB message must arrive in reads of 256 bytes on average.
+ */
+export const WS_MAX_BUFFERED_CHUNKS = 4096;
+export const WS_MAX_FRAGMENTS = 1024;
 
 export interface WebSocketOptions {
   readonly addr: string;
   /** Origins allowed to connect (exact match, e.g. `https://app.example`); requests without Origin are allowed. */
   readonly allowOrigins: readonly string[];
   readonly maxPayload?: number;
+  /** WS_AUTH_DEADLINE_MS unless given (tests). */
+  readonly authDeadlineMs?: number;
 }
 
 export class SocketListenError extends Error {}
@@ -46,6 +64,8 @@ export async function listenWebSocket(
     maxPayload: opts.maxPayload ?? MAX_LINE_BYTES,
     perMessageDeflate: false,
     clientTracking: true,
+    // (Both options are ws's own, newer than its type declarations.)
+    ...({ maxBufferedChunks: WS_MAX_BUFFERED_CHUNKS, maxFragments: WS_MAX_FRAGMENTS } as object),
   });
   const server = http.createServer(
     { headersTimeout: WS_HANDSHAKE_TIMEOUT_MS, requestTimeout: WS_HANDSHAKE_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
@@ -70,6 +90,7 @@ export async function listenWebSocket(
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
   });
   server.on('clientError', (_err, socket) => socket.destroy());
+  server.maxConnections = WS_MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new SocketListenError(`websocket: listen ${opts.addr}: ${err.message}`)));
     server.listen({ host: host || undefined, port }, () => resolve());
@@ -91,12 +112,12 @@ export async function listenWebSocket(
 
 /** Starts the WebSocket listener and serves its connections through `rpc`. */
 export async function serveWebSocket(opts: WebSocketOptions, log: Logger, rpc: RpcServer): Promise<WebSocketListener> {
-  const listener = await listenWebSocket(opts, log, (ws, req) => acceptWebSocket(rpc, log, ws, req));
+  const listener = await listenWebSocket(opts, log, (ws, req) => acceptWebSocket(rpc, log, ws, req, opts.authDeadlineMs ?? WS_AUTH_DEADLINE_MS));
   rpc.addFeature('transport.websocket');
   return listener;
 }
 
-function acceptWebSocket(rpc: RpcServer, log: Logger, ws: WebSocket, req: http.IncomingMessage): void {
+function acceptWebSocket(rpc: RpcServer, log: Logger, ws: WebSocket, req: http.IncomingMessage, authDeadlineMs: number): void {
   const label = rpc.nextLabel('ws', `${req.socket.remoteAddress}:${req.socket.remotePort}`);
   // Replies and frames go back in the kind of message the client last sent.
   let binary = false;
@@ -118,7 +139,18 @@ function acceptWebSocket(rpc: RpcServer, log: Logger, ws: WebSocket, req: http.I
     resumeInput: () => ws.resume(),
   };
   // A TCP port has no file permissions: every request is authenticated, server.shutdown included.
-  const { conn, handle, closed } = rpc.open(label, out, codec, { shutdownNeedsAuth: true });
+  const opened = rpc.open(
+    label,
+    out,
+    codec,
+    { shutdownNeedsAuth: true },
+    { transport: 'ws', maxUnauthenticated: WS_MAX_UNAUTHENTICATED, authDeadlineMs },
+  );
+  if (opened === undefined) {
+    ws.terminate();
+    return;
+  }
+  const { conn, handle, closed } = opened;
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     conn.touch();
     binary = isBinary;
