@@ -1,10 +1,11 @@
 /**
- * LEFT FOR THE LEAD (issue 10, point 9): a reply that cannot be encoded never destroys the connection or loses the
- * replies pipelined behind it. FAILS on the harden branch by design.
+ * Issue 10, point 9 (left for the lead, implemented on main in 0e6ea82): a reply that cannot be encoded never
+ * destroys the connection or loses the replies pipelined behind it. Written before that implementation (it failed
+ * then: the connection was destroyed) and passing against it.
  *
  * msgpackr decodes its big-integer extension (ext type 0x42) into a BigInt of any size, but cannot encode one beyond
- * 64 bits: the reply to a request with such an id throws in the codec, and today the connection is destroyed with
- * every pending reply. Proposal pinned here: the decoder refuses ext types the protocol does not use (so this id is a
+ * 64 bits: the reply to a request with such an id threw in the codec, and the connection was destroyed with
+ * every pending reply. Pinned here: the decoder refuses ext types the protocol does not use (so this id is a
  * parse error, id nil); and, as a net under any other unencodable value, the codec falls back to an error reply
  * (-32603 "reply could not be encoded", id nil) and the connection carries on.
  */
