@@ -156,7 +156,9 @@ export class RpcServer {
     if (strangers === undefined) this.#strangers.set(admission.transport, (strangers = new Set()));
     if (strangers.size >= admission.maxUnauthenticated) {
       this.#options.hooks?.refused?.('unauthenticated');
-      this.#log.warn(
+      // A stranger can repeat this at will: rate-limited and counted (src/log/escape.ts).
+      this.#log.refusal(
+        'unauthenticated-cap',
         'Server',
         `refusing ${label}: ${strangers.size} ${admission.transport} connections have not authenticated yet (the most allowed)`,
       );
@@ -175,7 +177,11 @@ export class RpcServer {
     deadline = setTimeout(() => {
       if (!strangers.has(conn)) return;
       this.#options.hooks?.refused?.('authDeadline');
-      this.#log.info('Server', `closing connection ${label}: not authenticated within ${formatDuration(admission.authDeadlineMs)}`);
+      this.#log.refusal(
+        'auth-deadline',
+        'Server',
+        `closing connection ${label}: not authenticated within ${formatDuration(admission.authDeadlineMs)}`,
+      );
       conn.destroy();
     }, admission.authDeadlineMs);
     deadline.unref();
