@@ -12,7 +12,7 @@ import { errnoText, syscallCode } from '../util/errno.js';
 import { expandTilde } from '../util/paths.js';
 import { checkWorkingDirectory, resolveCommand, SpawnError } from './command.js';
 import { buildChildEnv } from './env.js';
-import { EXIT_DRAIN_GRACE_MS, ManagedProcess, type ProcessObserver } from './child.js';
+import { EXIT_DRAIN_GRACE_MS, ManagedProcess, type ProcessObserver, TerminalEvents, type TerminalParts } from './child.js';
 import { descendantsOf, processTable, signalPid } from './procfs.js';
 import { guardSpawnDescriptorLeak } from './spawn-guard.js';
 import { STDIN_QUEUE_CAP_BYTES } from './stdin.js';
@@ -56,6 +56,10 @@ export interface SpawnRequest {
   readonly args: readonly string[];
   readonly cwd: string | undefined;
   readonly env: Readonly<Record<string, string>> | undefined;
+  /** Run on a pseudo-terminal of this size. */
+  readonly pty?: { readonly cols: number; readonly rows: number } | undefined;
+  /** TERM for a terminal program (`xterm-256color` by default). */
+  readonly term?: string | undefined;
 }
 
 export class Supervisor {
@@ -152,10 +156,12 @@ export class Supervisor {
       const file = await resolveCommand(req.command, this.#options.environment.PATH);
       const loginPath = await this.#options.childPath?.();
       const env = buildChildEnv(this.#options.environment, req.env, loginPath);
-      const child = await startChild(file, req.command, req.args, cwd, env);
+      const source = req.pty
+        ? await startTerminal(file, req.args, cwd, env, req.pty, req.term)
+        : { child: await startChild(file, req.command, req.args, cwd, env) };
       const proc = new ManagedProcess(
         { id: req.id, command: req.command, args: req.args, cwd },
-        child,
+        source,
         {
           replayCapBytes: this.#options.replayCapBytes,
           replayAccount: this.budget.account,
@@ -251,6 +257,50 @@ function fanOut(list: readonly (ProcessObserver & SupervisorObserver)[]): Proces
     reclaimed: each('reclaimed'),
     spawnFailed: each('spawnFailed'),
   };
+}
+
+/**
+ * Starts a program on a pseudo-terminal, with the cutter and the screen keeper that go with it. The terminal modules
+ * (the native PTY package, xterm.js) load at the first terminal: a daemon that never runs one pays nothing for them.
+ * A PTY package that cannot load fails this spawn only (`ptyUnavailable`); piped processes are unaffected.
+ */
+async function startTerminal(
+  file: string,
+  args: readonly string[],
+  cwd: string | undefined,
+  env: Record<string, string>,
+  size: { readonly cols: number; readonly rows: number },
+  term: string | undefined,
+): Promise<{ tty: TerminalParts; events: TerminalEvents }> {
+  const [{ spawnTerminal, PtyUnavailableError, TerminalSpawnError }, { OutputCutter }, { ScreenKeeper }] = await Promise.all([
+    import('../terminal/pty.js'),
+    import('../terminal/cutter.js'),
+    import('../terminal/screen.js'),
+  ]);
+  const events = new TerminalEvents();
+  let terminal: import('../terminal/pty.js').Terminal;
+  try {
+    terminal = await spawnTerminal({
+      file,
+      args,
+      cwd,
+      env,
+      cols: size.cols,
+      rows: size.rows,
+      term,
+      onData: events.data,
+      onLeaderExit: events.leaderExit,
+      onExit: events.exit,
+    });
+  } catch (err) {
+    if (err instanceof PtyUnavailableError) throw new SpawnError('ptyUnavailable', { reason: err.message });
+    if (err instanceof TerminalSpawnError) {
+      if (err.reason === 'openpty') throw new SpawnError('ptyUnavailable', { reason: err.message });
+      throw new SpawnError('forkExec', { path: file, reason: errnoText(err.reason) });
+    }
+    throw err;
+  }
+  return { tty: { terminal, cutter: new OutputCutter(events.piece), keeper: new ScreenKeeper({ cols: size.cols, rows: size.rows }) }, events };
 }
 
 /**

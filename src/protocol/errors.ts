@@ -50,6 +50,14 @@ export const CATALOGUE = {
   chdir: { code: ErrorCode.InternalError, message: 'chdir <cwd>: <reason>' },
   executableNotFound: { code: ErrorCode.InternalError, message: 'exec: "<name>": executable file not found in $PATH' },
   forkExec: { code: ErrorCode.InternalError, message: 'fork/exec <path>: <reason>' },
+  /** Extension (terminals): no pseudo-terminal could be had (the native package, or the system's pty limit). */
+  ptyUnavailable: { code: ErrorCode.InternalError, message: 'terminals are not available: <reason>' },
+  /** Extension (terminals): a size outside 1..1000 columns or rows. */
+  terminalSize: { code: ErrorCode.InvalidParams, message: 'Invalid terminal size: <detail>' },
+  /** Extension: process.resize on a piped process. */
+  notATerminal: { code: ErrorCode.InvalidParams, message: 'process is not a terminal' },
+  /** Extension: an `eof` write to a terminal, which has no end of input. */
+  stdinNoEof: { code: ErrorCode.InvalidParams, message: 'a terminal has no end of input: send Ctrl-D (0x04) as data instead of eof' },
 
   // files.*: the OS failures carry Go's os.PathError texts (-32603); the method's own refusals are -32602.
   statFailed: { code: ErrorCode.InternalError, message: 'stat <path>: <reason>' },

@@ -7,7 +7,7 @@
  * A data frame's bytes are copied into the buffer's own ring as it enters (see ring.ts for why), so what the
  * buffer holds is what the cap allows, not whatever the garbage collector has yet to free.
  */
-import { type Frame, MAX_FRAME_DATA } from './frame.js';
+import { type DataFrame, type Frame, MAX_FRAME_DATA } from './frame.js';
 import { ByteRing } from './ring.js';
 
 /** Per-process cap, counted as serialized NDJSON bytes including the newline (PROTOCOL.md). */
@@ -16,9 +16,14 @@ export const REPLAY_CAP_BYTES = 16 * 1024 * 1024;
 /** Told of every change of a buffer's byte count (the global budget, src/replay/budget.ts). */
 export type ByteAccount = (delta: number) => void;
 
+function hasBytes(frame: Frame): frame is DataFrame {
+  return frame.stream === 'stdout' || frame.stream === 'stderr';
+}
+
 export class ReplayBuffer {
   readonly capBytes: number;
   readonly #account: ByteAccount | undefined;
+  #onEvict: ((frame: Frame) => void) | undefined;
   #frames: Frame[] = [];
   readonly #bytesOf: ByteRing;
   #head = 0;
@@ -69,7 +74,7 @@ export class ReplayBuffer {
   append(frame: Frame): number {
     const last = this.lastSeq;
     if (last !== 0 && frame.seq !== last + 1) throw new Error(`replay: seq ${frame.seq} does not follow ${last}`);
-    this.#frames.push(frame.stream === 'exit' ? frame : { ...frame, data: this.#bytesOf.store(frame.data, this.#moved) });
+    this.#frames.push(hasBytes(frame) ? { ...frame, data: this.#bytesOf.store(frame.data, this.#moved) } : frame);
     this.#bytes += frame.size;
     this.#account?.(frame.size);
     return this.#evictWhile(() => this.#bytes > this.capBytes, Number.POSITIVE_INFINITY);
@@ -98,9 +103,11 @@ export class ReplayBuffer {
     let evicted = 0;
     while (over() && this.length > 1 && this.#frames[this.#head]!.seq <= keepAbove) {
       const old = this.#frames[this.#head]!;
+      // Told before the ring may reuse its bytes (a terminal's screen model reads them).
+      this.#onEvict?.(old);
       this.#frames[this.#head++] = undefined as unknown as Frame; // let the bytes go now, not at compaction
       this.#bytes -= old.size;
-      if (old.stream !== 'exit') this.#bytesOf.release();
+      if (hasBytes(old)) this.#bytesOf.release();
       evicted += old.size;
       this.#evictedFrames++;
     }
@@ -114,6 +121,11 @@ export class ReplayBuffer {
     return evicted;
   }
 
+  /** Hears every frame as it is evicted, in seq order, while its bytes are still valid (a terminal's screen model). */
+  onEvict(listener: (frame: Frame) => void): void {
+    this.#onEvict = listener;
+  }
+
   /** The retained frame with this seq, if any. */
   get(seq: number): Frame | undefined {
     const first = this.firstSeq;
@@ -123,11 +135,14 @@ export class ReplayBuffer {
 
   /** The ring grew: the live data frames, oldest first, now read from new views. */
   readonly #moved = (index: number, view: Buffer): void => {
-    // Data frames are stored in ring order; an exit frame (the last frame, if any) has no bytes to move.
-    const at = this.#head + index;
-    const frame = this.#frames[at]!;
-    if (frame.stream !== 'exit') this.#frames[at] = { ...frame, data: view };
+    // The ring's views are the data frames' bytes, oldest first; resize and exit frames have none. Views move in
+    // order from index 0, so the walk resumes where the previous view was found.
+    if (index === 0) this.#movedAt = this.#head;
+    while (!hasBytes(this.#frames[this.#movedAt]!)) this.#movedAt++;
+    const at = this.#movedAt++;
+    this.#frames[at] = { ...(this.#frames[at] as DataFrame), data: view };
   };
+  #movedAt = 0;
 
   /** Drops every frame, for a process that is being forgotten. */
   clear(): void {

@@ -13,7 +13,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../log/logger.js';
 import { failure } from '../../protocol/errors.js';
-import type { Frame, FrameOrigin } from '../../replay/frame.js';
+import type { Frame, FrameOrigin, ScreenFrame } from '../../replay/frame.js';
 import type { FrameLog, FrameWriter, SubscribeOptions, Subscription } from '../../replay/subscription.js';
 import { formatDuration } from '../../util/duration.js';
 import type { WireCodec } from './codec/codec.js';
@@ -251,6 +251,10 @@ export class Connection implements FrameWriter {
 
   writeFrame(origin: FrameOrigin, frame: Frame): boolean {
     return this.#write(this.#codec.frame(origin, frame));
+  }
+
+  writeScreen(origin: FrameOrigin, frame: ScreenFrame): boolean {
+    return this.#write(this.#codec.screen(origin, frame));
   }
 
   writeGap(origin: FrameOrigin, fromSeq: number, toSeq: number): boolean {

@@ -23,7 +23,7 @@ import type { DecodedRequest, NOT_A_REQUEST } from './request.js';
 /** Features advertised by server.capabilities, reference names first in reference order. */
 export const REFERENCE_FEATURES = ['process.stdin.offset', 'git.status.baseRepo'] as const;
 /** Our extensions that are always on, listed after the reference's features. */
-export const EXTENSION_FEATURES = ['process.stdin.eof', 'process.list', 'process.stats', 'process.observe', 'wire.msgpack'] as const;
+export const EXTENSION_FEATURES = ['process.stdin.eof', 'process.list', 'process.stats', 'process.observe', 'process.pty', 'wire.msgpack'] as const;
 
 /** How long shutdown lets each connection flush what is queued before cutting it. */
 export const SHUTDOWN_FLUSH_MS = 500;

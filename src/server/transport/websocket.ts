@@ -124,6 +124,7 @@ function acceptWebSocket(rpc: RpcServer, log: Logger, ws: WebSocket, req: http.I
   const codec: WireCodec = {
     reply: (r) => (binary ? msgpackCodec.reply(r) : withoutNewline(ndjsonCodec.reply(r) as string)),
     frame: (origin, frame) => (binary ? msgpackCodec.frame(origin, frame) : withoutNewline(ndjsonCodec.frame(origin, frame) as string)),
+    screen: (origin, frame) => (binary ? msgpackCodec.screen(origin, frame) : withoutNewline(ndjsonCodec.screen(origin, frame) as string)),
     gap: (origin, from, to) => (binary ? msgpackCodec.gap(origin, from, to) : withoutNewline(ndjsonCodec.gap(origin, from, to) as string)),
   };
   const out: Outbound = {

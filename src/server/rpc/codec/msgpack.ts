@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import type { Packr, Unpackr } from 'msgpackr';
 import { containsExt } from '../../../protocol/msgpack.js';
-import type { DataFrame, Frame, FrameOrigin, OutputStream } from '../../../replay/frame.js';
+import type { DataFrame, Frame, FrameOrigin, OutputStream, ScreenFrame } from '../../../replay/frame.js';
 import type { Reply } from '../reply.js';
 import { type DecodedRequest, decodeRequest, NOT_A_REQUEST } from '../request.js';
 import type { WireCodec } from './codec.js';
@@ -53,8 +53,11 @@ export const msgpackCodec: WireCodec = {
     return msgpackr().packr.pack(r.error ? { jsonrpc: '2.0', id: r.id.value, error: r.error } : { jsonrpc: '2.0', id: r.id.value, result: r.result });
   },
   frame(origin: FrameOrigin, frame: Frame): Buffer {
-    if (frame.stream !== 'exit' && frame.seq <= 0xffffffff) return packDataFrame(origin, frame);
+    if ((frame.stream === 'stdout' || frame.stream === 'stderr') && frame.seq <= 0xffffffff) return packDataFrame(origin, frame);
     return msgpackr().packr.pack(origin.toObject(frame));
+  },
+  screen(origin: FrameOrigin, frame: ScreenFrame): Buffer {
+    return msgpackr().packr.pack(origin.screenObject(frame));
   },
   gap(origin: FrameOrigin, fromSeq: number, toSeq: number): Buffer {
     return msgpackr().packr.pack(origin.gapObject(fromSeq, toSeq));
