@@ -30,9 +30,10 @@ import os from 'node:os';
 import { Packr } from 'msgpackr';
 import { decodeBase64Strict } from '../../dist/src/process/stdin.js';
 import { asDecodedRequest, parseStdinLine } from '../../dist/src/server/rpc/codec/stdin-fast.js';
-import { decodeMessage, MessageSplitter } from '../../dist/src/server/msgpack.js';
-import { decodeLine } from '../../dist/src/server/ndjson.js';
-import { bindParams } from '../../dist/src/server/params.js';
+import { MessageSplitter } from '../../dist/src/protocol/msgpack.js';
+import { decodeMessage } from '../../dist/src/server/rpc/codec/msgpack.js';
+import { decodeLine } from '../../dist/src/server/rpc/codec/ndjson.js';
+import { bindParams } from '../../dist/src/server/rpc/params.js';
 import { median, MiB } from '../lib/stats.mjs';
 
 // Collections between measurements keep one variant's garbage from being collected on the next one's time.

@@ -91,13 +91,20 @@ export async function runServeMode(o: ServeModeOptions): Promise<number> {
 
   let tokenSource: TokenSource = { kind: 'generate' };
   let report: ((msg: object) => void) | undefined;
+  const keepDescriptors: number[] = [];
   if (detached) {
     const readyFd = Number(process.env[READY_FD_ENV]);
     const tokenPipe = process.env[TOKEN_PIPE_ENV];
     for (const k of [DAEMON_CHILD_ENV, READY_FD_ENV, TOKEN_PIPE_ENV]) delete process.env[k];
     if (tokenPipe !== undefined) tokenSource = { kind: 'fd', fd: Number(tokenPipe) };
     if (Number.isInteger(readyFd) && readyFd > 2) {
-      report = (msg) => new net.Socket({ fd: readyFd, readable: false, writable: true }).end(`${JSON.stringify(msg)}\n`);
+      keepDescriptors.push(readyFd);
+      // A launcher killed during start-up has closed its end: the report fails with EPIPE, which must cost nothing
+      // (without this listener it was an uncaught exception that took the new daemon down).
+      report = (msg) =>
+        new net.Socket({ fd: readyFd, readable: false, writable: true })
+          .on('error', (err) => log.warn('daemon', `readiness report not delivered (the launcher is gone): ${err.message}`))
+          .end(`${JSON.stringify(msg)}\n`);
     }
   } else if (o.tokenFile) {
     tokenSource = { kind: 'file', path: o.tokenFile };
@@ -133,6 +140,7 @@ export async function runServeMode(o: ServeModeOptions): Promise<number> {
       log,
       print: detached ? undefined : (line) => process.stdout.write(`${line}\n`),
       report,
+      keepDescriptors,
       timings: testTimings(),
       writeToken: o.writeToken ?? o.tokenFd < 0,
       drainTimeoutMs: o.drainTimeoutMs,

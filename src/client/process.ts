@@ -230,7 +230,9 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
   channelDown(): void {
     this.#stdin.down();
     if (this.#state === 'spawning') this.#state = 'uncertain';
-    else if (this.#state === 'attaching' || this.#state === 'attached') this.#state = 'detached';
+    // A reattach that was looking for an uncertain spawn proved nothing: the spawn is still uncertain.
+    else if (this.#state === 'attaching') this.#state = this.#recovering ? 'uncertain' : 'detached';
+    else if (this.#state === 'attached') this.#state = 'detached';
   }
 
   /**
@@ -325,6 +327,7 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
 
   #reattach(gen: number, fromSeq: number, recovering: boolean): Promise<void> {
     this.#state = 'attaching';
+    this.#recovering = recovering;
     this.#gen = gen;
     const params = this.#wantPid ? { id: this.id, fromSeq, wantPid: true } : { id: this.id, fromSeq };
     return new Promise((resolve) => {
@@ -364,6 +367,9 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
       if (!recovering) this.#stdin.open(gen, true);
     });
   }
+
+  /** The reattach in flight is looking for a spawn whose outcome is unknown (not following a known process). */
+  #recovering = false;
 
   #attached(gen: number, info: { pid?: number; startTime?: number }): void {
     this.#state = 'attached';

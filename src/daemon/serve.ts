@@ -37,7 +37,9 @@ import { DaemonHealth, healthRoutes, type PublicInfo } from './health.js';
 import { watchIdle, type IdleWatch } from './idle.js';
 import type { ReadyMessage } from './launcher.js';
 import { LockError, RunDirLock } from './lock.js';
+import { closeInheritedDescriptors } from './descriptors.js';
 import { ChildRegistry, reapOrphans } from './orphans.js';
+import { installSignalHandlers } from './signals.js';
 import { consumeTokenFile, type FileIdentity, generateToken, identify, persistToken, readTokenFd, removeIfOwned, TokenError } from './token.js';
 
 export type TokenSource =
@@ -69,6 +71,8 @@ export interface ServeConfig {
   readonly print?: (line: string) => void;
   /** Detached: the readiness report goes here (the launcher's pipe). */
   readonly report?: (msg: ReadyMessage) => void;
+  /** Inherited descriptors the daemon uses and must not close (its launcher's readiness pipe). */
+  readonly keepDescriptors?: readonly number[];
   /** Test-only shortenings (see PROTOCOL.md); production uses the constants. */
   readonly timings?: { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number; authDeadlineMs?: number };
   /** Write `daemon.token` (default true). False for a token from `-token-fd` without `-write-token`. */
@@ -80,9 +84,6 @@ export interface ServeConfig {
   /** Where the log goes, for `server.info`: a path, `stderr`, or null for none. */
   readonly logTarget?: string | null;
 }
-
-/** Go's names for the signals it logs (`received terminated`). */
-const SIGNAL_NAMES: Readonly<Record<string, string>> = { SIGTERM: 'terminated', SIGINT: 'interrupt', SIGHUP: 'hangup' };
 
 /** Serves until a graceful shutdown; resolves with the exit code. A start-up failure is reported and rejects. */
 export async function runDaemon(cfg: ServeConfig): Promise<number> {
@@ -109,24 +110,24 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
   const drainTimeoutMs = cfg.drainTimeoutMs ?? 0;
   let drain: Drain | undefined;
   const health = new DaemonHealth();
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    process.on(sig, () => {
-      if (sig === 'SIGTERM' && drainTimeoutMs > 0 && started && drain === undefined && teardown === undefined) {
-        log.info(
-          'daemon',
-          `received ${SIGNAL_NAMES[sig]}; draining for up to ${formatDuration(drainTimeoutMs)} (-drain-timeout), then shutting down`,
-        );
-        health.draining();
-        drain = startDrain(drainTimeoutMs, () => server?.supervisor.liveCount ?? 0, log);
-        void drain.done.then(() => shutdown());
-        return;
-      }
+  // (src/daemon/signals.ts: which signals shut down, which are ignored, and why SIGUSR1 must be caught.)
+  installSignalHandlers(
+    log,
+    cfg.keepChildren,
+    (sig) => {
       // A second signal during the teardown does not abort it: the handler stays, the teardown is idempotent.
-      log.info('daemon', `received ${SIGNAL_NAMES[sig]}; shutting down (children will be ${cfg.keepChildren ? 'kept' : 'killed'})`);
       signalled = sig;
       if (started) void shutdown();
-    });
-  }
+    },
+    (sig) => {
+      if (sig !== 'SIGTERM' || drainTimeoutMs <= 0 || !started || drain !== undefined || teardown !== undefined) return false;
+      log.info('daemon', `received terminated; draining for up to ${formatDuration(drainTimeoutMs)} (-drain-timeout), then shutting down`);
+      health.draining();
+      drain = startDrain(drainTimeoutMs, () => server?.supervisor.liveCount ?? 0, log);
+      void drain.done.then(() => shutdown());
+      return true;
+    },
+  );
 
   let metricsServer: http.Server | undefined;
   let activated: ActivatedSocket | undefined;
@@ -139,6 +140,8 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     if (cfg.writeToken === false && cfg.tokenSource.kind === 'generate') {
       throw new TokenError('a generated token that is not written to daemon.token is known to nobody: drop -write-token=false or give -token-fd');
     }
+    // After the token descriptor is consumed, before any child exists (src/daemon/descriptors.ts).
+    await closeInheritedDescriptors(new Set(cfg.keepDescriptors ?? []), log);
     await prepareSocketDirectory(socketPath);
     lock = await RunDirLock.acquire(socketPath, log);
     // In the background from now on, so the first spawn waits only for what is left of the probe's 4 s cap.

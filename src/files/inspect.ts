@@ -130,7 +130,7 @@ function nullDeviceId(): Promise<number | undefined> {
  * is refused before a single byte is read; /dev/null alone reads as empty content. A regular file is read to its
  * end but never past `maxBytes + 1` bytes, so a file that grows after the size check is refused, not slurped.
  */
-export async function readFile(p: string, maxBytes: number | undefined): Promise<ReadResult> {
+export async function readFile(p: string, maxBytes: number | undefined, gate?: ReadGateLike): Promise<ReadResult & { release?: () => void }> {
   const limit = maxBytes !== undefined && maxBytes > 0 ? Math.min(maxBytes, MAX_READ_BYTES) : DEFAULT_READ_MAX_BYTES;
   let fh;
   try {
@@ -139,6 +139,7 @@ export async function readFile(p: string, maxBytes: number | undefined): Promise
     if (err instanceof FsError && err.errno === 'ENOENT') return { content: '', exists: false };
     throw err;
   }
+  let release: (() => void) | undefined;
   try {
     const st = await fsCall('stat', p, () => fh.stat());
     if (st.isDirectory()) throw new ReadRefusal('filesReadIsDirectory');
@@ -147,21 +148,39 @@ export async function readFile(p: string, maxBytes: number | undefined): Promise
       throw new ReadRefusal('filesReadNotRegular');
     }
     if (st.size > limit) throw new ReadRefusal('filesReadTooLarge');
-    // Read at most limit + 1 bytes: one byte past the limit is enough to know the file outgrew it.
+    // The content's size is reserved before anything is allocated, and stays reserved until the caller releases it
+    // (after the reply is written): reads across all connections share one budget (src/files/read-gate.ts).
+    release = await gate?.acquire(st.size);
+    // One buffer, read into in place (no chunk list, no concatenation): at most limit + 1 bytes, since one byte
+    // past the limit is enough to know the file outgrew it.
     const cap = Math.min(limit, Number.MAX_SAFE_INTEGER - 1) + 1;
-    const chunks: Buffer[] = [];
+    let buf = Buffer.allocUnsafe(Math.min(cap, st.size + 1));
     let total = 0;
     while (total < cap) {
-      const want = Math.min(cap - total, Math.max(st.size + 1 - total, 64 * 1024));
-      const buf = Buffer.allocUnsafe(want);
-      const { bytesRead } = await fsCall('read', p, () => fh.read(buf, 0, want, null));
+      if (total === buf.length) {
+        // The file grew since the stat: widen, within the cap.
+        const wider = Buffer.allocUnsafe(Math.min(cap, Math.max(buf.length * 2, 64 * 1024)));
+        buf.copy(wider, 0, 0, total);
+        buf = wider;
+      }
+      const { bytesRead } = await fsCall('read', p, () => fh.read(buf, total, buf.length - total, null));
       if (bytesRead === 0) break;
-      chunks.push(buf.subarray(0, bytesRead));
       total += bytesRead;
     }
     if (total > limit) throw new ReadRefusal('filesReadTooLarge');
-    return { content: goString(Buffer.concat(chunks, total)), exists: true };
+    const content = goString(buf, 0, total);
+    const result: ReadResult & { release?: () => void } = { content, exists: true };
+    // Not enumerable: the wire result stays { content, exists }.
+    if (release) Object.defineProperty(result, 'release', { value: release, enumerable: false });
+    release = undefined;
+    return result;
   } finally {
+    release?.();
     await fh.close().catch(() => {});
   }
+}
+
+/** What readFile needs of a ReadGate (src/files/read-gate.ts). */
+export interface ReadGateLike {
+  acquire(bytes: number): Promise<() => void>;
 }

@@ -9,6 +9,8 @@
  * Writes go through a sink function so a log file can be swapped in after start-up; a failing sink (disk full,
  * closed fd) is swallowed here, because a logging failure must never take the daemon down.
  */
+import { escapeLogText, LOG_LINE_MAX_CHARS, REFUSAL_LOG_BURST, REFUSAL_LOG_WINDOW_MS } from './escape.js';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 const RANK: Readonly<Record<LogLevel, number>> = { debug: 0, info: 1, warn: 2, error: 3 };
@@ -39,6 +41,8 @@ export class Logger {
   #threshold: number;
   #sink: LogSink;
   readonly #format: LogFormat;
+  /** Refusals by kind: every one counted, the first REFUSAL_LOG_BURST of each window logged. */
+  readonly #refusals = new Map<string, { total: number; logged: number; suppressed: number; timer: NodeJS.Timeout | undefined }>();
 
   constructor(level: LogLevel = 'debug', sink: LogSink = writeStderr, format: LogFormat = 'text') {
     this.#threshold = RANK[level];
@@ -67,13 +71,49 @@ export class Logger {
     this.#emit('error', component, message);
   }
 
+  /**
+   * A warning about a refused request of some `kind` (a stranger's doing, so repeatable at will): at most
+   * REFUSAL_LOG_BURST per kind are logged in each REFUSAL_LOG_WINDOW_MS; the others are counted, and the count is
+   * logged when the window closes (`<n> more refusals (<kind>) not logged in the last 10s`).
+   */
+  refusal(kind: string, component: string, message: string): void {
+    let r = this.#refusals.get(kind);
+    if (r === undefined) this.#refusals.set(kind, (r = { total: 0, logged: 0, suppressed: 0, timer: undefined }));
+    r.total++;
+    if (r.timer === undefined) {
+      const state = r;
+      state.timer = setTimeout(() => {
+        state.timer = undefined;
+        state.logged = 0;
+        if (state.suppressed > 0) {
+          this.#emit('warn', component, `${state.suppressed} more refusals (${kind}) not logged in the last ${REFUSAL_LOG_WINDOW_MS / 1000}s`);
+        }
+        state.suppressed = 0;
+      }, REFUSAL_LOG_WINDOW_MS);
+      state.timer.unref();
+    }
+    if (r.logged < REFUSAL_LOG_BURST) {
+      r.logged++;
+      this.#emit('warn', component, message);
+    } else {
+      r.suppressed++;
+    }
+  }
+
+  /** Refusals counted so far, by kind (for metrics). */
+  refusalCounts(): Record<string, number> {
+    return Object.fromEntries([...this.#refusals].map(([k, v]) => [k, v.total]));
+  }
+
   #emit(level: LogLevel, component: string, message: string): void {
     if (RANK[level] < this.#threshold) return;
+    // Escaped and cut: nothing in a message can start a line of its own (src/log/escape.ts).
+    const text = escapeLogText(message, LOG_LINE_MAX_CHARS);
     const now = new Date();
     const line =
       this.#format === 'json'
-        ? `${JSON.stringify({ time: now.toISOString(), level, component, msg: message })}\n`
-        : `${timestamp(now)} ${TAG[level]} [${component}] ${message}\n`;
+        ? `${JSON.stringify({ time: now.toISOString(), level, component, msg: text })}\n`
+        : `${timestamp(now)} ${TAG[level]} [${component}] ${text}\n`;
     try {
       this.#sink(line);
     } catch {

@@ -62,7 +62,7 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
     );
     this.#refused = new Counter({
       name: 'claustrum_connections_refused_total',
-      help: 'Connections closed before they authenticated: a listener full of unauthenticated ones, or one past its deadline.',
+      help: 'Connections closed before they authenticated, by reason: unauthenticated, authDeadline, connections, handshakes.',
       labelNames: ['reason'],
       registers,
     });

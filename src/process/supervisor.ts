@@ -14,6 +14,7 @@ import { checkWorkingDirectory, resolveCommand, SpawnError } from './command.js'
 import { buildChildEnv } from './env.js';
 import { EXIT_DRAIN_GRACE_MS, ManagedProcess, type ProcessObserver, TerminalEvents, type TerminalParts } from './child.js';
 import { descendantsOf, processTable, signalPid } from './procfs.js';
+import { guardSpawnDescriptorLeak } from './spawn-guard.js';
 import { STDIN_QUEUE_CAP_BYTES } from './stdin.js';
 import type { KilledBy } from '../replay/frame.js';
 
@@ -41,7 +42,11 @@ export interface SupervisorOptions {
 export interface SupervisorObserver {
   /** The replay budget evicted this many bytes to stay under its limit. */
   reclaimed?(bytes: number): void;
-  spawned?(proc: ManagedProcess, latencyMs: number): void;
+  /**
+   * A child was started. A returned promise is awaited before the spawn resolves (so before its reply leaves): the
+   * daemon writes the child's orphan record here. If it rejects, the child is killed and the spawn fails.
+   */
+  spawned?(proc: ManagedProcess, latencyMs: number): void | Promise<void>;
   spawnFailed?(kind: string): void;
 }
 
@@ -75,6 +80,7 @@ export class Supervisor {
   readonly budget: ReplayBudget;
 
   constructor(log: Logger, options: SupervisorOptions = {}) {
+    guardSpawnDescriptorLeak();
     this.#log = log;
     if (options.observer) this.#observers.push(options.observer);
     this.#options = {
@@ -172,7 +178,15 @@ export class Supervisor {
       this.#live.add(proc);
       void proc.whenExited().then(() => this.#live.delete(proc));
       this.#log.info('process.Manager', `Process ${req.id} started, PID=${proc.pid}, command=${req.command}`);
-      this.#observer.spawned?.(proc, performance.now() - started);
+      try {
+        await this.#observer.spawned?.(proc, performance.now() - started);
+      } catch (err) {
+        // Unrecorded, the child would outlive a daemon crash unseen: it is not acknowledged, it is killed.
+        this.#log.error('process.Manager', `Process ${req.id}: ${(err as Error).message}; killing it`);
+        proc.signal('SIGKILL', 'shutdown');
+        if (this.#table.get(req.id) === proc) this.#table.delete(req.id);
+        throw new SpawnError('forkExec', { path: file, reason: `${(err as Error).message} (the child was killed)` });
+      }
       return proc;
     } catch (err) {
       if (err instanceof SpawnError) this.#observer.spawnFailed?.(err.key);
@@ -239,7 +253,10 @@ function fanOut(list: readonly (ProcessObserver & SupervisorObserver)[]): Proces
     reaped: each('reaped'),
     exited: each('exited'),
     drainTimedOut: each('drainTimedOut'),
-    spawned: each('spawned'),
+    // Awaited by the spawn (the orphan record before the reply): a hook that returns a promise is waited for.
+    spawned: async (...args) => {
+      for (const o of list) await o.spawned?.call(o, ...args);
+    },
     reclaimed: each('reclaimed'),
     spawnFailed: each('spawnFailed'),
   };

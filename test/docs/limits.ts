@@ -4,7 +4,10 @@
  * writes it in. test/docs/protocol.test.ts renders each value in its unit and fails when the doc's cell does not say
  * it, and fails when a row of either table has no constant here.
  */
+import { MAX_RECORD_BYTES } from '../../src/daemon/orphans.js';
 import { DEFAULT_MAX_EXTRACT_BYTES } from '../../src/files/extract.js';
+import { FILES_READ_BUDGET_BYTES, FILES_READ_MAX_CONCURRENT } from '../../src/files/read-gate.js';
+import { LOG_LINE_MAX_CHARS, REFUSAL_LOG_BURST, REFUSAL_LOG_WINDOW_MS, WIRE_TEXT_MAX_CHARS } from '../../src/log/escape.js';
 import { DEFAULT_READ_MAX_BYTES, MAX_READ_BYTES } from '../../src/files/inspect.js';
 import { TAR_MAX_SPECIAL_FILE_BYTES } from '../../src/files/tar.js';
 import { STATUS_ENTRY_MAX_BYTES, STATUS_MAX_ENTRIES, WORKTREE_RECORD_MAX_BYTES } from '../../src/git/repo.js';
@@ -24,7 +27,9 @@ import {
   WS_AUTH_DEADLINE_MS,
   WS_MAX_BUFFERED_CHUNKS,
   WS_MAX_CONNECTIONS,
+  WS_HANDSHAKE_TIMEOUT_MS,
   WS_MAX_FRAGMENTS,
+  WS_MAX_HANDSHAKES,
   WS_MAX_UNAUTHENTICATED,
 } from '../../src/server/transport/websocket.js';
 import { METRICS_MAX_CONNECTIONS } from '../../src/metrics/metrics.js';
@@ -91,6 +96,8 @@ export const LIMITS: readonly LimitRow[] = [
   main('WebSocket connections', 'WS_MAX_CONNECTIONS', WS_MAX_CONNECTIONS, 'count'),
   main('unauthenticated WebSocket connections', 'WS_MAX_UNAUTHENTICATED', WS_MAX_UNAUTHENTICATED, 'count'),
   main('unauthenticated WebSocket connections', 'WS_AUTH_DEADLINE_MS', WS_AUTH_DEADLINE_MS, 's'),
+  main('WebSocket handshakes', 'WS_MAX_HANDSHAKES', WS_MAX_HANDSHAKES, 'count'),
+  main('WebSocket handshakes', 'WS_HANDSHAKE_TIMEOUT_MS', WS_HANDSHAKE_TIMEOUT_MS, 's'),
   main('WebSocket message assembly', 'WS_MAX_BUFFERED_CHUNKS', WS_MAX_BUFFERED_CHUNKS, 'count'),
   main('WebSocket message assembly', 'WS_MAX_FRAGMENTS', WS_MAX_FRAGMENTS, 'count'),
   main('metrics connections', 'METRICS_MAX_CONNECTIONS', METRICS_MAX_CONNECTIONS, 'count'),
@@ -106,6 +113,13 @@ export const LIMITS: readonly LimitRow[] = [
   main('shutdown', 'SHUTDOWN_FLUSH_MS', SHUTDOWN_FLUSH_MS, 'ms'),
   main('shutdown', 'SHUTDOWN_KILL_WAIT_MS', SHUTDOWN_KILL_WAIT_MS, 's'),
   main('socket path', 'MAX_SOCKET_PATH_BYTES', MAX_SOCKET_PATH_BYTES, 'bytes'),
+  main('files.read in progress', 'FILES_READ_MAX_CONCURRENT', FILES_READ_MAX_CONCURRENT, 'count'),
+  main('files.read in progress', 'FILES_READ_BUDGET_BYTES', FILES_READ_BUDGET_BYTES, 'MiB'),
+  main('child record', 'MAX_RECORD_BYTES', MAX_RECORD_BYTES, 'bytes'),
+  main('log message', 'LOG_LINE_MAX_CHARS', LOG_LINE_MAX_CHARS, 'count'),
+  main('log message', 'WIRE_TEXT_MAX_CHARS', WIRE_TEXT_MAX_CHARS, 'count'),
+  main('refusal log lines', 'REFUSAL_LOG_BURST', REFUSAL_LOG_BURST, 'count'),
+  main('refusal log lines', 'REFUSAL_LOG_WINDOW_MS', REFUSAL_LOG_WINDOW_MS, 's'),
 
   workspace('files.read', 'DEFAULT_READ_MAX_BYTES', DEFAULT_READ_MAX_BYTES, 'bytes'),
   workspace('files.read', 'MAX_READ_BYTES', MAX_READ_BYTES, 'MiB'),

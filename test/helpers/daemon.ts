@@ -29,6 +29,8 @@ export interface DaemonOptions {
   readonly token?: string;
   /** A command the daemon runs under, such as `['setpriv', '--bounding-set=-dac_override']`; node follows it. */
   readonly wrapper?: readonly string[];
+  /** Serve in this existing directory (a successor on a dead daemon's directory) instead of a fresh one. */
+  readonly dir?: string;
 }
 
 export class Daemon {
@@ -52,7 +54,7 @@ export class Daemon {
   }
 
   static async start(options: DaemonOptions = {}): Promise<Daemon> {
-    const dir = tempDir();
+    const dir = options.dir ?? tempDir();
     const socket = path.join(dir, 'rpc.sock');
     const token = options.token ?? `test-token-${Math.random().toString(36).slice(2)}`;
     const tokenFile = path.join(dir, 'token-in');

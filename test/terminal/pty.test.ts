@@ -236,6 +236,8 @@ describe('signals', () => {
 
 /** Every descriptor of a live process, number -> target, read from outside so the listing opens nothing in it. */
 async function descriptorsOf(pid: number): Promise<Map<number, string>> {
+  // The spawn resolves at fork; until the exec the child is still closing and covering descriptors.
+  await until(async () => (await readFile(`/proc/${pid}/cmdline`, 'utf8')).startsWith('/bin/sleep\0'), 5000, 'the exec');
   const fds = new Map<number, string>();
   for (const name of await readdir(`/proc/${pid}/fd`)) fds.set(Number(name), await readlink(`/proc/${pid}/fd/${name}`));
   return fds;

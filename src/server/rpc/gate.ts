@@ -8,6 +8,7 @@
  * (SECURITY.md). The comparison never throws, whatever the client sends.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { wireText } from '../../log/escape.js';
 import type { Logger } from '../../log/logger.js';
 import { CATALOGUE, failure } from '../../protocol/errors.js';
 import { METHOD_NAMES } from '../../protocol/methods.js';
@@ -65,7 +66,12 @@ export class Gate {
     const exempt = method === SHUTDOWN_METHOD && !options.shutdownNeedsAuth;
     if (this.#token.matches(req.auth)) options.authenticated?.();
     else if (!exempt) {
-      this.#log.warn('Server', `Unauthorized request: method=${method}, id=${id.json === 'null' ? '' : id.json}`);
+      // A stranger's request: escaped, cut and rate-limited (src/log/escape.ts).
+      this.#log.refusal(
+        'unauthorized',
+        'Server',
+        `Unauthorized request: method=${wireText(method)}, id=${id.json === 'null' ? '' : wireText(id.json)}`,
+      );
       return { id, error: CATALOGUE.unauthorized };
     }
     if (req.jsonrpc !== '2.0') return { id, error: CATALOGUE.invalidVersion };

@@ -39,6 +39,9 @@ export const SHUTDOWN_FLUSH_MS = 500;
 /** A connection with no read and no write for this long is closed (reference: 5 minutes, fixed). */
 export const IDLE_TIMEOUT_MS = 5 * 60_000;
 
+/** Why a connection was turned away (the `reason` label of `claustrum_connections_refused_total`). */
+export type RefusalReason = 'unauthenticated' | 'authDeadline' | 'connections' | 'handshakes';
+
 export interface RpcOptions {
   readonly supervisor: Supervisor;
   readonly token: string;
@@ -47,8 +50,7 @@ export interface RpcOptions {
   readonly flow?: Partial<FlowLimits>;
   /** files.* and git.* limits (`-max-extract-bytes`, `-git-timeout`); each defaults to off. */
   readonly workspace?: Partial<FilesOptions & GitMethodOptions>;
-  readonly hooks?: ConnectionHooks &
-    ProcessMethodHooks & { connected?(): void; refused?(reason: 'unauthenticated' | 'authDeadline' | 'connections'): void };
+  readonly hooks?: ConnectionHooks & ProcessMethodHooks & { connected?(): void; refused?(reason: RefusalReason): void };
   /** Fixed per boot by the daemon (it goes into the lock record too); random when not given. */
   readonly instanceId?: string;
   readonly idleTimeoutMs?: number;
@@ -148,6 +150,15 @@ export class RpcServer {
     return `${transport}#${++this.#connectionSeq}${detail ? ` ${detail}` : ''}`;
   }
 
+  /**
+   * A transport turned a connection away before it became one (over a listener's cap): counted, and logged at most
+   * a few times per window since a stranger can repeat it at will.
+   */
+  refused(reason: RefusalReason, message: string): void {
+    this.#options.hooks?.refused?.(reason);
+    this.#log.refusal(reason, 'Server', message);
+  }
+
   /** Connections of a listener that have not authenticated yet. */
   unauthenticated(transport: string): number {
     return this.#strangers.get(transport)?.size ?? 0;
@@ -168,7 +179,9 @@ export class RpcServer {
     if (strangers === undefined) this.#strangers.set(admission.transport, (strangers = new Set()));
     if (strangers.size >= admission.maxUnauthenticated) {
       this.#options.hooks?.refused?.('unauthenticated');
-      this.#log.warn(
+      // A stranger can repeat this at will: rate-limited and counted (src/log/escape.ts).
+      this.#log.refusal(
+        'unauthenticated-cap',
         'Server',
         `refusing ${label}: ${strangers.size} ${admission.transport} connections have not authenticated yet (the most allowed)`,
       );
@@ -187,7 +200,11 @@ export class RpcServer {
     deadline = setTimeout(() => {
       if (!strangers.has(conn)) return;
       this.#options.hooks?.refused?.('authDeadline');
-      this.#log.info('Server', `closing connection ${label}: not authenticated within ${formatDuration(admission.authDeadlineMs)}`);
+      this.#log.refusal(
+        'auth-deadline',
+        'Server',
+        `closing connection ${label}: not authenticated within ${formatDuration(admission.authDeadlineMs)}`,
+      );
       conn.destroy();
     }, admission.authDeadlineMs);
     deadline.unref();

@@ -4,13 +4,14 @@
  *
  * Node's listen() creates the socket file under the process umask and offers no mode option, and a chmod afterwards
  * leaves a window (nodejs/node#724), so the umask is narrowed around the bind itself. The directory is the real
- * confinement: a missing one is created 0700; an existing one owned by someone else, or writable by others without
- * the sticky bit, is refused.
+ * confinement: a missing one is created 0700; an existing one owned by someone else or writable by anyone else, or
+ * one with an ancestor another user could replace it through, is refused (src/daemon/trust.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, link, lstat, stat, unlink, chmod } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { assertTrustedDirectory, UntrustedPathError } from '../../daemon/trust.js';
 import type { Logger } from '../../log/logger.js';
 import { isMapHeader, MessageSplitter } from '../../protocol/msgpack.js';
 import { LineSplitter, MAX_LINE_BYTES } from '../../protocol/ndjson.js';
@@ -38,16 +39,11 @@ export async function prepareSocketDirectory(socketPath: string): Promise<string
   } catch (err) {
     throw new SocketSetupError(`mkdir ${dir}: ${errnoText(errorCode(err))}`);
   }
-  const st = await stat(dir);
-  if (!st.isDirectory()) throw new SocketSetupError(`socket directory ${dir} is not a directory`);
-  const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid && st.uid !== 0) {
-    throw new SocketSetupError(`socket directory ${dir} belongs to uid ${st.uid}, not to this user (uid ${uid}); choose a directory you own`);
-  }
-  if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
-    throw new SocketSetupError(
-      `socket directory ${dir} is writable by other users (mode ${(st.mode & 0o7777).toString(8)}); use a directory of mode 0700`,
-    );
+  // Owner, mode and every ancestor (src/daemon/trust.ts): a directory another user can write is never used.
+  try {
+    await assertTrustedDirectory(dir);
+  } catch (err) {
+    throw err instanceof UntrustedPathError ? new SocketSetupError(err.message) : err;
   }
   return dir;
 }
@@ -163,6 +159,9 @@ export class UnixTransport {
     this.#maxLine = options.maxLineBytes ?? MAX_LINE_BYTES;
     this.#server = net.createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
     this.#server.maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
+    this.#server.on('drop', () =>
+      rpc.refused('connections', `refusing a unix connection: ${this.#server.maxConnections} connections already (the most allowed)`),
+    );
     this.#server.on('error', (err) => this.#log.error('Server', `listener error: ${err.message}`));
   }
 
@@ -235,7 +234,7 @@ export class UnixTransport {
       if (feed === undefined) chooseFormat(chunk[0]!);
       if (!feed!(chunk)) {
         // Reference behaviour: an over-long request closes the connection with no reply.
-        this.#log.warn('Server', `closing connection ${label}: request longer than ${this.#maxLine} bytes`);
+        this.#log.refusal('request-too-long', 'Server', `closing connection ${label}: request longer than ${this.#maxLine} bytes`);
         socket.destroy();
       }
     });

@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { wireText } from '../../log/escape.js';
 import type { Logger } from '../../log/logger.js';
 import { MAX_LINE_BYTES } from '../../protocol/ndjson.js';
 import { formatAddress, isAllowedHost, splitHostPort } from '../../util/hostport.js';
@@ -24,6 +25,14 @@ export const WS_HANDSHAKE_TIMEOUT_MS = 10_000;
  * on the port can never exhaust the daemon's descriptors (the Unix socket keeps its own 1,024).
  */
 export const WS_MAX_CONNECTIONS = 256;
+/**
+ * TCP connections that have not finished their upgrade request, at once: a further one is closed at accept. Without
+ * it a stranger who opens connections and sends nothing holds one descriptor each until the handshake timeout, up to
+ * the listener's whole cap, and on a daemon whose RLIMIT_NOFILE is not far above that cap the Unix socket can then
+ * accept nothing (test/hardening/preauth.test.ts: 300 such connections against a limit of 256). With it, strangers
+ * on the port hold at most this plus WS_MAX_UNAUTHENTICATED descriptors.
+ */
+export const WS_MAX_HANDSHAKES = 32;
 /** Upgraded connections that have not authenticated yet, at once, and how long each may stay so. */
 export const WS_MAX_UNAUTHENTICATED = 32;
 export const WS_AUTH_DEADLINE_MS = 10_000;
@@ -43,6 +52,8 @@ export interface WebSocketOptions {
   readonly maxPayload?: number;
   /** WS_AUTH_DEADLINE_MS unless given (tests). */
   readonly authDeadlineMs?: number;
+  /** A connection turned away at accept (over WS_MAX_CONNECTIONS or WS_MAX_HANDSHAKES): counted and logged. */
+  readonly onRefused?: (reason: 'connections' | 'handshakes', message: string) => void;
 }
 
 export class SocketListenError extends Error {}
@@ -74,10 +85,30 @@ export async function listenWebSocket(
       res.end(req.url === WS_PATH ? 'WebSocket upgrade required\n' : '404 page not found\n');
     },
   );
+  const handshaking = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    if (handshaking.size >= WS_MAX_HANDSHAKES) {
+      const from = socket.remoteAddress; // (gone once destroyed)
+      socket.destroy();
+      opts.onRefused?.(
+        'handshakes',
+        `websocket: refused ${from}: ${handshaking.size} connections have not finished their upgrade yet (the most allowed)`,
+      );
+      return;
+    }
+    handshaking.add(socket);
+    socket.once('close', () => handshaking.delete(socket));
+  });
+  // Node 18.6+: a connection over maxConnections is closed at accept and reported here.
+  server.on('drop', (data?: { remoteAddress?: string }) =>
+    opts.onRefused?.('connections', `websocket: refused ${data?.remoteAddress}: ${WS_MAX_CONNECTIONS} connections already (the most allowed)`),
+  );
   server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    // From here the connection is counted by the RPC layer's admission (WS_MAX_UNAUTHENTICATED) instead.
+    handshaking.delete(socket);
     socket.on('error', () => {});
     const refuse = (status: number, why: string) => {
-      log.warn('Server', `websocket: refused ${req.socket.remoteAddress}: ${why}`);
+      log.refusal('websocket-upgrade', 'Server', `websocket: refused ${req.socket.remoteAddress}: ${wireText(why)}`);
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       socket.destroy();
     };
@@ -111,7 +142,9 @@ export async function listenWebSocket(
 
 /** Starts the WebSocket listener and serves its connections through `rpc`. */
 export async function serveWebSocket(opts: WebSocketOptions, log: Logger, rpc: RpcServer): Promise<WebSocketListener> {
-  const listener = await listenWebSocket(opts, log, (ws, req) => acceptWebSocket(rpc, log, ws, req, opts.authDeadlineMs ?? WS_AUTH_DEADLINE_MS));
+  const listener = await listenWebSocket({ onRefused: (reason, message) => rpc.refused(reason, message), ...opts }, log, (ws, req) =>
+    acceptWebSocket(rpc, log, ws, req, opts.authDeadlineMs ?? WS_AUTH_DEADLINE_MS),
+  );
   rpc.addFeature('transport.websocket');
   return listener;
 }

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_ID_JSON_CHARS } from '../../../src/server/rpc/request.js';
-import { WS_MAX_UNAUTHENTICATED } from '../../../src/server/transport/websocket.js';
+import { WS_MAX_HANDSHAKES, WS_MAX_UNAUTHENTICATED } from '../../../src/server/transport/websocket.js';
 import { Daemon, until } from '../../helpers/daemon.js';
 import { MsgpackClient, packr, WsClient } from '../../helpers/wire-clients.js';
 
@@ -122,6 +122,36 @@ describe('connections that have not authenticated', () => {
     expect(d.log()).toMatch(/refusing ws#\d+ .*: 32 ws connections have not authenticated yet/);
     for (const s of strangers) s.ws.terminate();
     friend.ws.terminate();
+  });
+
+  it(`at most ${WS_MAX_HANDSHAKES} TCP connections may be in their upgrade at once; a further one is closed at accept`, async () => {
+    const held: net.Socket[] = [];
+    let closedEarly = 0;
+    const open = () =>
+      new Promise<net.Socket>((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => resolve(s));
+        s.on('error', () => {});
+        s.once('close', () => closedEarly++);
+      });
+    for (let i = 0; i < WS_MAX_HANDSHAKES; i++) held.push(await open());
+    const extra = await open();
+    await until(() => /websocket: refused 127\.0\.0\.1: 32 connections have not finished their upgrade yet/.test(d.log()), 10_000, 'the refusal');
+    await until(() => extra.destroyed, 10_000, 'the extra connection to be closed');
+    expect(closedEarly).toBe(1);
+    // The owner on the Unix socket does not notice; once a held one goes, its place can be taken.
+    const owner = await d.client();
+    expect(await owner.call('server.ping')).toEqual({ pong: true });
+    held.shift()!.destroy();
+    const friend = await until(
+      async () => {
+        const ws = await WsClient.connect(`ws://127.0.0.1:${port}/rpc`, d.token).catch(() => undefined);
+        return ws && (await ws.request('server.ping').catch(() => undefined))?.result?.pong ? ws : undefined;
+      },
+      10_000,
+      'a connection once a place is free',
+    );
+    friend.ws.terminate();
+    for (const s of held) s.destroy();
   });
 
   it('are closed at their deadline; an authenticated one stays, on either listener', async () => {

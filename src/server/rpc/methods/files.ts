@@ -6,6 +6,7 @@
  */
 import { extractArchive } from '../../../files/extract.js';
 import { listDirectory, readFile, statPath, validatePath } from '../../../files/inspect.js';
+import { ReadGate } from '../../../files/read-gate.js';
 import { failure } from '../../../protocol/errors.js';
 import { expandTilde } from '../../../util/paths.js';
 import { defineMethod, type MethodDef } from '../dispatch.js';
@@ -18,11 +19,17 @@ export interface FilesOptions {
 }
 
 export function filesMethods(options: FilesOptions): MethodDef[] {
+  const readGate = new ReadGate();
   return [
     defineMethod('files.list', FILES_PARAMS, async (p) => ({ entries: await listDirectory(expandTilde(p.path ?? '')) })),
     defineMethod('files.validate', FILES_PARAMS, (p) => validatePath(expandTilde(p.path ?? ''))),
     defineMethod('files.stat', FILES_PARAMS, (p) => statPath(expandTilde(p.path ?? ''))),
-    defineMethod('files.read', FILES_PARAMS, (p) => readFile(expandTilde(p.path ?? ''), p.maxBytes)),
+    defineMethod('files.read', FILES_PARAMS, async (p, ctx) => {
+      // One budget for all reads (src/files/read-gate.ts), held until this reply is encoded and written.
+      const r = await readFile(expandTilde(p.path ?? ''), p.maxBytes, readGate);
+      if (r.release) ctx.afterReply(r.release);
+      return r;
+    }),
     defineMethod('files.extract_tar', FILES_PARAMS, (p) => {
       if (!p.archivePath || !p.destDir) throw failure('extractParamsRequired');
       return extractArchive(expandTilde(p.archivePath), expandTilde(p.destDir), { maxExtractBytes: options.maxExtractBytes });
