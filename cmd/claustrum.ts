@@ -84,6 +84,12 @@ const FLAGS: readonly FlagSpec[] = [
       'with -serve -ws-addr: a browser Origin allowed to connect, e.g. https://app.example (repeatable); requests without Origin are allowed, other origins get 403',
   },
   {
+    name: 'console',
+    kind: 'bool',
+    usage:
+      'with -serve -ws-addr: also serve the browser console at http://host:port/ on the -ws-addr listener (same Origin and Host checks; the page asks for the token and keeps it in the tab only)',
+  },
+  {
     name: 'metrics-addr',
     kind: 'string',
     arg: 'host:port',
@@ -223,6 +229,7 @@ async function main(argv: readonly string[]): Promise<number> {
       loginPath: !get<boolean>('no-login-path'),
       metricsAddr: parsed.given.has('metrics-addr') ? get<string>('metrics-addr') : undefined,
       websocket: parsed.given.has('ws-addr') ? { addr: get<string>('ws-addr'), allowOrigins: get<string[]>('ws-allow-origin') } : undefined,
+      console: get<boolean>('console'),
     });
   }
   if (get<boolean>('bridge')) {
