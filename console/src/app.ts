@@ -587,6 +587,8 @@ class App {
       if (!m) return;
       this.#view.dataset.renders = String(cur.log.renders);
       this.#view.dataset.requests = String(cur.log.requests);
+      this.#view.dataset.bytes = String(m.bytes);
+      this.#view.dataset.drawMs = String(Math.round(cur.log.drawMs));
       this.#viewStatus.textContent = `${m.frames} frames · ${formatBytes(m.bytes)} · seq ${m.lastSeq} · ${this.#frameRate} frames/s · ${cur.log.renders} renders${cur.log.following ? '' : ' · paused'}${age}`;
     } else if (cur.term) {
       this.#view.dataset.renders = String(cur.term.parsed);

@@ -64,6 +64,12 @@ export class LogModel {
     return { from: at, entries: this.#entries.slice(at - this.start) };
   }
 
+  /** Entries with index in [from, to), clamped to what is kept. */
+  range(from: number, to: number): { readonly from: number; readonly entries: readonly LogEntry[] } {
+    const at = Math.max(from, this.start);
+    return { from: at, entries: this.#entries.slice(at - this.start, Math.max(at, to) - this.start) };
+  }
+
   /** The unfinished lines, drawn after the entries until their newline comes. */
   partials(): readonly LogEntry[] {
     const out: LogEntry[] = [];
