@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 /**
  * The browser console in a real headless Chromium against a real daemon (-ws-addr -console): what works on a
  * daemon with or without observers and terminals. What needs them is in observe-and-terminal.test.ts.
@@ -359,7 +361,7 @@ describe('console origin checks in Chromium', () => {
   beforeAll(async () => {
     [cd, chrome] = await Promise.all([startConsoleDaemon(), launchChromium()]);
     // A page from another origin (another port on the same host) that tries the daemon's WebSocket with the token.
-    other = http.createServer((req, res) => {
+    other = http.createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end(`<!doctype html><title>other</title><script>
         const ws = new WebSocket('ws://127.0.0.1:${cd.port}/rpc');
