@@ -57,7 +57,7 @@ describe('-console on the WebSocket listener', () => {
     expect(page.headers['referrer-policy']).toBe('no-referrer');
     expect(page.headers['x-frame-options']).toBe('DENY');
     expect(page.headers['cache-control']).toBe('no-store');
-    const csp = page.headers['content-security-policy']!;
+    const csp = String(page.headers['content-security-policy']);
     const nonce = /'nonce-([^']+)'/.exec(csp)![1]!;
     expect(csp).toBe(
       `default-src 'none'; script-src 'self'; style-src 'self' 'nonce-${nonce}'; img-src 'self'; font-src 'self'; connect-src 'self' ws://127.0.0.1:${cd.port}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
