@@ -58,7 +58,7 @@ export class ProcessList {
   onSelect: ((id: string) => void) | undefined;
 
   constructor() {
-    this.#filter = h('input', { type: 'search', id: 'filter', placeholder: 'Filter by id, command, state…', autocomplete: 'off' });
+    this.#filter = h('input', { type: 'search', id: 'filter', placeholder: 'id, command, state…', autocomplete: 'off' });
     this.#filter.addEventListener('input', () => this.#render());
     const headRow = h('tr');
     for (const c of COLUMNS) {
