@@ -10,7 +10,7 @@
 import { byId, h } from './dom.js';
 import { field, openDialog } from './dialog.js';
 import { formatArgv, formatBytes, formatDuration, parseArgs, parseEnv, parseEscapes } from './format.js';
-import { type DaemonFigures, fromFallback, fromServerInfo, rate } from './info.js';
+import { type DaemonFigures, type FallbackState, fromFallback, fromServerInfo, rate } from './info.js';
 import { ProcessList, exitText, kindText } from './list.js';
 import { LogModel, describeExit } from './logmodel.js';
 import { LogView } from './logview.js';
@@ -137,7 +137,11 @@ class App {
   readonly #token: string;
   #rpc: Rpc | undefined;
   #caps: CapabilitiesResult | undefined;
+  /** Settles once this connection's capabilities are known (or could not be asked). */
+  #capsReady: Promise<void> = Promise.resolve();
   #entries = new Map<string, ProcessEntry>();
+  /** Ids the last process.list showed (and the one in view). */
+  #listed = new Set<string>();
   /** Processes whose receiver this connection is (spawned here, or taken). */
   readonly #owned = new Set<string>();
   /** Processes known to be terminals (a pty in the list, a screen or resize frame, or spawned with one). */
@@ -146,7 +150,7 @@ class App {
   readonly #writers = new Map<string, StdinWriter>();
   #current: Current | undefined;
   #infoMissing = false;
-  readonly #seenIds = new Set<string>();
+  readonly #fallback: FallbackState = { keys: new Set(), spawns: 0 };
   #lastTotals: { at: number; spawns: number | undefined; output: number | undefined } | undefined;
   #reconnectMs = RECONNECT_FIRST_MS;
   #stopped = false;
@@ -274,7 +278,7 @@ class App {
     this.#infoMissing = false;
     this.#lastTotals = undefined;
     this.#banner.hidden = true;
-    void rpc.call('server.capabilities', undefined).then((caps) => {
+    this.#capsReady = rpc.call('server.capabilities', undefined).then((caps) => {
       this.#caps = caps;
       this.#updateActions();
     }, noop);
@@ -361,6 +365,17 @@ class App {
     try {
       const { processes } = await this.#call('process.list', {});
       this.#entries = new Map(processes.map((p) => [p.id, p]));
+      // What the daemon forgot (pruned after its retention), the page forgets too, unless it is in view. Only ids
+      // a list has shown count: a spawn in flight is not listed yet.
+      const forgotten = [...this.#listed].filter((id) => !this.#entries.has(id) && this.#current?.id !== id);
+      this.#listed = new Set([...processes.map((p) => p.id), ...[...this.#listed].filter((id) => this.#current?.id === id)]);
+      for (const id of forgotten) {
+        this.#models.delete(id);
+        this.#writers.get(id)?.dispose(`${id} is no longer known to the daemon`);
+        this.#writers.delete(id);
+        this.#owned.delete(id);
+        this.#terminals.delete(id);
+      }
       for (const p of processes) if (p.pty) this.#terminals.add(p.id);
       this.#list.update(processes);
       const running = processes.filter((p) => p.running).length;
@@ -391,7 +406,7 @@ class App {
         return this.#refreshInfo();
       }
     } else {
-      figures = fromFallback(this.#caps, [...this.#entries.values()], this.#seenIds);
+      figures = fromFallback(this.#caps, [...this.#entries.values()], this.#fallback);
     }
     const at = Date.now();
     const prev = this.#lastTotals;
@@ -475,6 +490,8 @@ class App {
 
   /** Starts receiving the current process's frames: as its owner already, else as an observer when the daemon can. */
   async #subscribe(cur: Current, resync = false): Promise<void> {
+    await this.#capsReady;
+    if (this.#current !== cur) return;
     if (this.#owned.has(cur.id) && !cur.terminal) {
       cur.via = 'owner';
       this.#updateActions();
@@ -831,6 +848,7 @@ class App {
     } catch (err) {
       this.#owned.delete(p.id);
       this.#models.delete(p.id);
+      this.#terminals.delete(p.id);
       this.#say(`Spawn ${p.id}: ${(err as Error).message}`, true);
       return;
     }

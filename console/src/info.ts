@@ -69,9 +69,17 @@ export function fromServerInfo(info: Obj): DaemonFigures {
   };
 }
 
-/** Spawns are counted as ids first seen across polls; output as the sum of lastSeq (frames). */
-export function fromFallback(caps: CapabilitiesResult | undefined, list: readonly ProcessEntry[], seenIds: Set<string>): DaemonFigures {
-  for (const p of list) seenIds.add(`${p.id}@${p.startedAt}`);
+/** What the fallback carries from one poll to the next: the processes it saw (bounded by the list) and a spawn count. */
+export interface FallbackState {
+  keys: Set<string>;
+  spawns: number;
+}
+
+/** Spawns are counted as processes not in the previous poll's list; output as the sum of lastSeq (frames). */
+export function fromFallback(caps: CapabilitiesResult | undefined, list: readonly ProcessEntry[], state: FallbackState): DaemonFigures {
+  const keys = new Set(list.map((p) => `${p.id}@${p.startedAt}`));
+  for (const k of keys) if (!state.keys.has(k)) state.spawns++;
+  state.keys = keys;
   return {
     version: caps?.version,
     instance: caps?.instanceId,
@@ -80,7 +88,7 @@ export function fromFallback(caps: CapabilitiesResult | undefined, list: readonl
     running: list.filter((p) => p.running).length,
     connections: undefined,
     replayBytes: undefined,
-    spawns: seenIds.size,
+    spawns: state.spawns,
     output: list.reduce((n, p) => n + p.lastSeq, 0),
     outputUnit: 'frames',
     auditHead: undefined,

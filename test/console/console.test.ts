@@ -420,6 +420,33 @@ describe('console origin checks in Chromium', () => {
     await page.close();
   });
 
+  it('lets in the style elements the page creates (as xterm.js does), and no other inline style', async () => {
+    const page = await chrome.context.newPage();
+    const violations: string[] = [];
+    page.on('console', (m) => {
+      if (m.text().startsWith('CSP violation')) violations.push(m.text());
+    });
+    await page.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective}`));
+    });
+    await login(page, cd.url, cd.d.token);
+    const applied = await page.evaluate(async () => {
+      const stamped = document.createElement('style');
+      stamped.textContent = '#app { outline: 3px solid rgb(1, 2, 3); }';
+      document.head.append(stamped);
+      // Markup parsed from a string is not created through document.createElement: no nonce, refused.
+      const parsed = document.createElement('div');
+      parsed.innerHTML = '<style>#app { text-decoration-line: line-through; }</style>';
+      document.head.append(parsed.firstChild!);
+      await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+      const cs = getComputedStyle(document.getElementById('app')!);
+      return { outline: cs.outlineColor, decoration: cs.textDecorationLine };
+    });
+    expect(applied).toEqual({ outline: 'rgb(1, 2, 3)', decoration: 'none' });
+    await expect.poll(() => violations).toEqual(['CSP violation: style-src-elem']);
+    await page.close();
+  });
+
   it('serves its page with a strict CSP, and the page connects to its own origin', async () => {
     const page = await chrome.context.newPage();
     const { problems } = watchPage(page);

@@ -127,7 +127,7 @@ describe('daemon figures', () => {
   });
 
   it('falls back to capabilities and the list, counting frames', () => {
-    const seen = new Set<string>();
+    const state = { keys: new Set<string>(), spawns: 0 };
     const entry = {
       id: 'a',
       running: true,
@@ -144,9 +144,12 @@ describe('daemon figures', () => {
     const f = fromFallback(
       { version: 'v', methods: [], instanceId: 'i', startedAt: 1, features: [] },
       [entry, { ...entry, id: 'b', running: false, lastSeq: 2 }],
-      seen,
+      state,
     );
     expect(f).toMatchObject({ version: 'v', processes: 2, running: 1, spawns: 2, output: 42, outputUnit: 'frames', connections: undefined });
+    // The next poll: b was pruned, c is new; the count grows by one and only the listed processes are remembered.
+    const g = fromFallback(undefined, [entry, { ...entry, id: 'c' }], state);
+    expect([g.spawns, state.keys.size]).toEqual([3, 2]);
   });
 
   it('computes a rate only between two samples of a total that did not go down', () => {
