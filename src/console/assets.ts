@@ -12,6 +12,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAllowedHost } from '../util/hostport.js';
@@ -80,11 +81,11 @@ interface Loaded {
 }
 
 /**
- * Returns the listener's plain-HTTP hook: true when the request was answered here (a console file, 304, 403 for a
+ * Returns the listener's plain-HTTP hook (`bound`: the listener's address, as the upgrade's Host check uses it): true when the request was answered here (a console file, 304, 403 for a
  * foreign Host or Origin, 405 for a method other than GET and HEAD, 500 when a file cannot be read), false when the
  * path is not one of the console's.
  */
-export function consoleHandler(distDir: string = DEFAULT_CONSOLE_DIR): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function consoleHandler(distDir: string = DEFAULT_CONSOLE_DIR): (req: IncomingMessage, res: ServerResponse, bound: AddressInfo) => boolean {
   // Read once, then kept: the set is fixed (six paths, five files), so this is bounded by the bundle's size.
   const cache = new Map<string, Promise<Loaded>>();
   const load = (file: string): Promise<Loaded> => {
@@ -101,7 +102,7 @@ export function consoleHandler(distDir: string = DEFAULT_CONSOLE_DIR): (req: Inc
     return p;
   };
 
-  return (req, res) => {
+  return (req, res, bound) => {
     let pathname: string;
     try {
       pathname = new URL(req.url ?? '/', 'http://console.invalid').pathname;
@@ -115,7 +116,7 @@ export function consoleHandler(distDir: string = DEFAULT_CONSOLE_DIR): (req: Inc
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', ...extra });
       res.end(`${text}\n`);
     };
-    if (host === undefined || !isAllowedHost(host, req.socket.address() as import('node:net').AddressInfo)) {
+    if (host === undefined || !isAllowedHost(host, bound)) {
       plain(403, 'forbidden: the Host is neither loopback nor the bound address');
       return true;
     }

@@ -22,9 +22,10 @@ export interface WebSocketOptions {
   readonly maxPayload?: number;
   /**
    * `-console`: answers plain HTTP requests it recognises (the console page) and returns true; false leaves the
-   * request to the 404/426 below. Absent: nothing but the upgrade is served.
+   * request to the 404/426 below. `bound` is the listener's address, for the same Host check as the upgrade's.
+   * Absent: nothing but the upgrade is served.
    */
-  readonly httpHandler?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+  readonly httpHandler?: (req: http.IncomingMessage, res: http.ServerResponse, bound: AddressInfo) => boolean;
   /** `-console`: an Origin this accepts is allowed as if listed (the page this listener served: same origin). */
   readonly acceptOrigin?: (origin: string, req: http.IncomingMessage) => boolean;
 }
@@ -51,7 +52,7 @@ export async function listenWebSocket(
   const server = http.createServer(
     { headersTimeout: WS_HANDSHAKE_TIMEOUT_MS, requestTimeout: WS_HANDSHAKE_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
     (req, res) => {
-      if (opts.httpHandler?.(req, res)) return;
+      if (opts.httpHandler?.(req, res, server.address() as AddressInfo)) return;
       // Plain HTTP is not served: only the upgrade on /rpc.
       res.writeHead(req.url === WS_PATH ? 426 : 404, { 'content-type': 'text/plain', connection: 'close' });
       res.end(req.url === WS_PATH ? 'WebSocket upgrade required\n' : '404 page not found\n');

@@ -149,7 +149,7 @@ describe('consoleHandler over a directory', () => {
     writeFileSync(path.join(dir, 'console.js'), 'one');
     const handle = consoleHandler(dir);
     server = http.createServer((req, res) => {
-      if (!handle(req, res)) {
+      if (!handle(req, res, server.address() as net.AddressInfo)) {
         res.writeHead(404);
         res.end();
       }
