@@ -21,11 +21,13 @@ import { fileURLToPath } from 'node:url';
 import { measureIsolation } from './figures/isolation.mjs';
 import { measureManyChildren } from './figures/many.mjs';
 import { measureMemoryBound } from './figures/memory.mjs';
+import { measureObservers } from './figures/observers.mjs';
 import { measureReattach } from './figures/replay.mjs';
 import { measureFirstSpawn, measureSpawnLatency, measureSpawnThroughput } from './figures/spawn.mjs';
 import { measureStdin } from './figures/stdin.mjs';
 import { measureThroughput } from './figures/throughput.mjs';
 import { ROOT } from './lib/daemon.mjs';
+import { peersSection } from './peers/render.mjs';
 import { MiB } from './lib/stats.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -43,6 +45,7 @@ const SIZES = SMOKE
       isolation: { runs: 3, pings: 50, kills: 3 },
       memory: { runs: 3, total: 32 * MiB },
       stdin: { runs: 3, total: 2 * MiB, chunk: 512 * 1024, window: 2 },
+      observers: { runs: 3, total: 2 * MiB },
     }
   : {
       throughput: { runs: 5, total: 256 * MiB },
@@ -54,6 +57,7 @@ const SIZES = SMOKE
       isolation: { runs: 3, pings: 500, kills: 20 },
       memory: { runs: 3, total: 2 * 1024 * MiB },
       stdin: { runs: 3, total: 64 * MiB, chunk: 512 * 1024, window: 2 },
+      observers: { runs: 5, total: 128 * MiB },
     };
 
 const WIRES = ['ndjson', 'msgpack', 'ws-binary', 'ws-text'];
@@ -235,6 +239,31 @@ const FIGURES = {
         note: `CPU per MiB: client ${r[w].clientCpuMsPerMiB.toFixed(2)} ms, daemon ${r[w].daemonCpuMsPerMiB.toFixed(2)} ms; the direct writer ${r.direct.clientCpuMsPerMiB.toFixed(2)} ms`,
       })),
   },
+  10: {
+    title: 'observers',
+    measure: (log) => measureObservers({ ...SIZES.observers, log }),
+    rows: (r) => [
+      {
+        id: '10',
+        figure: `${fmt.mib(SIZES.observers.total)} to the owner (MessagePack) while one observer never reads`,
+        target: '≥ 0.9× no observer',
+        measured: fmt.mibps(r.paused),
+        baseline: `no observer ${fmt.mibps(r.none)}`,
+        ratio: fmt.x(r.pausedRatio),
+        met: r.pausedRatio >= 0.9,
+      },
+      {
+        id: '10',
+        figure: `${fmt.mib(SIZES.observers.total)} to the owner while three observers read everything`,
+        target: '— (measured)',
+        measured: fmt.mibps(r.three),
+        baseline: `no observer ${fmt.mibps(r.none)}`,
+        ratio: fmt.x(r.threeRatio),
+        met: null,
+        note: 'each observer costs a frame encoding and a socket write per frame; on 2 cores they compete with the owner for CPU',
+      },
+    ],
+  },
 };
 
 // ---- child mode: measure one figure, print its result as the last stdout line ----
@@ -252,7 +281,7 @@ if (process.argv[2] === '--figure') {
 if (process.argv[2] === '--render') {
   const outDir = process.env.BENCH_OUT ?? HERE;
   const saved = JSON.parse(readFileSync(path.join(outDir, 'results.json'), 'utf8'));
-  writeFileSync(path.join(outDir, 'RESULTS.md'), renderMarkdown(saved));
+  writeFileSync(path.join(outDir, 'RESULTS.md'), renderMarkdown(saved, outDir));
   process.exit(0);
 }
 
@@ -343,10 +372,11 @@ const results = {
 const outDir = process.env.BENCH_OUT ?? HERE;
 mkdirSync(outDir, { recursive: true });
 writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-writeFileSync(path.join(outDir, 'RESULTS.md'), renderMarkdown(results));
+writeFileSync(path.join(outDir, 'RESULTS.md'), renderMarkdown(results, outDir));
 process.stderr.write(`wrote ${path.join(outDir, 'RESULTS.md')} and results.json in ${results.durationSeconds.toFixed(0)} s\n`);
 
-function renderMarkdown(r) {
+/** `dir` holds results.json; a peers.json beside it (npm run bench:peers) adds the peer table. */
+function renderMarkdown(r, dir) {
   const m = r.machine;
   const met = (x) => (x === true ? 'yes' : x === false ? '**no**' : '—');
   const lines = [];
@@ -376,6 +406,7 @@ function renderMarkdown(r) {
     for (const x of notes) lines.push(`- ${x.figure}: ${x.note}.`);
   }
   lines.push('');
+  lines.push(...peersSection(dir));
   lines.push(readFileSync(path.join(HERE, 'METHOD.md'), 'utf8').trim());
   lines.push('');
   lines.push('## Samples');

@@ -4,9 +4,10 @@
  */
 import path from 'node:path';
 import { flagValue, formatUsage, HelpRequested, parseFlags, type FlagSpec, type FlagValue, type ParsedFlags } from '../src/cli/flags.js';
+import { LOGS_USAGE, runLogs } from '../src/cli/logs.js';
 import { RUN_USAGE, runCommand } from '../src/cli/run.js';
 import { runBridge } from '../src/daemon/bridge.js';
-import { defaultSocketPath } from '../src/daemon/paths.js';
+import { defaultSocketPath } from '../src/protocol/paths.js';
 import { stopDaemon } from '../src/daemon/stop.js';
 import { runInstall, runProbeCli } from '../src/install/install.js';
 import { DEFAULT_CLI_KEEP } from '../src/install/bounds.js';
@@ -37,6 +38,14 @@ const FLAGS: readonly FlagSpec[] = [
     kind: 'bool',
     usage: `run a command through the daemon on -socket (started if none answers): ${RUN_USAGE}; stdio, EOF and SIGINT/SIGTERM/SIGHUP are forwarded, a dropped connection is reattached, and the exit code is the command's (128+signal)`,
   },
+  {
+    name: 'logs',
+    kind: 'string',
+    arg: 'id',
+    usage:
+      "print what process <id> wrote (stdout to stdout, stderr to stderr) as an observer: it never takes the process from its owner; exit code = the process's once it exited",
+  },
+  { name: 'f', kind: 'bool', usage: 'with -logs: follow live output until the process exits' },
   // where
   {
     name: 'socket',
@@ -158,16 +167,16 @@ const FLAGS: readonly FlagSpec[] = [
   },
 ];
 
-const MODES = ['version', 'install', 'probe-cli', 'serve', 'bridge', 'stop', 'run'] as const;
+const MODES = ['version', 'install', 'probe-cli', 'serve', 'bridge', 'stop', 'run', 'logs'] as const;
 
 /** Serve flags a launcher hands on to the daemon it starts (the token sources it consumes itself). */
 const NOT_FORWARDED = new Set([
-  ...['serve', 'foreground', 'socket', 'token-file', 'token-fd', 'stop', 'bridge', 'version', 'install', 'probe-cli', 'run'],
+  ...['serve', 'foreground', 'socket', 'token-file', 'token-fd', 'stop', 'bridge', 'version', 'install', 'probe-cli', 'run', 'logs', 'f'],
   ...['cli-version', 'cli-dir', 'cli-url', 'cli-checksum', 'cli-zst', 'cli-keep', 'max-cli-bytes', 'cli-download-timeout'],
 ]);
 
 function usage(): string {
-  return `Usage: claustrum -serve [flags] | -stop | -bridge | -version   [-socket path]\n       claustrum -install -cli-version v [install flags] | -probe-cli path\n       ${RUN_USAGE}\n\n${formatUsage(FLAGS)}\n`;
+  return `Usage: claustrum -serve [flags] | -stop | -bridge | -version   [-socket path]\n       claustrum -install -cli-version v [install flags] | -probe-cli path\n       ${RUN_USAGE}\n       ${LOGS_USAGE}\n\n${formatUsage(FLAGS)}\n`;
 }
 
 function forwardedFlags(parsed: ParsedFlags): string[] {
@@ -242,6 +251,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (get<boolean>('run')) return runCommand({ socket: socketPath, argv: parsed.positionals });
+  if (parsed.given.has('logs')) return runLogs({ socket: socketPath, id: get<string>('logs'), follow: get<boolean>('f') });
   process.stderr.write(`claustrum: one of ${MODES.map((m) => `--${m}`).join('/')} is required\n`);
   return 2;
 }

@@ -9,7 +9,7 @@
 import net from 'node:net';
 import { Packr, Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
-import { MessageSplitter } from '../../dist/src/server/msgpack.js';
+import { MessageSplitter } from '../../dist/src/protocol/msgpack.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });

@@ -509,10 +509,8 @@ class App {
       return;
     }
     if (resync) await this.#call('process.unobserve', { id: cur.id }).catch(noop);
+    // Frames evicted before this view opened come as a gap notice from the daemon (fromSeq below firstSeq).
     const model = this.#models.get(cur.id);
-    const entry = this.#entries.get(cur.id);
-    if (model && model.lastSeq === 0 && entry && entry.firstSeq > 1 && !cur.terminal)
-      model.note(`Frames 1–${entry.firstSeq - 1} were evicted from the daemon’s buffer before this view opened.`);
     cur.replaying = true;
     try {
       let result: { found: boolean };

@@ -5,9 +5,9 @@
 import net from 'node:net';
 import { DAEMON_CHILD_ENV, launchDaemon, READY_FD_ENV, TOKEN_PIPE_ENV } from '../daemon/launcher.js';
 import { runDaemon, type TokenSource } from '../daemon/serve.js';
-import { readTokenFd, readTokenFile } from '../daemon/token.js';
+import { consumeTokenFile, readTokenFd } from '../daemon/token.js';
 import { Logger, parseLogLevel } from '../log/logger.js';
-import type { WebSocketOptions } from '../server/websocket.js';
+import type { WebSocketOptions } from '../server/index.js';
 
 export interface ServeModeOptions {
   /** Absolute socket path. */
@@ -118,7 +118,7 @@ async function withConsole(ws: WebSocketOptions): Promise<WebSocketOptions> {
 async function launch(o: ServeModeOptions): Promise<number> {
   let token: string | undefined;
   try {
-    if (o.tokenFile) token = (await readTokenFile(o.tokenFile)).token;
+    if (o.tokenFile) token = (await consumeTokenFile(o.tokenFile)).token;
     else if (o.tokenFd >= 0) token = await readTokenFd(o.tokenFd);
   } catch (err) {
     process.stderr.write(`claustrum: ${(err as Error).message}\n`);

@@ -15,8 +15,10 @@ import path from 'node:path';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { ndjson, type Codec } from './codec.js';
 import { defaultSocketPath, ensureDaemon, readTokenFile, type StartDaemonOptions } from './daemon.js';
-import { AuthError, ClosedError, ConnectError, InterruptedError, ProcessLostError, RpcError } from './errors.js';
-import { DroppedError, ProcessHandle, type GapInfo, type HandleHost } from './process.js';
+import { AuthError, ClosedError, ConnectError, DroppedError, InterruptedError, ProcessLostError, RpcError } from './errors.js';
+import { ObserverHandle } from './observer.js';
+import type { GapInfo } from './output.js';
+import { type HandleHost, ProcessHandle } from './process.js';
 import { msgpack } from './msgpack.js';
 import { unixTransport, type Channel, type Transport } from './transport.js';
 import { websocketTransport, type WebSocketTransportOptions } from './websocket.js';
@@ -33,7 +35,7 @@ import type {
   StdinParams,
   StdinResult,
 } from './wire.js';
-import { TOKEN_FILE } from '../daemon/paths.js';
+import { TOKEN_FILE } from '../protocol/paths.js';
 
 /** Read pause: bytes held by output iterators that are being consumed. Above HIGH the connection stops being read. */
 export const QUEUED_HIGH_BYTES = 8 * 1024 * 1024;
@@ -92,6 +94,11 @@ export interface AttachOptions {
   readonly wantPid?: boolean;
 }
 
+export interface ObserveOptions {
+  /** Deliver frames after this seq (0: everything the daemon still holds; a gap event if that is not all). */
+  readonly fromSeq?: number;
+}
+
 export interface CallOptions {
   /** Whether the request may be sent again after a drop that left its outcome unknown. Default false. */
   readonly idempotent?: boolean;
@@ -139,6 +146,7 @@ export class Client extends EventEmitter<ClientEvents> {
   readonly #inflight = new Map<number, Inflight>();
   #queue: Queued[] = [];
   readonly #handles = new Map<string, ProcessHandle>();
+  readonly #observers = new Map<string, ObserverHandle>();
   #nextId = 1;
   #closed = false;
   #reconnecting = false;
@@ -146,6 +154,9 @@ export class Client extends EventEmitter<ClientEvents> {
   #instanceId: string | undefined;
   #capabilities: CapabilitiesResult | undefined;
   #queuedBytes = 0;
+  /** Whether the connection and timers keep the program alive (see #updateRef). */
+  #referenced = true;
+  #sleepTimer: NodeJS.Timeout | undefined;
   #paused = false;
   readonly #host: HandleHost;
 
@@ -176,6 +187,8 @@ export class Client extends EventEmitter<ClientEvents> {
       queuedBytes: (delta) => this.#onQueuedBytes(delta),
       release: (handle) => {
         if (this.#handles.get(handle.id) === handle) this.#handles.delete(handle.id);
+        if (this.#observers.get(handle.id) === handle) this.#observers.delete(handle.id);
+        this.#updateRef();
       },
       report: (event, payload) => {
         if (event === 'gap') this.emit('gap', payload as GapInfo);
@@ -205,6 +218,11 @@ export class Client extends EventEmitter<ClientEvents> {
   /** Processes held (spawned or attached, not yet exited). */
   get processes(): ProcessHandle[] {
     return [...this.#handles.values()];
+  }
+
+  /** Processes observed (not yet exited or unobserved). */
+  get observing(): ObserverHandle[] {
+    return [...this.#observers.values()];
   }
 
   /** @internal First connection; starts a daemon if asked to and nothing answers. */
@@ -272,6 +290,21 @@ export class Client extends EventEmitter<ClientEvents> {
     return this.#hold(new ProcessHandle(this.#host, id, { attachFrom: options.fromSeq ?? 0, wantPid: options.wantPid === true }));
   }
 
+  /**
+   * Follows a process read-only (extension `process.observe`): every retained frame, then live ones, without taking
+   * it from its owner or ever holding its child back. Frames the daemon evicted before this observer got them are
+   * reported as `gap` events. `ready` rejects when the daemon does not know the process.
+   */
+  observe(id: string, options: ObserveOptions = {}): ObserverHandle {
+    if (this.#closed) throw new ClosedError();
+    this.#claim(id);
+    const observer = new ObserverHandle(this.#host, id, options.fromSeq ?? 0);
+    this.#observers.set(id, observer);
+    this.#updateRef();
+    if (this.#live !== undefined) void observer.resync(this.#live);
+    return observer;
+  }
+
   kill(id: string, signal?: string): Promise<KillResult> {
     return this.#request('process.kill', signal === undefined ? { id } : { id, signal }, false);
   }
@@ -288,12 +321,12 @@ export class Client extends EventEmitter<ClientEvents> {
     return this.#request('process.stdin', params, params.offset !== undefined);
   }
 
-  /** `process.list` (issue 5 extension; listed in `server.capabilities` when the daemon has it). */
+  /** `process.list` (an extension; listed in `server.capabilities` when the daemon has it). */
   list(): Promise<ListResult> {
     return this.#request('process.list', {}, true);
   }
 
-  /** `process.stats` (issue 5 extension). */
+  /** `process.stats` (an extension). */
   stats(id: string): Promise<StatsResult> {
     return this.#request('process.stats', { id }, true);
   }
@@ -311,6 +344,11 @@ export class Client extends EventEmitter<ClientEvents> {
     this.#shutdown(undefined);
   }
 
+  /** `await using client = await connect()` closes it at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   // ---- requests ----
 
   #request<T>(method: string, params: object | undefined, idempotent: boolean): Promise<T> {
@@ -318,7 +356,10 @@ export class Client extends EventEmitter<ClientEvents> {
     return new Promise<T>((resolve, reject) => {
       const q: Queued = { method, params, idempotent, resolve: resolve as (r: unknown) => void, reject };
       if (this.#live !== undefined) this.#dispatch(q, this.#live);
-      else this.#queue.push(q);
+      else {
+        this.#queue.push(q);
+        this.#updateRef();
+      }
     });
   }
 
@@ -340,6 +381,7 @@ export class Client extends EventEmitter<ClientEvents> {
     }
     const id = this.#nextId++;
     this.#inflight.set(id, { method, done });
+    this.#updateRef();
     channel.send({ jsonrpc: '2.0', id, method, ...(params !== undefined ? { params } : {}), auth: this.#token ?? '' });
   }
 
@@ -354,12 +396,17 @@ export class Client extends EventEmitter<ClientEvents> {
     switch (msg.kind) {
       case 'frame':
         this.#handles.get(msg.processId)?.deliver(msg);
+        this.#observers.get(msg.processId)?.deliver(msg);
+        return;
+      case 'gap':
+        this.#observers.get(msg.processId)?.gapNotice(msg);
         return;
       case 'reply': {
         if (typeof msg.id !== 'number') return;
         const pending = this.#inflight.get(msg.id);
         if (pending === undefined) return;
         this.#inflight.delete(msg.id);
+        this.#updateRef();
         if (msg.error) pending.done(new RpcError(pending.method, msg.error.code, msg.error.message), undefined);
         else pending.done(undefined, msg.result);
         return;
@@ -379,6 +426,7 @@ export class Client extends EventEmitter<ClientEvents> {
     const wasLive = this.#live !== undefined;
     this.#live = undefined;
     for (const h of this.#handles.values()) h.channelDown();
+    for (const o of this.#observers.values()) o.channelDown();
     const inflight = [...this.#inflight.values()];
     this.#inflight.clear();
     const dropped = this.#closed ? new ClosedError() : new DroppedError();
@@ -431,8 +479,11 @@ export class Client extends EventEmitter<ClientEvents> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#wake = undefined;
+        this.#sleepTimer = undefined;
         resolve();
       }, ms);
+      if (!this.#referenced) timer.unref();
+      this.#sleepTimer = timer;
       this.#wake = () => {
         clearTimeout(timer);
         this.#wake = undefined;
@@ -454,6 +505,7 @@ export class Client extends EventEmitter<ClientEvents> {
     }
     this.#channel = channel;
     if (this.#paused) channel.pause();
+    this.#updateRef();
     let caps: CapabilitiesResult;
     try {
       // After the connect: a daemon that accepts but has not written its token yet is worth a short wait.
@@ -479,10 +531,14 @@ export class Client extends EventEmitter<ClientEvents> {
         if (h.spawnPending) continue;
         h.fail(new ProcessLostError(h.id, `the daemon was replaced (instance ${previous} → ${caps.instanceId})`));
       }
+      for (const o of [...this.#observers.values()]) {
+        o.fail(new ProcessLostError(o.id, `the daemon was replaced (instance ${previous} → ${caps.instanceId})`));
+      }
     }
     this.#live = gen;
     this.emit('connect', { instanceId: caps.instanceId, reconnect: !first, replaced });
-    const resyncs = [...this.#handles.values()].map((h) => h.resync(gen));
+    this.#updateRef();
+    const resyncs = [...this.#handles.values(), ...this.#observers.values()].map((h) => h.resync(gen));
     const queued = this.#queue;
     this.#queue = [];
     for (const q of queued) this.#dispatch(q, gen);
@@ -508,13 +564,32 @@ export class Client extends EventEmitter<ClientEvents> {
     }
   }
 
+  /**
+   * One follower per process per client: an owner and an observer on one connection would each get every frame,
+   * and the owner's handle would read the observer's copies as out of order.
+   */
   #claim(id: string): void {
-    const held = this.#handles.get(id);
-    if (held !== undefined) throw new Error(`process ${id} is already held by this client`);
+    if (this.#handles.has(id)) throw new Error(`process ${id} is already held by this client`);
+    if (this.#observers.has(id)) throw new Error(`process ${id} is already observed by this client`);
+  }
+
+  /**
+   * A client with nothing to do does not keep the program alive (as a forgotten close() would): the connection and
+   * the reconnect timer are unreferenced while no request is in flight or queued and no process is followed.
+   */
+  #updateRef(): void {
+    const busy = this.#inflight.size > 0 || this.#queue.length > 0 || this.#handles.size > 0 || this.#observers.size > 0;
+    if (busy === this.#referenced) return;
+    this.#referenced = busy;
+    if (busy) this.#channel?.ref();
+    else this.#channel?.unref();
+    if (busy) this.#sleepTimer?.ref();
+    else this.#sleepTimer?.unref();
   }
 
   #hold(handle: ProcessHandle): ProcessHandle {
     this.#handles.set(handle.id, handle);
+    this.#updateRef();
     if (this.#live !== undefined) void handle.resync(this.#live);
     return handle;
   }
@@ -543,8 +618,9 @@ export class Client extends EventEmitter<ClientEvents> {
     const inflight = [...this.#inflight.values()];
     this.#inflight.clear();
     for (const p of inflight) p.done(closedError, undefined);
-    for (const h of [...this.#handles.values()])
-      h.fail(error instanceof ClosedError ? error : new ClosedError(error ? error.message : 'client closed'));
+    const lost = error instanceof ClosedError ? error : new ClosedError(error ? error.message : 'client closed');
+    for (const h of [...this.#handles.values()]) h.fail(lost);
+    for (const o of [...this.#observers.values()]) o.fail(lost);
     channel?.destroy();
     this.emit('close', error);
   }

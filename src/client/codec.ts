@@ -7,7 +7,15 @@
  * daemon may add notifications; anything else is `{kind:'invalid'}`, which the client treats as a broken connection
  * rather than guessing.
  */
-import type { ExitFrame, Incoming, OutputStream, WireRequest } from './wire.js';
+import { LineSplitter } from '../protocol/ndjson.js';
+import type { Incoming, IncomingFrame, OutputStream, WireRequest } from './wire.js';
+
+/**
+ * The longest message the client takes from a daemon: a `files.read` of the daemon's 64 MiB ceiling, every byte
+ * escaped as `\u00XX` in JSON, plus its envelope. A peer that sends more without ending the message is not a daemon
+ * speaking this protocol; the connection is dropped rather than the memory given.
+ */
+export const MAX_INCOMING_MESSAGE_BYTES = 400 * 1024 * 1024;
 
 /** Splits a byte stream into messages (a Unix socket); message transports use `decodeMessage` instead. */
 export interface StreamDecoder {
@@ -35,16 +43,21 @@ export function classify(msg: unknown): Incoming {
     if (stream === 'stdout' || stream === 'stderr') {
       const data = bytesOf(m.data);
       if (data === undefined) return invalid(`${stream} frame without data`);
-      return { kind: 'frame', processId, stream: stream satisfies OutputStream, seq, data };
+      return { kind: 'frame', type: 'stream', processId, stream: stream satisfies OutputStream, seq, data };
     }
     if (stream === 'exit') {
       if (typeof m.exitCode !== 'number') return invalid('exit frame without exitCode');
-      let frame: ExitFrame = { kind: 'frame', processId, stream: 'exit', seq, exitCode: m.exitCode };
+      let frame: IncomingFrame = { kind: 'frame', type: 'stream', processId, stream: 'exit', seq, exitCode: m.exitCode };
       if (typeof m.signal === 'string') frame = { ...frame, signal: m.signal };
       if (m.killedBy === 'client' || m.killedBy === 'shutdown') frame = { ...frame, killedBy: m.killedBy };
       return frame;
     }
     return { kind: 'unknown', type: `stream:${String(stream)}` };
+  }
+  if (m.type === 'gap') {
+    const { processId, fromSeq, toSeq } = m;
+    if (typeof processId !== 'string' || !isSeq(fromSeq) || !isSeq(toSeq) || toSeq < fromSeq) return invalid('malformed gap notice');
+    return { kind: 'gap', type: 'gap', processId, fromSeq, toSeq };
   }
   if (typeof m.type === 'string') return { kind: 'unknown', type: m.type };
   if ('id' in m && ('result' in m || 'error' in m)) {
@@ -81,26 +94,14 @@ function bytesAsBase64(this: unknown, key: string, value: unknown): unknown {
 }
 
 class NdjsonDecoder implements StreamDecoder {
-  #pending: Buffer[] = [];
+  readonly #splitter = new LineSplitter(MAX_INCOMING_MESSAGE_BYTES);
 
   push(chunk: Buffer): Incoming[] {
     const out: Incoming[] = [];
-    let start = 0;
-    let nl = chunk.indexOf(10);
-    while (nl !== -1) {
-      let line: Buffer;
-      if (this.#pending.length > 0) {
-        this.#pending.push(chunk.subarray(start, nl));
-        line = Buffer.concat(this.#pending);
-        this.#pending = [];
-      } else {
-        line = chunk.subarray(start, nl);
-      }
+    const ok = this.#splitter.push(chunk, (line) => {
       if (line.length > 0) out.push(parseLine(line));
-      start = nl + 1;
-      nl = chunk.indexOf(10, start);
-    }
-    if (start < chunk.length) this.#pending.push(chunk.subarray(start));
+    });
+    if (!ok) out.push(invalid(`a message longer than ${MAX_INCOMING_MESSAGE_BYTES} bytes`));
     return out;
   }
 }

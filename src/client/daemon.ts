@@ -9,14 +9,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TOKEN_FILE } from '../daemon/paths.js';
-import { normalizeToken } from '../daemon/token.js';
-import { accepts } from '../server/unix.js';
+import { normalizeToken, TOKEN_FILE } from '../protocol/paths.js';
 import { ClaustrumError } from './errors.js';
 
-export { defaultSocketPath } from '../daemon/paths.js';
+export { defaultSocketPath } from '../protocol/paths.js';
 
 /** The file that serializes on-demand starts among clients, in the socket's directory. */
 export const START_LOCK_FILE = 'client-start.lock';
@@ -38,8 +37,20 @@ export async function readTokenFile(file: string): Promise<string | undefined> {
   }
 }
 
-/** True when something accepts a connection on the socket. */
-export const socketAccepts = (socketPath: string, timeoutMs = 2000): Promise<boolean> => accepts(socketPath, timeoutMs);
+/** True when something accepts a connection on the socket within `timeoutMs`. */
+export function socketAccepts(socketPath: string, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(socketPath);
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
 
 /** The built `claustrum` executable of this package (dist/cmd/claustrum.js). */
 export function claustrumExecutable(): string {

@@ -69,3 +69,6 @@ export class AuthError extends ClaustrumError {
     super('UNAUTHORIZED', message);
   }
 }
+
+/** @internal The connection a request was written to dropped before its reply (the client resends or reports). */
+export class DroppedError extends Error {}

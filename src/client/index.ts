@@ -13,11 +13,15 @@
  * ```
  */
 export { Client, connect, QUEUED_HIGH_BYTES, QUEUED_LOW_BYTES } from './client.js';
-export type { AttachOptions, CallOptions, ClientEvents, ConnectOptions, ReconnectOptions, SpawnOptions } from './client.js';
+export type { AttachOptions, CallOptions, ClientEvents, ConnectOptions, ObserveOptions, ReconnectOptions, SpawnOptions } from './client.js';
+export { ObserverHandle } from './observer.js';
+export type { ObserverEvents } from './observer.js';
 export { ProcessHandle, shellStatus, STDIN_CHUNK_BYTES, STDIN_INITIAL_WINDOW_BYTES, STDIN_WINDOW_BYTES } from './process.js';
 export type { ExitInfo, GapInfo, OutputItem, ProcessHandleEvents } from './process.js';
+export { StdinWindow } from './stdin.js';
+export type { StdinLink, StdinRequest } from './stdin.js';
 export { AuthError, ClaustrumError, ClosedError, ConnectError, InterruptedError, ProcessLostError, RpcError } from './errors.js';
-export { ndjson, classify } from './codec.js';
+export { classify, MAX_INCOMING_MESSAGE_BYTES, ndjson } from './codec.js';
 export type { Codec, StreamDecoder } from './codec.js';
 export { msgpack } from './msgpack.js';
 export { unixTransport } from './transport.js';

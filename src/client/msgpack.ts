@@ -2,12 +2,12 @@
  * The MessagePack codec (extension `wire.msgpack`): the same messages as NDJSON, one MessagePack map each, with
  * `data` as binary both ways (no base64). On a Unix socket the daemon picks the format from the first byte of the
  * connection, so a client speaks it from its first request; values follow one another with no separator and are
- * cut by walking the MessagePack grammar (the daemon's own splitter, without its request-size cap: replies such as
- * `files.read` may be large).
+ * cut by walking the MessagePack grammar (the protocol's splitter, with the client's message cap: replies such as
+ * `files.read` may be larger than any request).
  */
 import { Packr, Unpackr } from 'msgpackr';
-import { MessageSplitter } from '../server/msgpack.js';
-import { classify, type Codec, type StreamDecoder } from './codec.js';
+import { MessageSplitter } from '../protocol/msgpack.js';
+import { type Codec, classify, MAX_INCOMING_MESSAGE_BYTES, type StreamDecoder } from './codec.js';
 import type { Incoming } from './wire.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -24,11 +24,12 @@ function decodeValue(message: Buffer): Incoming {
 }
 
 class MsgpackDecoder implements StreamDecoder {
-  readonly #splitter = new MessageSplitter(Number.MAX_SAFE_INTEGER);
+  readonly #splitter = new MessageSplitter(MAX_INCOMING_MESSAGE_BYTES);
 
   push(chunk: Buffer): Incoming[] {
     const out: Incoming[] = [];
-    this.#splitter.push(chunk, (message) => out.push(decodeValue(message)));
+    const ok = this.#splitter.push(chunk, (message) => out.push(decodeValue(message)));
+    if (!ok) out.push({ kind: 'invalid', reason: `a message longer than ${MAX_INCOMING_MESSAGE_BYTES} bytes` });
     return out;
   }
 }

@@ -25,6 +25,9 @@ export interface Channel {
   resume(): void;
   /** Tears the connection down at once; `close` is reported. */
   destroy(): void;
+  /** Lets the program exit while this connection is open and idle (`ref` undoes it), as net.Socket's unref. */
+  unref(): void;
+  ref(): void;
 }
 
 export interface Transport {
@@ -84,6 +87,8 @@ export function unixTransport(options: UnixTransportOptions): Transport {
             pause: () => socket.pause(),
             resume: () => socket.resume(),
             destroy: () => socket.destroy(),
+            unref: () => socket.unref(),
+            ref: () => socket.ref(),
           });
         });
       });

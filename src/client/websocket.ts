@@ -4,7 +4,7 @@
  * carries `auth` (a TCP port has no file permissions), which the client does anyway.
  */
 import WebSocket from 'ws';
-import { ndjson } from './codec.js';
+import { MAX_INCOMING_MESSAGE_BYTES, ndjson } from './codec.js';
 import { ConnectError } from './errors.js';
 import { msgpack } from './msgpack.js';
 import type { Channel, Transport } from './transport.js';
@@ -30,11 +30,16 @@ export function websocketTransport(options: WebSocketTransportOptions): Transpor
       return new Promise<Channel>((resolve, reject) => {
         const ws = new WebSocket(options.url, {
           perMessageDeflate: false,
+          maxPayload: MAX_INCOMING_MESSAGE_BYTES,
           handshakeTimeout: options.connectTimeoutMs ?? 10_000,
           ...(options.origin !== undefined ? { origin: options.origin } : {}),
         });
         let open = false;
         let failure: Error | undefined;
+        let socket: import('node:net').Socket | undefined;
+        ws.once('upgrade', (res) => {
+          socket = res.socket as import('node:net').Socket;
+        });
         ws.once('unexpected-response', (_req, res) => {
           ws.terminate();
           if (!open) reject(new ConnectError(`${options.url}: the upgrade was refused with HTTP ${res.statusCode}`, `HTTP_${res.statusCode}`));
@@ -60,6 +65,8 @@ export function websocketTransport(options: WebSocketTransportOptions): Transpor
             pause: () => ws.pause(),
             resume: () => ws.resume(),
             destroy: () => ws.terminate(),
+            unref: () => socket?.unref(),
+            ref: () => socket?.ref(),
           });
         });
       });

@@ -1,6 +1,6 @@
 /**
  * `-serve` without `-foreground`: start the daemon detached in its own session and report when it is ready
- * (claustrum-wire.md §8).
+ * (PROTOCOL.md).
  *
  * The launcher prepares the socket's directory and the log, then re-executes this program marked with
  * CLAUSTRUM_DAEMON_CHILD=1, its stdout and stderr on the log file. A token the launcher read (`-token-file`,
@@ -10,9 +10,9 @@
  */
 import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { accepts, prepareSocketDirectory } from '../server/unix.js';
+import { runDirectory } from '../protocol/paths.js';
+import { accepts, prepareSocketDirectory } from '../server/index.js';
 import { openDaemonLog, tailLog } from './logfile.js';
-import { runDirectory } from './paths.js';
 
 /** How long the launcher waits for the daemon to accept on its socket (reference: 12 s). */
 export const LAUNCH_TIMEOUT_MS = 12_000;

@@ -1,5 +1,5 @@
 /**
- * One daemon per socket: `daemon.lock` in the socket's directory (claustrum-wire.md §2, reliability.md T12).
+ * One daemon per socket: `daemon.lock` in the socket's directory (PROTOCOL.md, SECURITY.md).
  *
  * Node has no flock, so the lock is a file created with O_EXCL that exists exactly while a daemon owns the directory,
  * holding an owner record: pid, the OS start time of that pid, socket, then instanceId and startedAt once the daemon

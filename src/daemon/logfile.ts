@@ -1,7 +1,7 @@
 /**
  * `remote-server.log` in the socket's directory: rotated to `remote-server.log.old` at each start, created fresh
  * with mode 0600. A log that is a symlink or belongs to another user is declined, never followed or written
- * (reference D8, reliability.md T11): the daemon then runs without a log file and the launcher says so.
+ * (reference D8, SECURITY.md): the daemon then runs without a log file and the launcher says so.
  */
 import { constants } from 'node:fs';
 import { lstat, open, rename, readFile, type FileHandle } from 'node:fs/promises';

@@ -1,5 +1,5 @@
 /**
- * The serving daemon's life-cycle (claustrum-wire.md §2, §7): token, lock, orphan reap, listen, `daemon.token`,
+ * The serving daemon's life-cycle (PROTOCOL.md): token, lock, orphan reap, listen, `daemon.token`,
  * readiness, metrics, the orphan self-probe, signals, and the graceful teardown.
  *
  * Start-up order, as the reference's: claim `daemon.lock` (evicting a verified predecessor), reap the recorded
@@ -13,20 +13,24 @@ import type http from 'node:http';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { readLoginShellPath } from '../process/loginpath.js';
-import type { ProcessObserver } from '../process/managed.js';
 import { startTimeOf } from '../process/procfs.js';
-import type { SupervisorObserver } from '../process/supervisor.js';
-import type { FlowLimits } from '../server/connection.js';
-import { RpcServer, type ServerOptions } from '../server/server.js';
-import { prepareSocketDirectory } from '../server/unix.js';
-import type { WebSocketOptions } from '../server/websocket.js';
-import { compose } from '../util/compose.js';
+import { Supervisor } from '../process/supervisor.js';
+import { runDirectory, TOKEN_FILE } from '../protocol/paths.js';
+import {
+  type FlowLimits,
+  loadWebSocketTransport,
+  prepareSocketDirectory,
+  RpcServer,
+  type RpcOptions,
+  UnixTransport,
+  type WebSocketListener,
+  type WebSocketOptions,
+} from '../server/index.js';
 import { BUILD } from '../version.js';
 import type { ReadyMessage } from './launcher.js';
 import { LockError, RunDirLock } from './lock.js';
 import { ChildRegistry, reapOrphans } from './orphans.js';
-import { runDirectory, TOKEN_FILE } from './paths.js';
-import { generateToken, identify, persistToken, readTokenFd, readTokenFile, removeIfOwned, TokenError, type FileIdentity } from './token.js';
+import { consumeTokenFile, type FileIdentity, generateToken, identify, persistToken, readTokenFd, removeIfOwned, TokenError } from './token.js';
 
 export type TokenSource =
   | { readonly kind: 'value'; readonly token: string }
@@ -44,7 +48,7 @@ export interface ServeConfig {
   readonly tokenSource: TokenSource;
   readonly flow: Partial<FlowLimits>;
   /** files.* and git.* limits: `-max-extract-bytes`, `-git-timeout`. */
-  readonly workspace?: ServerOptions['workspace'];
+  readonly workspace?: RpcOptions['workspace'];
   readonly keepChildren: boolean;
   readonly loginPath: boolean;
   readonly metricsAddr: string | undefined;
@@ -72,6 +76,8 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
 
   let lock: RunDirLock | undefined;
   let server: RpcServer | undefined;
+  let unix: UnixTransport | undefined;
+  let websocket: WebSocketListener | undefined;
   let socketId: FileIdentity | undefined;
   let teardown: Promise<void> | undefined;
   // Set once the daemon is up; a shutdown asked for before that waits for the start (see `signalled`).
@@ -101,19 +107,21 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     const registry = new ChildRegistry(runDir, instanceId, selfStart, log);
     await registry.init();
 
+    // The data path, built in order: supervisor → metrics → RPC server(supervisor) → transports.
     let loginPath: Promise<string | undefined> | undefined;
+    const supervisor = new Supervisor(log, {
+      observer: { spawned: (proc) => registry.add(proc.pid, proc.spec.command), reaped: (proc) => void registry.remove(proc.pid) },
+      // Read once, at the first spawn, which waits for it.
+      childPath: cfg.loginPath ? () => (loginPath ??= readLoginShellPath()) : undefined,
+    });
     // Loaded only when asked for: prom-client and node:http add memory, and Node's spawn cost grows with it.
     const metricsModule = cfg.metricsAddr !== undefined ? await import('../metrics/metrics.js') : undefined;
     const metrics: Metrics | undefined = metricsModule
-      ? new metricsModule.Metrics({ supervisor: () => server?.supervisor, openConnections: () => server?.connectionCount ?? 0 })
+      ? new metricsModule.Metrics({ supervisor, openConnections: () => server?.connectionCount ?? 0 })
       : undefined;
-    const registryHooks: ProcessObserver & SupervisorObserver = {
-      spawned: (proc) => registry.add(proc.pid, proc.spec.command),
-      reaped: (proc) => void registry.remove(proc.pid),
-    };
-    const hooks = compose<ProcessObserver & SupervisorObserver>(registryHooks, metrics);
+    if (metrics) supervisor.addObserver(metrics);
     server = new RpcServer({
-      socketPath,
+      supervisor,
       token,
       version: BUILD.version,
       log,
@@ -121,16 +129,13 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       flow: cfg.flow,
       workspace: cfg.workspace,
       idleTimeoutMs: cfg.timings?.idleTimeoutMs,
-      supervisor: {
-        observer: hooks,
-        // Read once, at the first spawn, which waits for it.
-        childPath: cfg.loginPath ? () => (loginPath ??= readLoginShellPath()) : undefined,
-      },
       hooks: metrics,
-      websocket: cfg.websocket,
       onShutdownRequest: () => void shutdown(),
     });
-    await server.listen();
+    const rpc = server;
+    unix = new UnixTransport(rpc, log, { socketPath });
+    await unix.listen();
+    if (cfg.websocket) websocket = await (await loadWebSocketTransport()).serveWebSocket(cfg.websocket, log, rpc);
     socketId = await identify(socketPath);
     const ownSocket = socketId;
     await lock.complete(instanceId, server.startedAt);
@@ -152,12 +157,14 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     const probe = startOrphanProbe(socketPath, ownSocket, server, log, cfg.timings, () => void shutdown());
 
     const srv = server;
+    const unixListener = unix;
     const heldLock = lock;
     shutdown = (): Promise<void> => {
       teardown ??= (async () => {
         log.info('Server', 'shutdown requested');
         clearInterval(probe);
-        const connections = await srv.close();
+        const connections = await srv.close(Promise.all([unixListener.close(), websocket?.close()]));
+        srv.supervisor.close();
         let killed = 0;
         if (cfg.keepChildren) {
           const live = srv.supervisor.liveProcesses();
@@ -185,7 +192,8 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     const message = err instanceof TokenError || err instanceof LockError ? err.message : (err as Error).message;
     log.error('daemon', `start-up failed: ${message}`);
     // Clean up before reporting: once the launcher has said "failed" and exited, the directory must be free.
-    await server?.close().catch(() => {});
+    await server?.close(Promise.all([unix?.close(), websocket?.close()])).catch(() => {});
+    server?.supervisor.close();
     await removeIfOwned(socketId);
     await lock?.release();
     cfg.report?.({ ok: false, error: message });
@@ -203,7 +211,7 @@ async function resolveToken(source: TokenSource, log: Logger): Promise<string> {
     case 'fd':
       return readTokenFd(source.fd);
     case 'file': {
-      const read = await readTokenFile(source.path);
+      const read = await consumeTokenFile(source.path);
       if (read.unlinkError) log.warn('daemon', read.unlinkError);
       return read.token;
     }

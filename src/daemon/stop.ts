@@ -1,5 +1,5 @@
 /**
- * `-stop`: ask the daemon on a socket to shut down, and say in one word what happened (claustrum-wire.md §8).
+ * `-stop`: ask the daemon on a socket to shut down, and say in one word what happened (PROTOCOL.md).
  *
  * - `stopped`: a daemon answered the connect and was sent `server.shutdown` (no auth, as the reference's -stop);
  * - `none`: nothing accepts and `daemon.lock` is free (or names a process that is gone);
@@ -14,7 +14,7 @@ import { lstat, unlink } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
 import { waitGone } from '../process/procfs.js';
 import { evict, LOCK_FILE, readLock, verifyHolder, type EvictionOutcome } from './lock.js';
-import { runDirectory, TOKEN_FILE } from './paths.js';
+import { runDirectory, TOKEN_FILE } from '../protocol/paths.js';
 
 export type StopWord = 'stopped' | 'none' | EvictionOutcome;
 

@@ -1,5 +1,5 @@
 /**
- * Token sources and `daemon.token`, the file clients find the token in (claustrum-wire.md §2).
+ * Token sources and `daemon.token`, the file clients find the token in (PROTOCOL.md).
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, fstat } from 'node:fs';
@@ -8,19 +8,12 @@ import type { Readable } from 'node:stream';
 import { lstat, open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoText, errorCode } from '../util/errno.js';
-import { TOKEN_FILE } from './paths.js';
+import { normalizeToken, TOKEN_FILE } from '../protocol/paths.js';
 
 export class TokenError extends Error {}
 
-/** A token is read as a line: exactly one trailing `\n` or `\r\n` is stripped, all other whitespace kept. */
-export function normalizeToken(text: string): string {
-  if (text.endsWith('\r\n')) return text.slice(0, -2);
-  if (text.endsWith('\n')) return text.slice(0, -1);
-  return text;
-}
-
-/** Reads `-token-file` once and unlinks it. An unreadable or empty file is fatal. */
-export async function readTokenFile(file: string): Promise<{ token: string; unlinkError?: string }> {
+/** Reads `-token-file` once and unlinks it (consumes it). An unreadable or empty file is fatal. */
+export async function consumeTokenFile(file: string): Promise<{ token: string; unlinkError?: string }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');

@@ -1,6 +1,6 @@
 /**
  * files.extract_tar as logic: unpack a gzip tar into a directory it first wipes, with every refusal of T7
- * (reliability.md) and the reference's texts (claustrum-wire.md §4.2).
+ * (SECURITY.md) and the reference's texts (PROTOCOL.md).
  *
  * Order, which decides what a failure leaves behind:
  *  1. `destDir` must be absolute, not a root, and neither the home directory nor an ancestor of it (D2), as spelled
@@ -15,15 +15,17 @@
  *
  * Nothing holds the archive in memory: bytes flow file → gunzip → tar reader → file in chunks, each write awaited.
  */
+import type { ExtractTarResult as ExtractResult } from '../protocol/messages.js';
 import { constants } from 'node:fs';
 import { lstat, open, rm, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { failureText } from '../protocol/failures.js';
 import { errnoText, errorCode } from '../util/errno.js';
 import { goQuote } from '../util/gotext.js';
 import { cleanPath } from '../util/paths.js';
-import { FsError, mkdirAll, pathRejection } from './fsops.js';
+import { mkdirAll, pathRejection } from './fsops.js';
 import { isFilesystemRoot, reachesHomeDir } from './guards.js';
 import { TarError, TarReader } from './tar.js';
 
@@ -38,10 +40,6 @@ export interface ExtractOptions {
   readonly maxExtractBytes: number;
 }
 
-export type ExtractResult =
-  | { readonly success: true; readonly fileCount: number }
-  | { readonly success: false; readonly fileCount: number; readonly error: string };
-
 /** A failure that ends the extraction; `fileCount` is what the result reports. */
 class ExtractFailure extends Error {
   readonly fileCount: number;
@@ -53,19 +51,18 @@ class ExtractFailure extends Error {
 
 export async function extractArchive(archivePath: string, destDir: string, options: ExtractOptions): Promise<ExtractResult> {
   if (!path.isAbsolute(destDir) || isFilesystemRoot(destDir)) {
-    return refused(`destDir must be an absolute, non-root path: ${goQuote(destDir)}`);
+    return refused(failureText('extractTar', 'destDirNotAbsolute', { destDir: goQuote(destDir) }));
   }
-  if (await reachesHomeDir(destDir)) return refused(`destDir must not be or contain the home directory: ${goQuote(destDir)}`);
+  if (await reachesHomeDir(destDir)) return refused(failureText('extractTar', 'destDirHoldsHome', { destDir: goQuote(destDir) }));
 
   let fh: FileHandle;
   try {
     const rejected = pathRejection(archivePath);
-    if (rejected !== undefined) throw new FsError('open', archivePath, rejected);
+    if (rejected !== undefined) return refused(failureText('extractTar', 'openArchive', { archivePath, reason: errnoText(rejected) }));
     // O_NONBLOCK: a FIFO named as the archive must not park the request in its open.
     fh = await open(archivePath, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
-    const e = err instanceof FsError ? err : new FsError('open', archivePath, errorCode(err));
-    return refused(`open archive: ${e.message}`);
+    return refused(failureText('extractTar', 'openArchive', { archivePath, reason: errnoText(errorCode(err)) }));
   }
   let consume = true;
   try {
@@ -73,7 +70,7 @@ export async function extractArchive(archivePath: string, destDir: string, optio
     if (!st.isFile()) {
       // Not consumed: removing a device node or a FIFO that was named by mistake would be worse than refusing.
       consume = false;
-      return refused(`open archive: ${archivePath}: not a regular file`);
+      return refused(failureText('extractTar', 'archiveNotRegular', { archivePath }));
     }
     const count = await unpack(fh, destDir, options);
     return { success: true, fileCount: count };
@@ -96,17 +93,19 @@ async function unpack(fh: FileHandle, destDir: string, options: ExtractOptions):
   try {
     await rm(destDir, { recursive: true, force: true });
   } catch (err) {
-    throw new ExtractFailure(`clean destDir: unlinkat ${(err as { path?: string }).path ?? destDir}: ${errnoText(errorCode(err))}`);
+    throw new ExtractFailure(
+      failureText('extractTar', 'cleanDestDir', { p: (err as { path?: string }).path ?? destDir, reason: errnoText(errorCode(err)) }),
+    );
   }
   try {
     await mkdirAll(destDir, 0o700);
   } catch (err) {
-    throw new ExtractFailure(`mkdir destDir: ${(err as Error).message}`);
+    throw new ExtractFailure(failureText('extractTar', 'mkdirDestDir', { text: (err as Error).message }));
   }
   // The directory just made must still be a real directory, not a link another process put in its place.
   const made = await lstat(destDir).catch(() => undefined);
   if (made === undefined || !made.isDirectory()) {
-    throw new ExtractFailure(`open destDir: ${goQuote(path.basename(destDir))} changed while it was opened`);
+    throw new ExtractFailure(failureText('extractTar', 'destDirChanged', { baseName: goQuote(path.basename(destDir)) }));
   }
 
   const source = fh.createReadStream({ start: 0, autoClose: false, highWaterMark: 64 * 1024 });
@@ -114,11 +113,7 @@ async function unpack(fh: FileHandle, destDir: string, options: ExtractOptions):
   pipeline(source, gunzip, () => {});
   try {
     const count = await writeEntries(new TarReader(gunzip), cleanPath(destDir), options);
-    try {
-      await writeMarker(destDir);
-    } catch (err) {
-      throw new ExtractFailure(`write .synced: ${(err as Error).message}`, count);
-    }
+    await writeMarker(destDir, count);
     return count;
   } finally {
     gunzip.destroy();
@@ -133,24 +128,24 @@ async function checkGzipHeader(fh: FileHandle): Promise<void> {
   try {
     ({ bytesRead: got } = await fh.read(head, 0, GZIP_FIXED_HEADER, 0));
   } catch (err) {
-    throw new ExtractFailure(`gzip: read: ${errnoText(errorCode(err))}`);
+    throw new ExtractFailure(failureText('extractTar', 'gzipRead', { reason: errnoText(errorCode(err)) }));
   }
-  if (got === 0) throw new ExtractFailure('gzip: EOF');
-  if (got < GZIP_FIXED_HEADER) throw new ExtractFailure('gzip: unexpected EOF');
-  if (head[0] !== 0x1f || head[1] !== 0x8b || head[2] !== 8) throw new ExtractFailure('gzip: gzip: invalid header');
+  if (got === 0) throw new ExtractFailure(failureText('extractTar', 'gzipEof'));
+  if (got < GZIP_FIXED_HEADER) throw new ExtractFailure(failureText('extractTar', 'gzipUnexpectedEof'));
+  if (head[0] !== 0x1f || head[1] !== 0x8b || head[2] !== 8) throw new ExtractFailure(failureText('extractTar', 'gzipInvalidHeader'));
 }
 
 /** A stream failure in Go's words: the tar reader's own texts, or gunzip's errors as Go's gzip/flate report them. */
 function streamErrorText(err: unknown): string {
   if (err instanceof TarError) return err.message;
   const e = err as { code?: string; message?: string };
-  if (e.code === 'Z_BUF_ERROR') return 'unexpected EOF';
+  if (e.code === 'Z_BUF_ERROR') return failureText('extractTarStream', 'unexpectedEof');
   if (e.code === 'Z_DATA_ERROR') {
-    if (e.message === 'incorrect data check' || e.message === 'incorrect length check') return 'gzip: invalid checksum';
-    if (e.message === 'incorrect header check') return 'gzip: invalid header';
-    return 'flate: corrupt input';
+    if (e.message === 'incorrect data check' || e.message === 'incorrect length check') return failureText('extractTarStream', 'invalidChecksum');
+    if (e.message === 'incorrect header check') return failureText('extractTarStream', 'invalidHeader');
+    return failureText('extractTarStream', 'corruptInput');
   }
-  if (e.code !== undefined && /^E[A-Z]+$/.test(e.code)) return `read: ${errnoText(e.code)}`;
+  if (e.code !== undefined && /^E[A-Z]+$/.test(e.code)) return failureText('extractTarStream', 'read', { reason: errnoText(e.code) });
   return e.message ?? String(err);
 }
 
@@ -172,13 +167,13 @@ async function writeEntries(tar: TarReader, cleanDest: string, options: ExtractO
     try {
       entry = await tar.next();
     } catch (err) {
-      throw new ExtractFailure(`tar read: ${streamErrorText(err)}`);
+      throw new ExtractFailure(failureText('extractTar', 'tarRead', { text: streamErrorText(err) }));
     }
     if (entry === null) return count;
     const { name } = entry;
     const target = name === '' ? cleanDest : cleanPath(path.join(cleanDest, name));
     if ((target !== cleanDest && !target.startsWith(destPrefix)) || !staysInside(name)) {
-      throw new ExtractFailure(`unsafe path in archive: ${name}`);
+      throw new ExtractFailure(failureText('extractTar', 'unsafePath', { entry: name }));
     }
     switch (entry.typeflag) {
       case '5':
@@ -186,7 +181,7 @@ async function writeEntries(tar: TarReader, cleanDest: string, options: ExtractO
           try {
             await mkdirAll(target, 0o700);
           } catch (err) {
-            throw new ExtractFailure(`mkdir ${name}: ${(err as Error).message}`);
+            throw new ExtractFailure(failureText('extractTar', 'mkdirEntry', { entry: name, text: (err as Error).message }));
           }
         }
         break;
@@ -196,7 +191,7 @@ async function writeEntries(tar: TarReader, cleanDest: string, options: ExtractO
           try {
             await mkdirAll(parent, 0o700);
           } catch (err) {
-            throw new ExtractFailure(`mkdir parent ${name}: ${(err as Error).message}`);
+            throw new ExtractFailure(failureText('extractTar', 'mkdirParent', { entry: name, text: (err as Error).message }));
           }
         }
         let out: FileHandle;
@@ -204,7 +199,7 @@ async function writeEntries(tar: TarReader, cleanDest: string, options: ExtractO
           // O_NOFOLLOW: never write through a link at the target, whoever put it there.
           out = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
         } catch (err) {
-          throw new ExtractFailure(`create ${name}: open ${target}: ${errnoText(errorCode(err))}`);
+          throw new ExtractFailure(failureText('extractTar', 'createEntry', { entry: name, target, reason: errnoText(errorCode(err)) }));
         }
         let over = false;
         try {
@@ -218,13 +213,13 @@ async function writeEntries(tar: TarReader, cleanDest: string, options: ExtractO
             try {
               await out.write(part);
             } catch (err) {
-              throw new ExtractFailure(`write ${name}: write ${target}: ${errnoText(errorCode(err))}`);
+              throw new ExtractFailure(failureText('extractTar', 'writeEntryFile', { entry: name, target, reason: errnoText(errorCode(err)) }));
             }
             total += part.length;
             if (over) break;
           }
         } catch (err) {
-          if (err instanceof BodyFailure) throw new ExtractFailure(`write ${name}: ${err.message}`);
+          if (err instanceof BodyFailure) throw new ExtractFailure(failureText('extractTar', 'writeEntry', { entry: name, text: err.message }));
           throw err;
         } finally {
           await out.close().catch(() => {});
@@ -232,13 +227,13 @@ async function writeEntries(tar: TarReader, cleanDest: string, options: ExtractO
         if (over) {
           // The entry that crossed the cap is cut short: remove it rather than leave a truncated file.
           await unlink(target).catch(() => {});
-          throw new ExtractFailure('extraction size limit exceeded');
+          throw new ExtractFailure(failureText('extractTar', 'sizeLimit'));
         }
         count++;
         break;
       }
       default:
-        throw new ExtractFailure(`unsupported tar entry type ${entry.typeflag}: ${name}`);
+        throw new ExtractFailure(failureText('extractTar', 'unsupportedType', { typeflag: entry.typeflag, entry: name }));
     }
   }
 }
@@ -260,19 +255,26 @@ async function* readBody(tar: TarReader): AsyncGenerator<Buffer, void, void> {
 
 class BodyFailure extends Error {}
 
-/** The empty `.synced` marker at the top of destDir, replacing whatever an entry put at that name. */
-async function writeMarker(destDir: string): Promise<void> {
+/**
+ * The empty `.synced` marker at the top of destDir, replacing whatever an entry put at that name. A failure reports
+ * `count`, the files already written.
+ */
+async function writeMarker(destDir: string, count: number): Promise<void> {
   const marker = path.join(destDir, '.synced');
   try {
     await rm(marker, { recursive: true, force: true });
   } catch (err) {
-    throw new Error(`unlinkat ${marker}: ${errnoText(errorCode(err))}`);
+    throw new ExtractFailure(failureText('extractTar', 'markerUnlink', { path: marker, reason: errnoText(errorCode(err)) }), count);
   }
   let fh: FileHandle;
   try {
     fh = await open(marker, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   } catch (err) {
-    throw new Error(`open ${marker}: ${errnoText(errorCode(err))}`);
+    throw new ExtractFailure(failureText('extractTar', 'markerOpen', { path: marker, reason: errnoText(errorCode(err)) }), count);
   }
-  await fh.close();
+  try {
+    await fh.close();
+  } catch (err) {
+    throw new ExtractFailure(failureText('extractTar', 'marker', { text: (err as Error).message }), count);
+  }
 }

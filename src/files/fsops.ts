@@ -4,27 +4,33 @@
  * catalogue entry.
  */
 import { lstat, mkdir, stat } from 'node:fs/promises';
+import { CatalogueError, type ErrorKey } from '../protocol/errors.js';
 import { errnoText, errorCode } from '../util/errno.js';
 
 export type FsOp = 'stat' | 'lstat' | 'open' | 'read' | 'readdirent' | 'mkdir' | 'unlinkat';
 
-export class FsError extends Error {
+/** The catalogue entry of each operation's failure; the others read as their bare OS text (`internal`). */
+const KEY_OF: Partial<Record<FsOp, ErrorKey>> = { stat: 'statFailed', open: 'openFailed', read: 'readFailed', readdirent: 'readdirFailed' };
+
+export class FsError extends CatalogueError {
   readonly op: FsOp;
   readonly path: string;
   /** The errno name, such as `ENOENT`. */
-  readonly code: string | undefined;
+  readonly errno: string | undefined;
 
-  constructor(op: FsOp, path: string, code: string | undefined) {
-    super(`${op} ${path}: ${errnoText(code)}`);
+  constructor(op: FsOp, path: string, errno: string | undefined) {
+    const key = KEY_OF[op];
+    const reason = errnoText(errno);
+    super(key ?? 'internal', (key ? { path, reason } : { detail: `${op} ${path}: ${reason}` }) as never);
     this.name = 'FsError';
     this.op = op;
     this.path = path;
-    this.code = code;
+    this.errno = errno;
   }
 
   /** The OS reason as Go prints it (`no such file or directory`). */
   get reason(): string {
-    return errnoText(this.code);
+    return errnoText(this.errno);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Guards for destructive targets (reliability.md T7): a recursive delete must never reach a filesystem root, the
+ * Guards for destructive targets (SECURITY.md): a recursive delete must never reach a filesystem root, the
  * home directory or a directory that holds it (divergence D2). The tests are lexical, on the cleaned spelling, so
  * they run before anything touches the disk.
  */

@@ -4,11 +4,13 @@
  * way that can block: files.read opens with O_NONBLOCK and checks the kind of what it opened before reading, and it
  * never reads more than its limit plus one byte.
  */
+import type { FilesListEntry as ListEntry, ReadResult, StatResult, ValidateResult } from '../protocol/messages.js';
 import { constants, type Dirent, type Stats } from 'node:fs';
 import { open, opendir, stat } from 'node:fs/promises';
 import { goString } from '../util/gotext.js';
 import { cleanPath } from '../util/paths.js';
 import { errorCode } from '../util/errno.js';
+import { CatalogueError } from '../protocol/errors.js';
 import { FsError, fsCall } from './fsops.js';
 import { goModeString } from './mode.js';
 
@@ -25,19 +27,12 @@ export const MAX_READ_BYTES = 64 * 1024 * 1024;
 /** How many entries files.list stats at once to resolve `isDir`. */
 const LIST_STAT_CONCURRENCY = 16;
 
-export interface StatResult {
-  readonly exists: boolean;
-  readonly isDir: boolean;
-  readonly size: number;
-  readonly mode: string;
-}
-
 /** Stat following symlinks: undefined for a genuine ENOENT, FsError('stat') for any other failure. */
 async function statOrAbsent(p: string): Promise<Stats | undefined> {
   try {
     return await fsCall('stat', p, () => stat(p));
   } catch (err) {
-    if (err instanceof FsError && err.code === 'ENOENT') return undefined;
+    if (err instanceof FsError && err.errno === 'ENOENT') return undefined;
     throw err;
   }
 }
@@ -47,10 +42,6 @@ export async function statPath(p: string): Promise<StatResult> {
   if (st === undefined) return { exists: false, isDir: false, size: 0, mode: '' };
   return { exists: true, isDir: st.isDirectory(), size: st.size, mode: goModeString(st.mode) };
 }
-
-export type ValidateResult =
-  | { readonly valid: true; readonly isDir: boolean }
-  | { readonly valid: false; readonly isDir: false; readonly error: string };
 
 export const PATH_DOES_NOT_EXIST = 'Path does not exist';
 
@@ -65,12 +56,6 @@ export async function validatePath(p: string): Promise<ValidateResult> {
   }
   if (st === undefined) return { valid: false, isDir: false, error: PATH_DOES_NOT_EXIST };
   return { valid: true, isDir: st.isDirectory() };
-}
-
-export interface ListEntry {
-  readonly name: string;
-  readonly path: string;
-  readonly isDir: boolean;
 }
 
 /**
@@ -119,17 +104,10 @@ export async function listDirectory(p: string): Promise<ListEntry[]> {
   return entries;
 }
 
-export type ReadResult = { readonly content: string; readonly exists: true } | { readonly content: ''; readonly exists: false };
-
-export type ReadRefusalKind = 'isDirectory' | 'notRegular' | 'tooLarge';
-
 /** files.read's -32602 answers. */
-export class ReadRefusal extends Error {
-  readonly kind: ReadRefusalKind;
-  constructor(kind: ReadRefusalKind) {
-    super(`files.read refused: ${kind}`);
-    this.name = 'ReadRefusal';
-    this.kind = kind;
+export class ReadRefusal extends CatalogueError<'filesReadIsDirectory' | 'filesReadNotRegular' | 'filesReadTooLarge'> {
+  constructor(key: 'filesReadIsDirectory' | 'filesReadNotRegular' | 'filesReadTooLarge') {
+    super(key, {});
   }
 }
 
@@ -158,17 +136,17 @@ export async function readFile(p: string, maxBytes: number | undefined): Promise
   try {
     fh = await fsCall('open', p, () => open(p, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY));
   } catch (err) {
-    if (err instanceof FsError && err.code === 'ENOENT') return { content: '', exists: false };
+    if (err instanceof FsError && err.errno === 'ENOENT') return { content: '', exists: false };
     throw err;
   }
   try {
     const st = await fsCall('stat', p, () => fh.stat());
-    if (st.isDirectory()) throw new ReadRefusal('isDirectory');
+    if (st.isDirectory()) throw new ReadRefusal('filesReadIsDirectory');
     if (!st.isFile()) {
       if (st.isCharacterDevice() && st.rdev === (await nullDeviceId())) return { content: '', exists: true };
-      throw new ReadRefusal('notRegular');
+      throw new ReadRefusal('filesReadNotRegular');
     }
-    if (st.size > limit) throw new ReadRefusal('tooLarge');
+    if (st.size > limit) throw new ReadRefusal('filesReadTooLarge');
     // Read at most limit + 1 bytes: one byte past the limit is enough to know the file outgrew it.
     const cap = Math.min(limit, Number.MAX_SAFE_INTEGER - 1) + 1;
     const chunks: Buffer[] = [];
@@ -181,7 +159,7 @@ export async function readFile(p: string, maxBytes: number | undefined): Promise
       chunks.push(buf.subarray(0, bytesRead));
       total += bytesRead;
     }
-    if (total > limit) throw new ReadRefusal('tooLarge');
+    if (total > limit) throw new ReadRefusal('filesReadTooLarge');
     return { content: goString(Buffer.concat(chunks, total)), exists: true };
   } finally {
     await fh.close().catch(() => {});

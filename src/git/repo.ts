@@ -1,5 +1,5 @@
 /**
- * git.info, git.list_branches and git.status as logic (claustrum-wire.md §4.2, reference PROTOCOL git.*).
+ * git.info, git.list_branches and git.status as logic (PROTOCOL.md, reference PROTOCOL git.*).
  *
  * - git.info is a repository when `rev-parse --is-inside-work-tree` says `true` (a bare repository or the inside of
  *   a `.git` directory is not); git.list_branches when `rev-parse --git-dir` succeeds (both of those are).
@@ -8,6 +8,7 @@
  *   the main checkout included, is `{isRepo:false, clean:false}`. The gate reads those entries itself and runs git
  *   in `path` only once it has passed.
  */
+import type { GitBranchesResult as BranchesResult, GitInfoResult as InfoResult, GitStatusResult as StatusResult } from '../protocol/messages.js';
 import { constants } from 'node:fs';
 import { lstat, open, readdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
@@ -40,17 +41,6 @@ function outputLines(buf: Buffer): Buffer[] {
   if (start < buf.length) lines.push(buf.subarray(start));
   return lines;
 }
-
-export type InfoResult =
-  | {
-      readonly isRepo: true;
-      readonly repo: string;
-      readonly branch?: string;
-      readonly root: string;
-      readonly repoSlug: string;
-      readonly defaultBranch: string;
-    }
-  | { readonly isRepo: false; readonly repoSlug: ''; readonly defaultBranch: '' };
 
 export async function isWorkTree(dir: string, options: GitOptions): Promise<boolean> {
   const r = await runGit(dir, ['rev-parse', '--is-inside-work-tree'], options);
@@ -97,11 +87,6 @@ async function originHead(dir: string, options: GitOptions): Promise<string> {
   return v.ok ? name : '';
 }
 
-export interface BranchesResult {
-  readonly isRepo: boolean;
-  readonly branches: string[];
-}
-
 /** Local branches, sorted byte-wise; a git failure after the repository check is a GitError (-32603). */
 export async function listBranches(dir: string, options: GitOptions): Promise<BranchesResult> {
   const probe = await runGit(dir, ['rev-parse', '--git-dir'], options);
@@ -114,11 +99,6 @@ export async function listBranches(dir: string, options: GitOptions): Promise<Br
     .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   return { isRepo: true, branches };
 }
-
-export type StatusResult =
-  | { readonly isRepo: false; readonly clean: false }
-  | { readonly isRepo: true; readonly clean: true }
-  | { readonly isRepo: true; readonly clean: false; readonly changes: string[] };
 
 const NOT_A_WORKTREE: StatusResult = { isRepo: false, clean: false };
 

@@ -8,6 +8,7 @@
  * fsmonitor command on `status`). `GIT_TERMINAL_PROMPT=0` and a closed stdin mean git never waits for input, and
  * `GIT_OPTIONAL_LOCKS=0` keeps read-only calls from taking the index lock.
  */
+import { CatalogueError, type ErrorKey } from '../protocol/errors.js';
 import { spawn } from 'node:child_process';
 import { goSignalText } from '../util/gotext.js';
 import { errnoText } from '../util/errno.js';
@@ -62,13 +63,26 @@ export function execErrorText(f: GitExecFailure): string {
   }
 }
 
-/** A git failure a method reports as an error (git.status, git.list_branches). */
-export class GitError extends Error {
+/** A git failure a method reports as an error (git.status, git.list_branches): Go's exec error, from the catalogue. */
+export class GitError extends CatalogueError {
   readonly failure: GitExecFailure;
   constructor(failure: GitExecFailure) {
-    super(execErrorText(failure));
+    super(...catalogued(failure));
     this.name = 'GitError';
     this.failure = failure;
+  }
+}
+
+function catalogued(f: GitExecFailure): [ErrorKey, never] {
+  switch (f.kind) {
+    case 'exit':
+      return ['gitExitStatus', { status: String(f.status) } as never];
+    case 'signal':
+      return ['gitSignal', { signal: goSignalText(f.signal) } as never];
+    case 'notFound':
+      return ['executableNotFound', { name: f.name } as never];
+    case 'spawn':
+      return ['forkExec', { path: f.path, reason: f.reason } as never];
   }
 }
 

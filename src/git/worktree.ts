@@ -8,8 +8,10 @@
  * git.worktree_remove never deletes anything itself: it removes only a folder git lists as a worktree of `baseRepo`,
  * through `git worktree remove --force`, and refuses a locked one.
  */
+import type { WorktreeCreateResult as CreateResult, WorktreeErrorCode, WorktreeRemoveResult as RemoveResult } from '../protocol/messages.js';
 import { lstat, realpath, rmdir } from 'node:fs/promises';
 import path from 'node:path';
+import { FAILURES, failureText, worktreeCreateFailure } from '../protocol/failures.js';
 import { formatDuration } from '../util/duration.js';
 import { goQuote, isGoPrintable, validUtf8Only } from '../util/gotext.js';
 import { cleanPath } from '../util/paths.js';
@@ -21,14 +23,6 @@ import { execErrorText, runGit, type GitOptions, type GitResult } from './run.js
 /** How many bytes of git's stderr a failure text quotes (the reference's text rule). */
 export const GIT_TEXT_MAX_BYTES = 512;
 
-export type WorktreeErrorCode = 'not_a_repo' | 'unsafe_path' | 'mkdir_failed' | 'worktree_add_failed' | 'timeout';
-
-export type CreateResult =
-  | { readonly success: true; readonly path: string; readonly sourceBranch?: string }
-  | { readonly success: false; readonly error: string; readonly errorCode: WorktreeErrorCode };
-
-export type RemoveResult = { readonly success: true } | { readonly success: false; readonly error: string };
-
 export interface CreateRequest {
   /** `baseRepo` as sent (after tilde expansion); "" when absent, and then git runs in the daemon's directory. */
   readonly baseRepo: string;
@@ -37,8 +31,15 @@ export interface CreateRequest {
   readonly sourceBranch: string;
 }
 
-/** A step the deadline killed: the whole request answers `timeout`. */
-class Deadline extends Error {}
+/** A step the deadline killed: the whole request answers `timeout`, in its method's words. */
+class Deadline extends Error {
+  constructor(
+    readonly command: string,
+    readonly duration: string,
+  ) {
+    super();
+  }
+}
 
 /**
  * The reference's text rule for git's words in a failure: stderr only, its first 512 bytes, invalid UTF-8 dropped,
@@ -52,18 +53,27 @@ export function gitFailureText(r: GitResult): string {
   return text !== '' ? text : r.failure !== undefined ? execErrorText(r.failure) : '';
 }
 
-function refusal(verb: 'create' | 'remove', p: string, repo: string): string | undefined {
-  const spelling = 'choose the session folder by its absolute path, without ".."';
-  if (!path.isAbsolute(p)) return `refusing to ${verb} worktree: ${p} is a relative path; ${spelling}`;
-  if (hasDotDotSegment(p)) return `refusing to ${verb} worktree: ${p} contains a ".." component; ${spelling}`;
-  if (!isStrictlyUnder(p, repo)) {
-    return `refusing to ${verb} worktree: ${p} is not inside the repository ${repo}; session worktrees are only created and removed under <repository>/.claude/worktrees`;
-  }
-  return undefined;
+/** The containment refusals both methods share, in the order they are checked; each group words them for its verb. */
+type Refusal = 'relativePath' | 'dotDot' | 'outsideRepo' | 'holdsHome';
+
+async function refusal(p: string, repo: string): Promise<Refusal | undefined> {
+  if (!path.isAbsolute(p)) return 'relativePath';
+  if (hasDotDotSegment(p)) return 'dotDot';
+  if (!isStrictlyUnder(p, repo)) return 'outsideRepo';
+  return (await reachesHomeDir(p)) ? 'holdsHome' : undefined;
 }
 
-async function homeRefusal(p: string): Promise<string | undefined> {
-  return (await reachesHomeDir(p)) ? `worktreePath must not be or contain the home directory: ${goQuote(p)}` : undefined;
+/** A refusal in `group`'s words. */
+function refusalText(group: 'worktreeCreate' | 'worktreeRemove', key: Refusal, p: string, repo: string): string {
+  switch (key) {
+    case 'relativePath':
+    case 'dotDot':
+      return failureText(group, key, { p });
+    case 'outsideRepo':
+      return failureText(group, key, { p, repo });
+    case 'holdsHome':
+      return failureText(group, key, { p: goQuote(p) });
+  }
 }
 
 /** The first directory strictly between `repo` and the leaf of `p` that is a symbolic link, if any. */
@@ -79,56 +89,43 @@ async function symlinkedComponent(repo: string, p: string): Promise<string | und
   return undefined;
 }
 
-function symlinkRefusal(verb: 'create' | 'remove', link: string): string {
-  return (
-    `refusing to ${verb} worktree: ${link} is a symbolic link; a symlinked .claude or .claude/worktrees inside the ` +
-    'repository is not supported for SSH sessions, because a repository can plant such a link and a planted one ' +
-    'cannot reliably be told apart from your own. Replace it with a real directory (or delete it and it will be recreated)'
-  );
-}
-
 async function git(dir: string, args: readonly string[], options: GitOptions): Promise<GitResult> {
   const r = await runGit(dir, args, options);
-  if (r.timedOut) throw new Deadline(`git ${args[0]} timed out after ${formatDuration(options.timeoutMs)}`);
+  if (r.timedOut) throw new Deadline(args[0] ?? '', formatDuration(options.timeoutMs));
   return r;
 }
 
 export async function createWorktree(req: CreateRequest, options: GitOptions): Promise<CreateResult> {
-  const fail = (errorCode: WorktreeErrorCode, error: string): CreateResult => ({ success: false, error, errorCode });
+  const fail = (failure: { readonly error: string; readonly errorCode: WorktreeErrorCode }): CreateResult => ({ success: false, ...failure });
   const repoDir = req.baseRepo || '.';
   const p = req.worktreePath;
   try {
     const repoCheck = await git(repoDir, ['rev-parse', '--is-inside-work-tree'], options);
-    if (!(repoCheck.ok && outputLine(repoCheck) === 'true')) return fail('not_a_repo', 'not a git repository');
-    if (p === '') return fail('mkdir_failed', 'failed to create parent directory: "" does not name a directory');
-    const refused = refusal('create', p, req.baseRepo) ?? (await homeRefusal(p));
-    if (refused !== undefined) return fail('unsafe_path', refused);
-    const link = await symlinkedComponent(req.baseRepo, p);
-    if (link !== undefined) return fail('unsafe_path', symlinkRefusal('create', link));
-    if ((await lstat(p).catch(() => undefined)) !== undefined) {
-      return fail('unsafe_path', `refusing to create worktree: ${p} already exists, and a new worktree is only ever created in a fresh directory`);
+    if (!(repoCheck.ok && outputLine(repoCheck) === 'true')) return fail(worktreeCreateFailure('notARepo'));
+    if (p === '') return fail(worktreeCreateFailure('emptyPath'));
+    const refused = await refusal(p, req.baseRepo);
+    if (refused !== undefined) {
+      return fail({ error: refusalText('worktreeCreate', refused, p, req.baseRepo), errorCode: FAILURES.worktreeCreate[refused].errorCode });
     }
+    const link = await symlinkedComponent(req.baseRepo, p);
+    if (link !== undefined) return fail(worktreeCreateFailure('symlinked', { dir: link }));
+    if ((await lstat(p).catch(() => undefined)) !== undefined) return fail(worktreeCreateFailure('exists', { p }));
     try {
       await mkdirAll(path.dirname(cleanPath(p)), 0o755);
     } catch (err) {
-      return fail('mkdir_failed', `failed to create parent directory: ${(err as Error).message}`);
+      return fail(worktreeCreateFailure('mkdirParent', { text: (err as Error).message }));
     }
     const start = await startPoint(repoDir, req.sourceBranch, options);
     const add = await runGit(repoDir, ['worktree', 'add', '--no-track', '-b', req.branchName, p, ...(start.sha ? [start.sha] : [])], options);
-    if (add.timedOut) {
-      return fail(
-        'timeout',
-        `git worktree add timed out after ${formatDuration(options.timeoutMs)}; no cleanup was attempted, and git may have partially created the worktree`,
-      );
-    }
+    if (add.timedOut) return fail(worktreeCreateFailure('addTimedOut', { duration: formatDuration(options.timeoutMs) }));
     if (!add.ok) {
       // A failed add leaves nothing of ours behind: only an empty leaf is removed (rmdir refuses anything else).
       await rmdir(p).catch(() => {});
-      return fail('worktree_add_failed', `git worktree add failed: ${gitFailureText(add)}`);
+      return fail(worktreeCreateFailure('addFailed', { gitText: gitFailureText(add) }));
     }
     return { success: true, path: p, ...(start.echo !== undefined ? { sourceBranch: start.echo } : {}) };
   } catch (err) {
-    if (err instanceof Deadline) return fail('timeout', err.message);
+    if (err instanceof Deadline) return fail(worktreeCreateFailure('gitTimedOut', { command: err.command, duration: err.duration }));
     throw err;
   }
 }
@@ -189,47 +186,35 @@ export async function removeWorktree(req: RemoveRequest, options: GitOptions): P
   const fail = (error: string): RemoveResult => ({ success: false, error });
   const repoDir = req.baseRepo || '.';
   const p = req.worktreePath;
-  if (p === '') return fail('failed to remove worktree: "" does not name a directory');
-  const refused = refusal('remove', p, req.baseRepo) ?? (await homeRefusal(p));
-  if (refused !== undefined) return fail(refused);
-  const link = await symlinkedComponent(req.baseRepo, p);
-  if (link !== undefined) return fail(symlinkRefusal('remove', link));
+  const repo = req.baseRepo;
+  if (p === '') return fail(failureText('worktreeRemove', 'emptyPath'));
+  const refused = await refusal(p, repo);
+  if (refused !== undefined) return fail(refusalText('worktreeRemove', refused, p, repo));
+  const link = await symlinkedComponent(repo, p);
+  if (link !== undefined) return fail(failureText('worktreeRemove', 'symlinked', { dir: link }));
   const leaf = await lstat(p).catch((err: NodeJS.ErrnoException) => err);
   try {
     if (leaf instanceof Error) {
-      if (leaf.code !== 'ENOENT') return fail(`failed to remove worktree: ${leaf.message}`);
+      if (leaf.code !== 'ENOENT') return fail(failureText('worktreeRemove', 'inspectFailed', { text: leaf.message }));
       // Already gone: drop a stale registration if git still has one, and succeed (lenient, as the reference is).
       await git(repoDir, ['worktree', 'prune'], options);
       return { success: true };
     }
-    if (leaf.isSymbolicLink()) return fail(`refusing to remove worktree: ${p} is a symbolic link, not a worktree directory`);
+    if (leaf.isSymbolicLink()) return fail(failureText('worktreeRemove', 'leafSymlink', { p }));
     const dotGit = await lstat(path.join(p, '.git')).catch(() => undefined);
-    if (!leaf.isDirectory() || dotGit === undefined || !dotGit.isFile()) {
-      return fail(
-        `refusing to remove worktree: ${p} is not a worktree of ${req.baseRepo} (${p} has no .git file), so it is left in place; remove it by hand if it is a leftover`,
-      );
-    }
+    if (!leaf.isDirectory() || dotGit === undefined || !dotGit.isFile()) return fail(failureText('worktreeRemove', 'noDotGit', { p, repo }));
     const listing = await git(repoDir, ['worktree', 'list', '--porcelain', '-z'], options);
-    if (!listing.ok)
-      return fail(`failed to remove worktree: could not check whether ${p} is locked (its registrations could not be examined); retry`);
+    if (!listing.ok) return fail(failureText('worktreeRemove', 'listFailed', { p }));
     const real = await realpath(p);
     const entry = parseWorktreeList(listing.stdout).find((w) => w.path === real);
-    if (entry === undefined) {
-      return fail(
-        `refusing to remove worktree: ${p} is not a worktree of ${req.baseRepo} (git does not list it), so it is left in place; remove it by hand if it is a leftover`,
-      );
-    }
-    if (entry.locked) return fail(`refusing to remove worktree: ${p} is locked (git worktree lock); unlock it to remove it`);
+    if (entry === undefined) return fail(failureText('worktreeRemove', 'notListed', { p, repo }));
+    if (entry.locked) return fail(failureText('worktreeRemove', 'locked', { p }));
     const removed = await runGit(repoDir, ['worktree', 'remove', '--force', p], options);
-    if (removed.timedOut) {
-      return fail(
-        `git worktree remove timed out after ${formatDuration(options.timeoutMs)}; no cleanup was attempted, and git may have partially removed the worktree`,
-      );
-    }
-    if (!removed.ok) return fail(`failed to remove worktree: ${gitFailureText(removed)}`);
+    if (removed.timedOut) return fail(failureText('worktreeRemove', 'removeTimedOut', { duration: formatDuration(options.timeoutMs) }));
+    if (!removed.ok) return fail(failureText('worktreeRemove', 'removeFailed', { gitText: gitFailureText(removed) }));
     return { success: true };
   } catch (err) {
-    if (err instanceof Deadline) return fail(err.message);
+    if (err instanceof Deadline) return fail(failureText('worktreeRemove', 'gitTimedOut', { command: err.command, duration: err.duration }));
     throw err;
   }
 }

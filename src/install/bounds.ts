@@ -1,6 +1,6 @@
 /**
  * Every fixed limit of `-install` and `-probe-cli`, with where it comes from. The reference section is
- * claustrum-wire.md §8 and §10; the measured values are the reference daemon's own (its install.go comments cite
+ * PROTOCOL.md and §10; the measured values are the reference daemon's own (its install.go comments cite
  * the VM rows). A few may be shortened by test-only environment variables, read in one place (testBound) and
  * documented as test-only in PROTOCOL.md and README.md, never in -help.
  */

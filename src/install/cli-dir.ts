@@ -1,5 +1,5 @@
 /**
- * The cli-dir's housekeeping (claustrum-wire.md §10 "Mechanics"): the orphan sweep, the `-cli-keep` prune, the
+ * The cli-dir's housekeeping (PROTOCOL.md "Mechanics"): the orphan sweep, the `-cli-keep` prune, the
  * home-directory guard (D2) and the owner-only `mkdir -p`. Each remove is one unlink or rmdir of a direct child of the
  * cli-dir, never recursive and never through a symlink: a folder with content survives the sweep and the prune.
  */

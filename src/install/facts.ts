@@ -1,5 +1,5 @@
 /**
- * The `__INSTALL_RESULT__` facts line (claustrum-wire.md §10): one JSON object whose keys come in the reference's
+ * The `__INSTALL_RESULT__` facts line (PROTOCOL.md): one JSON object whose keys come in the reference's
  * order, optional keys omitted when they do not apply.
  */
 

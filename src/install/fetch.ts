@@ -1,5 +1,5 @@
 /**
- * The `-cli-url` download (claustrum-wire.md §10): an HTTP(S) GET streamed to a blob file beside the install, hashed
+ * The `-cli-url` download (PROTOCOL.md): an HTTP(S) GET streamed to a blob file beside the install, hashed
  * (SHA-256) on the way past, with `__INSTALL_PROGRESS__` lines, the reference's always-on bounds (30 s dial, 10 s TLS
  * handshake, 60 s for the response headers, a 60 s read-idle abort), the opt-in whole-exchange deadline
  * (`-cli-download-timeout`, D12) and the opt-in size cap (`-max-cli-bytes`, D10). The body is never held in memory:
@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
+import { failureText, jsonQuote } from '../protocol/failures.js';
 import { BUILD } from '../version.js';
 import { BLOB_PREFIX, randomName } from './cli-dir.js';
 import { DIAL_TIMEOUT_MS, MAX_REDIRECTS, PROGRESS_INTERVAL_MS, TLS_HANDSHAKE_TIMEOUT_MS } from './bounds.js';
@@ -52,6 +53,9 @@ export interface Download {
 /** A failure whose text is already the whole cliError. */
 class Failure extends Error {}
 
+/** The body ended before its Content-Length (or its final chunk): reported as an interrupted download. */
+class PrematureEnd extends Error {}
+
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 export async function download(options: DownloadOptions): Promise<Download> {
@@ -81,7 +85,8 @@ export async function download(options: DownloadOptions): Promise<Download> {
     );
     return { outcome, stats: watch.stats() };
   } catch (err) {
-    const error = err instanceof Failure ? err.message : `download failed: ${err instanceof Error ? err.message : String(err)}`;
+    const error =
+      err instanceof Failure ? err.message : failureText('cliError', 'downloadFailed', { err: err instanceof Error ? err.message : String(err) });
     return { outcome: { ok: false, error }, stats: watch.stats() };
   } finally {
     clearTimeout(deadline);
@@ -95,19 +100,20 @@ async function get(options: DownloadOptions, onDeadline: (h: () => void) => void
   try {
     url = new URL(options.url);
   } catch {
-    throw new Failure(`download failed: parse ${JSON.stringify(options.url)}: invalid URL`);
+    throw new Failure(failureText('cliError', 'downloadParse', { url: jsonQuote(options.url) }));
   }
   for (let hop = 0; ; hop++) {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      const scheme = JSON.stringify(url.protocol.slice(0, -1));
-      throw new Failure(`download failed: Get ${JSON.stringify(shown)}: unsupported protocol scheme ${scheme}`);
+      const err = failureText('download', 'unsupportedScheme', { scheme: jsonQuote(url.protocol.slice(0, -1)) });
+      throw new Failure(failureText('cliError', 'downloadGet', { url: jsonQuote(shown), err }));
     }
     const res = await requestOnce(url, shown, options, onDeadline, deadlineHit);
     const location = res.headers.location;
     if (REDIRECTS.has(res.statusCode ?? 0) && location !== undefined) {
       res.destroy();
       if (hop + 1 >= MAX_REDIRECTS) {
-        throw new Failure(`download failed: Get ${JSON.stringify(location)}: stopped after ${MAX_REDIRECTS} redirects`);
+        const err = failureText('download', 'tooManyRedirects', { n: MAX_REDIRECTS });
+        throw new Failure(failureText('cliError', 'downloadGet', { url: jsonQuote(location), err }));
       }
       url = new URL(location, url);
       shown = url.href;
@@ -116,7 +122,7 @@ async function get(options: DownloadOptions, onDeadline: (h: () => void) => void
     if (res.statusCode !== 200) {
       res.destroy();
       // The reference's words: no URL (it may be signed), no reason phrase.
-      throw new Failure(`download failed with status ${res.statusCode}`);
+      throw new Failure(failureText('cliError', 'downloadStatus', { code: String(res.statusCode) }));
     }
     return res;
   }
@@ -131,15 +137,15 @@ function requestOnce(
   deadlineHit: () => boolean,
 ): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const prefix = `download failed: Get ${JSON.stringify(shown)}: `;
     const timers: NodeJS.Timeout[] = [];
     let settled = false;
-    const fail = (text: string) => {
+    /** Fails the GET with `err`, Go's net/http words for what went wrong. */
+    const fail = (err: string) => {
       if (settled) return;
       settled = true;
       for (const t of timers) clearTimeout(t);
       req.destroy();
-      reject(new Failure(text));
+      reject(new Failure(failureText('cliError', 'downloadGet', { url: jsonQuote(shown), err })));
     };
     const lib = url.protocol === 'https:' ? https : http;
     const req = lib.request(url, {
@@ -148,24 +154,24 @@ function requestOnce(
       headers: { 'user-agent': `claustrum/${BUILD.version}` },
     });
     const hostPort = `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
-    onDeadline(() => fail(`${prefix}context deadline exceeded (Client.Timeout exceeded while awaiting headers)`));
-    if (deadlineHit()) fail(`${prefix}context deadline exceeded (Client.Timeout exceeded while awaiting headers)`);
+    onDeadline(() => fail(failureText('download', 'headerDeadline')));
+    if (deadlineHit()) fail(failureText('download', 'headerDeadline'));
     req.on('socket', (socket: Socket) => {
-      const dial = setTimeout(() => fail(`${prefix}dial tcp ${hostPort}: i/o timeout`), DIAL_TIMEOUT_MS);
+      const dial = setTimeout(() => fail(failureText('download', 'dialTimeout', { hostPort })), DIAL_TIMEOUT_MS);
       timers.push(dial);
       socket.once('connect', () => {
         clearTimeout(dial);
         if (url.protocol !== 'https:') return;
-        const tls = setTimeout(() => fail(`${prefix}net/http: TLS handshake timeout`), TLS_HANDSHAKE_TIMEOUT_MS);
+        const tls = setTimeout(() => fail(failureText('download', 'tlsTimeout')), TLS_HANDSHAKE_TIMEOUT_MS);
         timers.push(tls);
         (socket as TLSSocket).once('secureConnect', () => clearTimeout(tls));
       });
     });
     // Go's ResponseHeaderTimeout runs from the end of writing the request.
     req.on('finish', () => {
-      timers.push(setTimeout(() => fail(`${prefix}net/http: timeout awaiting response headers`), options.headerTimeoutMs));
+      timers.push(setTimeout(() => fail(failureText('download', 'headerTimeout')), options.headerTimeoutMs));
     });
-    req.on('error', (err) => fail(prefix + transportText(err, url, hostPort)));
+    req.on('error', (err) => fail(transportText(err, url, hostPort)));
     req.on('response', (res) => {
       if (settled) {
         res.destroy();
@@ -187,16 +193,19 @@ function transportText(err: Error, url: URL, hostPort: string): string {
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
     case 'ETIMEDOUT':
-      return `dial tcp ${e.address !== undefined ? joinHostPort(e.address, e.port ?? 0) : hostPort}: connect: ${osErrorText(err)}`;
+      return failureText('download', 'connect', {
+        hostPort: e.address !== undefined ? joinHostPort(e.address, e.port ?? 0) : hostPort,
+        reason: osErrorText(err),
+      });
     case 'ENOTFOUND':
-      return `dial tcp: lookup ${url.hostname}: no such host`;
+      return failureText('download', 'noSuchHost', { host: url.hostname });
     case 'EAI_AGAIN':
-      return `dial tcp: lookup ${url.hostname}: server misbehaving`;
+      return failureText('download', 'serverMisbehaving', { host: url.hostname });
     case 'ECONNRESET':
-      return `read tcp ${hostPort}: read: connection reset by peer`;
+      return failureText('download', 'connectionReset', { hostPort });
     default:
       if (typeof e.code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS/.test(e.code)) {
-        return `tls: failed to verify certificate: ${err.message}`;
+        return failureText('download', 'certificate', { detail: err.message });
       }
       return osErrorText(err);
   }
@@ -227,7 +236,7 @@ async function receive(
     blob = await createBlob(options.dir);
   } catch (err) {
     res.destroy();
-    throw new Failure(`download failed: ${(err as Error).message}`);
+    throw new Failure(failureText('cliError', 'downloadFailed', { err: (err as Error).message }));
   }
 
   // The leading line says 0, before any read; then a tick each second, only when the count changed.
@@ -260,26 +269,29 @@ async function receive(
       armIdle();
       watch.read(chunk.length);
       if (options.capBytes > 0 && watch.bytes > options.capBytes) {
-        failure = `download failed: response exceeds ${options.capBytes} bytes`;
+        failure = failureText('cliError', 'downloadTooLarge', { n: options.capBytes });
         break;
       }
       hash.update(chunk);
       try {
         for (let off = 0; off < chunk.length; ) off += (await blob.handle.write(chunk, off, chunk.length - off)).bytesWritten;
       } catch (err) {
-        failure = `download failed: ${pathErrorText('write', blob.path, err)}`;
+        failure = failureText('cliError', 'downloadFailed', { err: pathErrorText('write', blob.path, err) });
         break;
       }
     }
-    if (failure === undefined && !res.complete) throw new Error('premature end');
+    if (failure === undefined && !res.complete) throw new PrematureEnd();
   } catch {
-    if (deadlineHit()) failure = 'download failed: context deadline exceeded (Client.Timeout or context cancellation while reading body)';
+    if (deadlineHit()) failure = failureText('cliError', 'downloadBodyDeadline');
     else if (stalled) {
-      failure = `download stalled: no data for ${Math.floor(options.stallMs / 1000)}s after ${watch.bytes}/${total} bytes`;
+      failure = failureText('cliError', 'downloadStalled', { seconds: Math.floor(options.stallMs / 1000), got: watch.bytes, total });
     } else {
       watch.pauseUntilNow();
-      const why = socketError?.code !== undefined ? `read tcp ${local}->${remote}: read: ${osErrorText(socketError)}` : 'unexpected EOF';
-      failure = `download interrupted after ${watch.bytes}/${total} bytes: ${why}`;
+      const err =
+        socketError?.code !== undefined
+          ? failureText('download', 'bodyRead', { local, remote, reason: osErrorText(socketError) })
+          : failureText('download', 'unexpectedEof');
+      failure = failureText('cliError', 'downloadInterrupted', { got: watch.bytes, total, err });
     }
   } finally {
     clearTimeout(idle);
@@ -289,7 +301,7 @@ async function receive(
   try {
     await blob.handle.close();
   } catch (err) {
-    failure ??= `download failed: ${pathErrorText('close', blob.path, err)}`;
+    failure ??= failureText('cliError', 'downloadFailed', { err: pathErrorText('close', blob.path, err) });
   }
   if (failure !== undefined) {
     await unlink(blob.path).catch(() => undefined);

@@ -1,5 +1,5 @@
 /**
- * `claustrum -install` and `claustrum -probe-cli` (claustrum-wire.md §8, §10; issue 7).
+ * `claustrum -install` and `claustrum -probe-cli` (PROTOCOL.md).
  *
  * -install makes sure `<cli-dir>/<cli-version>` is a CLI that answers `--version`: present and runnable, or taken
  * from `-cli-zst` / downloaded from `-cli-url`, checksum-verified before it is decompressed (D13), decompressed
@@ -22,6 +22,7 @@ import { createReadStream } from 'node:fs';
 import { chmod, lstat, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { failureText, jsonQuote } from '../protocol/failures.js';
 import { cleanPath, expandTilde } from '../util/paths.js';
 import { BUILD } from '../version.js';
 import {
@@ -55,8 +56,7 @@ import { probeVerdictLine, runVersion } from './probe.js';
 import { DecompressError, decompressFile } from './zstd.js';
 
 /** The cliError of a `--version` run that its bound stopped: the reference's text, the same for both bounds. */
-export const CLI_UNRESPONSIVE =
-  'cli unresponsive: the installed Claude Code binary started but did not answer --version within 30s (120s for a first run) and was stopped; the host is not letting it run (endpoint security software or a stalled network home are the usual causes)';
+export const CLI_UNRESPONSIVE = failureText('cliError', 'unresponsive');
 
 /** Where the CLI goes without `-cli-dir` (a divergence: the reference uses `<home>/.claude/remote/ccd-cli`). */
 export const DEFAULT_CLI_SUBDIR = path.join('.claustrum', 'cli');
@@ -116,14 +116,14 @@ export async function runProbeCli(cliPath: string, stdout: (text: string) => voi
 export async function runInstall(o: InstallOptions): Promise<number> {
   const env = o.env ?? process.env;
   if (o.cliKeep < 0) {
-    o.stderr(`claustrum: -cli-keep ${o.cliKeep} is not a valid keep count\n`);
+    o.stderr(`${failureText('installUsage', 'badKeep', { n: o.cliKeep })}\n`);
     return 2;
   }
   let cliDir = o.cliDir === '' ? '' : expandTilde(o.cliDir);
   if (o.cliVersion !== '' && cliDir === '') {
     const home = env.HOME;
     if (!home) {
-      o.stderr('claustrum: cannot resolve home directory: $HOME is not defined\n');
+      o.stderr(`${failureText('installUsage', 'noHome')}\n`);
       return 2;
     }
     cliDir = path.join(home, DEFAULT_CLI_SUBDIR);
@@ -150,9 +150,9 @@ function isLitter(name: string): boolean {
 /** The version rules (D6, D18): checked before anything touches the disk. */
 export function versionError(version: string): string | undefined {
   if (version === '.' || version === '..' || /[/\\]/.test(version)) {
-    return `cli version ${JSON.stringify(version)} must be a single path component`;
+    return failureText('cliError', 'versionNotComponent', { v: jsonQuote(version) });
   }
-  if (version.startsWith(BLOB_PREFIX)) return `cli version ${JSON.stringify(version)} collides with the install download blob`;
+  if (version.startsWith(BLOB_PREFIX)) return failureText('cliError', 'versionCollides', { v: jsonQuote(version) });
   return undefined;
 }
 
@@ -195,7 +195,7 @@ async function ensure(run: Run): Promise<void> {
     await prune(cliDir, o.cliKeep, cliPath);
   } catch (err) {
     // Whatever went wrong is reported in the facts line: -install never ends without it.
-    const e = err instanceof InstallError ? err : new InstallError(osErrorText(err));
+    const e = err instanceof InstallError ? err : new InstallError(failureText('cliError', 'other', { err: osErrorText(err) }));
     facts.cliError = e.message;
     if (e.unresponsive) facts.cliUnresponsive = true;
     if (e.noCliPath) facts.cliPath = '';
@@ -211,7 +211,7 @@ async function install(run: Run): Promise<void> {
   try {
     await mkdirAll(cliDir);
   } catch (err) {
-    throw new InstallError(`mkdir cli dir: ${err instanceof MkdirError ? err.message : osErrorText(err)}`, false, true);
+    throw new InstallError(failureText('cliError', 'mkdirCliDir', { err: err instanceof MkdirError ? err.message : osErrorText(err) }), false, true);
   }
 
   let blob: string;
@@ -224,7 +224,7 @@ async function install(run: Run): Promise<void> {
       try {
         sum = await sha256File(zst);
       } catch (err) {
-        throw new InstallError(`opening input: ${pathErrorText('read', zst, err)}`);
+        throw new InstallError(failureText('cliError', 'openingInput', { err: pathErrorText('read', zst, err) }));
       }
       verifyChecksum(sum, o.cliChecksum);
     }
@@ -253,7 +253,7 @@ async function install(run: Run): Promise<void> {
     // The final progress line, only once the checksum passed.
     o.stdout(`${formatProgress(d.outcome.bytes, d.outcome.total)}\n`);
   } else {
-    throw new InstallError(`cli ${o.cliVersion} missing and no --cli-url or --cli-zst provided`);
+    throw new InstallError(failureText('cliError', 'noSource', { v: o.cliVersion }));
   }
 
   let consume = false;
@@ -302,7 +302,7 @@ async function stageAndInstall(run: Run, blob: string, blobIsOurs: boolean): Pro
   try {
     handle = await open(staging, 'wx', 0o600);
   } catch (err) {
-    throw new StageFailure(`staging cli: ${pathErrorText('createtemp', path.join(dir, '.fetch-*'), err)}`, false);
+    throw new StageFailure(failureText('cliError', 'stagingCli', { err: pathErrorText('createtemp', path.join(dir, '.fetch-*'), err) }), false);
   }
   let placed = false;
   try {
@@ -311,32 +311,35 @@ async function stageAndInstall(run: Run, blob: string, blobIsOurs: boolean): Pro
       // On disk before it can take the final name, so a crash never leaves a short CLI at cliPath.
       await handle.sync();
     } catch (err) {
-      throw new StageFailure(`decompressing: ${err instanceof DecompressError ? err.message : osErrorText(err)}`, false);
+      throw new StageFailure(
+        failureText('cliError', 'decompressing', { err: err instanceof DecompressError ? err.message : osErrorText(err) }),
+        false,
+      );
     } finally {
       await handle.close().catch(() => undefined);
     }
     try {
       await chmod(staging, 0o755);
     } catch (err) {
-      throw new StageFailure(pathErrorText('chmod', staging, err), true);
+      throw new StageFailure(failureText('cliError', 'chmodStaging', { path: staging, reason: osErrorText(err) }), true);
     }
     const occupant = await lstat(cliPath).catch(() => undefined);
     if (occupant?.isDirectory()) {
       if (await holdsHome(cliPath)) {
-        throw new StageFailure(`cli path must not be or contain the home directory: ${JSON.stringify(cliPath)}`, false);
+        throw new StageFailure(failureText('cliError', 'cliPathHoldsHome', { path: jsonQuote(cliPath) }), false);
       }
       try {
         await rm(cliPath, { recursive: true, force: true });
       } catch (err) {
-        throw new StageFailure(`clearing stale dir at ${cliPath}: ${osErrorText(err)}`, true);
+        throw new StageFailure(failureText('cliError', 'clearingStaleDir', { path: cliPath, err: osErrorText(err) }), true);
       }
     }
     try {
       await rename(staging, cliPath);
       placed = true;
     } catch (err) {
-      const text = `rename ${staging} ${cliPath}: ${osErrorText(err)}`;
-      if (!(await lstat(staging).catch(() => undefined))) throw new StagingVanished(`staging file vanished before install: ${text}`, true);
+      const text = failureText('cliError', 'rename', { from: staging, to: cliPath, reason: osErrorText(err) });
+      if (!(await lstat(staging).catch(() => undefined))) throw new StagingVanished(failureText('cliError', 'stagingVanished', { err: text }), true);
       throw new StageFailure(text, true);
     }
   } finally {
@@ -351,7 +354,7 @@ async function stageAndInstall(run: Run, blob: string, blobIsOurs: boolean): Pro
   if (result === 'stopped') throw new StageFailure(CLI_UNRESPONSIVE, true, true);
   if (result === 'failed') {
     await unlink(cliPath).catch(() => undefined);
-    throw new StageFailure(`installed cli at ${cliPath} is not runnable`, true);
+    throw new StageFailure(failureText('cliError', 'notRunnable', { path: cliPath }), true);
   }
   return true;
 }
@@ -362,12 +365,12 @@ async function checkReadable(p: string): Promise<void> {
   try {
     fh = await open(p, 'r');
   } catch (err) {
-    throw new InstallError(`opening input: ${pathErrorText('open', p, err)}`);
+    throw new InstallError(failureText('cliError', 'openingInput', { err: pathErrorText('open', p, err) }));
   }
   try {
     await fh.read(Buffer.alloc(1), 0, 1, 0);
   } catch (err) {
-    throw new InstallError(`opening input: ${pathErrorText('read', p, err)}`);
+    throw new InstallError(failureText('cliError', 'openingInput', { err: pathErrorText('read', p, err) }));
   } finally {
     await fh.close().catch(() => undefined);
   }
@@ -375,7 +378,7 @@ async function checkReadable(p: string): Promise<void> {
 
 /** Case-sensitive, as on the reference: the digest is lower-case hex, so an upper-case checksum mismatches. */
 function verifyChecksum(actual: string, expected: string): void {
-  if (actual !== expected) throw new InstallError(`checksum mismatch: expected=${expected}, actual=${actual}`);
+  if (actual !== expected) throw new InstallError(failureText('cliError', 'checksumMismatch', { expected, actual }));
 }
 
 async function sha256File(p: string): Promise<string> {

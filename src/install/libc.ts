@@ -1,5 +1,5 @@
 /**
- * The `libc` fact (claustrum-wire.md §10): `glibc` or `musl` on Linux, `""` elsewhere.
+ * The `libc` fact (PROTOCOL.md): `glibc` or `musl` on Linux, `""` elsewhere.
  *
  * The reference's newest order: run `ldd --version` first and let its output decide (`musl` anywhere in it, any
  * case, means musl; any other output means glibc; the exit code is not consulted, because musl's ldd prints its

@@ -1,4 +1,5 @@
 /** Go-style texts for OS errors, so cliError strings read as the reference's do (`mkdir /x: not a directory`). */
+import { failureText } from '../protocol/failures.js';
 import { errnoText, errorCode } from '../util/errno.js';
 
 /** The text of an OS error: Go's wording for its errno, else its message. */
@@ -10,5 +11,5 @@ export function osErrorText(err: unknown): string {
 
 /** Go's *os.PathError: `<op> <path>: <reason>`. */
 export function pathErrorText(op: string, path: string, err: unknown): string {
-  return `${op} ${path}: ${osErrorText(err)}`;
+  return failureText('os', 'pathError', { op, path, reason: osErrorText(err) });
 }

@@ -1,6 +1,6 @@
 /**
  * `<cli> --version`, bounded: the runnability check of `-install` and the whole of `-probe-cli`
- * (claustrum-wire.md §8, §10).
+ * (PROTOCOL.md).
  *
  * The CLI runs in its own process group (spawned detached: a new session, so also a new group) with stdin, stdout
  * and stderr on the null device, so a process that inherits its output cannot hold the check open after the CLI

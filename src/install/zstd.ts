@@ -18,6 +18,7 @@ import { pipeline, Readable, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { Decompress } from 'fzstd';
 import xxhash, { type XXHashAPI } from 'xxhash-wasm';
+import { failureText } from '../protocol/failures.js';
 
 /** An error whose text follows the cliError prefix `decompressing: `. */
 export class DecompressError extends Error {}
@@ -63,7 +64,7 @@ export async function decompressFile(src: string, dest: FileHandle, capBytes: nu
   let total = 0;
   for await (const chunk of decodeZstd(createReadStream(src, { highWaterMark: 1 << 16 }), backend)) {
     total += chunk.length;
-    if (capBytes > 0 && total > capBytes) throw new DecompressError(`decompressed CLI exceeds ${capBytes} bytes`);
+    if (capBytes > 0 && total > capBytes) throw new DecompressError(failureText('decompress', 'tooLarge', { n: capBytes }));
     for (let off = 0; off < chunk.length; ) {
       const { bytesWritten } = await dest.write(chunk, off, chunk.length - off);
       off += bytesWritten;
@@ -92,7 +93,7 @@ async function* zlibDecode(source: AsyncIterable<Uint8Array>): AsyncGenerator<Ui
 
 function readable(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  return /unexpected end of file/i.test(msg) ? 'unexpected EOF' : msg;
+  return /unexpected end of file/i.test(msg) ? failureText('decompress', 'unexpectedEof') : msg;
 }
 
 let xxhashApi: Promise<XXHashAPI> | undefined;
@@ -114,12 +115,9 @@ async function* fzstdDecode(source: AsyncIterable<Uint8Array>): AsyncGenerator<U
     for (const ev of walker.walk(chunk)) {
       if (ev.type === 'start') {
         const h = ev.header;
-        if (h.dictionaryId !== 0) throw new DecompressError('unknown dictionary');
+        if (h.dictionaryId !== 0) throw new DecompressError(failureText('decompress', 'unknownDictionary'));
         if (!h.hasChecksum && h.windowSize > FZSTD_SAFE_WINDOW) {
-          throw new DecompressError(
-            `window size exceeded: the frame needs ${h.windowSize} bytes, ` +
-              `and a frame without a content checksum is decoded only up to ${FZSTD_SAFE_WINDOW}`,
-          );
+          throw new DecompressError(failureText('decompress', 'windowTooLarge', { size: h.windowSize, max: FZSTD_SAFE_WINDOW }));
         }
         // One decoder per frame: its final push flushes exactly that frame (fzstd holds back a short frame until
         // more input or the end), so every output byte is attributed to its frame's checksum.
@@ -147,19 +145,19 @@ async function* fzstdDecode(source: AsyncIterable<Uint8Array>): AsyncGenerator<U
         if (ev.checksum !== undefined && hasher !== undefined) {
           const got = Number(hasher.digest() & 0xffffffffn);
           hasher = undefined;
-          if (got !== ev.checksum) throw new DecompressError('CRC check failed');
+          if (got !== ev.checksum) throw new DecompressError(failureText('decompress', 'checksum'));
         }
       }
     }
   }
-  if (!walker.atFrameBoundary()) throw new DecompressError('unexpected EOF');
+  if (!walker.atFrameBoundary()) throw new DecompressError(failureText('decompress', 'unexpectedEof'));
 }
 
 function fzstdError(err: unknown): DecompressError {
   if (err instanceof DecompressError) return err;
   const code = (err as { code?: unknown }).code;
-  if (code === 5) return new DecompressError('unexpected EOF');
-  return new DecompressError(`invalid input: ${err instanceof Error ? err.message : String(err)}`);
+  if (code === 5) return new DecompressError(failureText('decompress', 'unexpectedEof'));
+  return new DecompressError(failureText('decompress', 'invalidInput', { detail: err instanceof Error ? err.message : String(err) }));
 }
 
 export interface FrameHeader {
@@ -237,7 +235,7 @@ export class FrameWalker {
             this.#prefix = f;
             this.#expect('descriptor', 1);
           } else if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) this.#expect('skipSize', 4);
-          else throw new DecompressError('invalid input: magic number mismatch');
+          else throw new DecompressError(failureText('decompress', 'magicMismatch'));
           break;
         }
         case 'skipSize':
@@ -268,7 +266,7 @@ export class FrameWalker {
           const h = le(f, 0, 3);
           this.#lastBlock = (h & 1) === 1;
           const type = (h >> 1) & 3;
-          if (type === 3) throw new DecompressError('invalid input: reserved block type encountered');
+          if (type === 3) throw new DecompressError(failureText('decompress', 'reservedBlock'));
           this.#state = 'blockBody';
           this.#left = type === 1 ? 1 : h >>> 3;
           if (this.#left === 0) afterBlock();

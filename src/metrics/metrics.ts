@@ -2,7 +2,7 @@
  * Prometheus metrics (`-metrics-addr`), fed by the supervisor's and server's observer hooks rather than by calls
  * scattered through the code.
  *
- * The reference's six counters keep their names and HELP texts exactly (claustrum-wire.md §9). Beyond them, what an
+ * The reference's six counters keep their names and HELP texts exactly (PROTOCOL.md). Beyond them, what an
  * operator of a supervisor needs and no peer exports: live and retained processes, open connections, replay and
  * stdin bytes held, evictions, stalled receivers, drain timeouts, spawn failures by reason, and spawn latency.
  * Labels never carry process ids, commands or paths: the only label is a failure reason from a fixed set.
@@ -11,14 +11,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../log/logger.js';
-import type { ManagedProcess, ProcessObserver } from '../process/managed.js';
+import type { ManagedProcess, ProcessObserver } from '../process/child.js';
 import type { Supervisor, SupervisorObserver } from '../process/supervisor.js';
-import type { ConnectionHooks } from '../server/connection.js';
-import type { ProcessMethodHooks } from '../server/methods/process.js';
+import type { ConnectionHooks, ProcessMethodHooks } from '../server/index.js';
 import { formatAddress, isAllowedHost, splitHostPort } from '../util/hostport.js';
 
 export interface MetricSources {
-  supervisor(): Supervisor | undefined;
+  readonly supervisor: Supervisor;
   openConnections(): number;
 }
 
@@ -73,15 +72,14 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
         help,
         registers,
         collect() {
-          const s = sources.supervisor();
-          this.set(s ? read(s) : 0);
+          this.set(read(sources.supervisor));
         },
       });
     gauge('claustrum_processes_live', 'Children not yet exited.', (s) => s.liveCount);
     gauge('claustrum_processes_retained', 'Processes reachable by id: running, and exited ones within retention.', (s) => s.retainedCount);
     gauge('claustrum_replay_buffer_bytes', 'Serialized bytes held in replay buffers.', (s) => s.list().reduce((n, p) => n + p.replay.bytes, 0));
     gauge('claustrum_stdin_queue_bytes', 'Stdin bytes accepted but not yet written to children.', (s) =>
-      s.list().reduce((n, p) => n + p.stdinQueuedBytes, 0),
+      s.list().reduce((n, p) => n + p.stdin.queuedBytes, 0),
     );
     new Gauge({
       name: 'claustrum_connections_open',

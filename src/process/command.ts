@@ -1,28 +1,19 @@
 /**
- * What process.spawn checks before it forks, with Go os/exec's error texts (claustrum-wire.md §4.4): the working
+ * What process.spawn checks before it forks, with Go os/exec's error texts (PROTOCOL.md): the working
  * directory, then the command. Everything here is asynchronous: a request path never blocks the event loop on the
  * file system.
  */
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { CatalogueError } from '../protocol/errors.js';
 import { errnoText, syscallCode } from '../util/errno.js';
 
-/** Why a spawn failed, in terms the method layer maps to its wire errors. */
-export type SpawnFailure =
-  | { readonly kind: 'chdirStat'; readonly cwd: string; readonly reason: string }
-  | { readonly kind: 'chdirNotDirectory'; readonly cwd: string }
-  | { readonly kind: 'chdir'; readonly cwd: string; readonly reason: string }
-  | { readonly kind: 'executableNotFound'; readonly name: string }
-  | { readonly kind: 'forkExec'; readonly path: string; readonly reason: string };
+/** The catalogue entries a spawn can fail with, in the reference's check order. */
+export type SpawnFailureKey = 'chdirStat' | 'chdirNotDirectory' | 'chdir' | 'executableNotFound' | 'forkExec';
 
-export class SpawnError extends Error {
-  readonly failure: SpawnFailure;
-  constructor(failure: SpawnFailure) {
-    super(`spawn failed: ${failure.kind}`);
-    this.failure = failure;
-  }
-}
+/** Why a spawn failed: the wire error itself (Go os/exec's texts), its key doubling as the metrics label. */
+export class SpawnError<K extends SpawnFailureKey = SpawnFailureKey> extends CatalogueError<K> {}
 
 /** `chdir <cwd>: stat <cwd>: no such file or directory` for a missing directory; `not a directory` for a file. */
 export async function checkWorkingDirectory(cwd: string): Promise<void> {
@@ -30,14 +21,14 @@ export async function checkWorkingDirectory(cwd: string): Promise<void> {
   try {
     st = await stat(cwd);
   } catch (err) {
-    throw new SpawnError({ kind: 'chdirStat', cwd, reason: errnoText(syscallCode(err)) });
+    throw new SpawnError('chdirStat', { cwd, reason: errnoText(syscallCode(err)) });
   }
-  if (!st.isDirectory()) throw new SpawnError({ kind: 'chdirNotDirectory', cwd });
+  if (!st.isDirectory()) throw new SpawnError('chdirNotDirectory', { cwd });
   // libuv reports a failed chdir in the child as the same errno as a failed exec; check here to name it right.
   try {
     await access(cwd, constants.X_OK);
   } catch (err) {
-    throw new SpawnError({ kind: 'chdir', cwd, reason: errnoText(syscallCode(err)) });
+    throw new SpawnError('chdir', { cwd, reason: errnoText(syscallCode(err)) });
   }
 }
 
@@ -58,7 +49,7 @@ export async function resolveCommand(name: string, searchPath: string | undefine
     .map((dir) => path.join(dir, name));
   const found = await Promise.all(candidates.map(isExecutableFile));
   const at = found.indexOf(true);
-  if (at === -1) throw new SpawnError({ kind: 'executableNotFound', name });
+  if (at === -1) throw new SpawnError('executableNotFound', { name });
   return candidates[at]!;
 }
 

@@ -1,5 +1,5 @@
 /**
- * The child environment (claustrum-wire.md §4.4): the daemon's own, with PATH optionally replaced by the login
+ * The child environment (PROTOCOL.md): the daemon's own, with PATH optionally replaced by the login
  * shell's, merged with the request's `env`. Secrets and the daemon's internal markers are removed last, so a request
  * cannot put them back either.
  */

@@ -1,5 +1,5 @@
 /**
- * The user's login-shell PATH for children (claustrum-wire.md §4.4): a daemon started by ssh or systemd has a bare
+ * The user's login-shell PATH for children (PROTOCOL.md): a daemon started by ssh or systemd has a bare
  * PATH, while the tools an agent runs live where the user's shell profile puts them.
  *
  * Read once, lazily, at the first spawn, which waits for it, with a 4 s cap; on any failure the inherited PATH is

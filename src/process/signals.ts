@@ -1,5 +1,5 @@
 /**
- * Signal names as process.kill takes them (claustrum-wire.md §4.6): case-sensitive, an optional `SIG` prefix, and
+ * Signal names as process.kill takes them (PROTOCOL.md): case-sensitive, an optional `SIG` prefix, and
  * only KILL, INT and HUP recognised; anything else, the empty string included, means TERM. There is no QUIT.
  */
 export type KillSignal = 'SIGKILL' | 'SIGINT' | 'SIGHUP' | 'SIGTERM';

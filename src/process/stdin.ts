@@ -1,5 +1,6 @@
 /**
- * The stdin offset rules (claustrum-wire.md §4.5), pure so they are unit-tested on their own.
+ * A child's stdin: the offset rules (PROTOCOL.md), pure so they are unit-tested on their own, and the
+ * writer that applies them to the child's pipe.
  *
  * A write names the byte offset its data starts at; `applied` is how many bytes the daemon has accepted. A client
  * that lost its connection resends from any offset it likes and the daemon keeps exactly-once semantics:
@@ -8,6 +9,8 @@
  * - the data straddles applied: only the new tail is written;
  * - no offset, or offset == applied: everything is appended.
  */
+import type { Writable } from 'node:stream';
+
 export type StdinVerdict = { readonly kind: 'gap' } | { readonly kind: 'duplicate' } | { readonly kind: 'write'; readonly skip: number };
 
 export function stdinVerdict(applied: number, offset: number | undefined, length: number): StdinVerdict {
@@ -37,4 +40,76 @@ export function decodeBase64Strict(text: string): Buffer | undefined {
   const bytes = Buffer.from(s, 'base64');
   const padding = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
   return bytes.length === (s.length / 4) * 3 - padding ? bytes : undefined;
+}
+
+/** The outcome of one `process.stdin` write, for the method layer to answer. */
+export type StdinOutcome =
+  | { readonly kind: 'gap' }
+  | { readonly kind: 'duplicate'; readonly applied: number }
+  | { readonly kind: 'notRunning' }
+  | { readonly kind: 'full' }
+  | { readonly kind: 'closed' }
+  | { readonly kind: 'accepted'; readonly applied: number; readonly bytes: number };
+
+/**
+ * A child's stdin under the offset rules: what has been applied, what is queued in the pipe, and the `eof` close.
+ * Never waits for the child to read: bytes are queued in the pipe's writable buffer, bounded by `capBytes`.
+ */
+export class StdinWriter {
+  readonly #pipe: Writable;
+  readonly #capBytes: number;
+  #applied = 0;
+  /** The pipe failed (EPIPE once the child closed its stdin or died): what is queued was dropped. */
+  #broken = false;
+  /** The client closed stdin (an `eof` write): no fresh bytes are accepted after it. */
+  #ended = false;
+
+  constructor(pipe: Writable, capBytes: number, onBroken: (err: Error) => void) {
+    this.#pipe = pipe;
+    this.#capBytes = capBytes;
+    pipe.on('error', (err) => {
+      // Drop what is queued, keep counting (reference behaviour).
+      this.#broken = true;
+      onBroken(err);
+    });
+  }
+
+  get applied(): number {
+    return this.#applied;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Bytes accepted but not yet written into the child's pipe. */
+  get queuedBytes(): number {
+    return this.#broken || this.#pipe.destroyed ? 0 : this.#pipe.writableLength;
+  }
+
+  /**
+   * Applies one write. With `eof`, stdin is closed once everything accepted has been written (an extension: a write
+   * is a duplicate only if its bytes are all applied and, when it asks for EOF, stdin is already closed).
+   */
+  write(data: Buffer, offset: number | undefined, eof: boolean, running: boolean): StdinOutcome {
+    const verdict = stdinVerdict(this.#applied, offset, data.length);
+    if (verdict.kind === 'gap') return verdict;
+    const eofPending = eof && !this.#ended;
+    if (verdict.kind === 'duplicate' && !(eofPending && offset! + data.length === this.#applied)) {
+      return { kind: 'duplicate', applied: this.#applied };
+    }
+    if (!running) return { kind: 'notRunning' };
+    const fresh = verdict.kind === 'write' ? data.subarray(verdict.skip) : data.subarray(data.length);
+    if (this.#ended && fresh.length > 0) return { kind: 'closed' };
+    const queued = this.queuedBytes;
+    if (queued > 0 && queued + fresh.length > this.#capBytes) return { kind: 'full' };
+    const writable = !this.#broken && !this.#pipe.destroyed;
+    if (fresh.length > 0 && writable) this.#pipe.write(fresh);
+    this.#applied += fresh.length;
+    if (eofPending) {
+      this.#ended = true;
+      if (writable) this.#pipe.end(); // after the queued bytes
+    }
+    return { kind: 'accepted', applied: this.#applied, bytes: fresh.length };
+  }
 }

@@ -11,7 +11,7 @@ import { errnoText, syscallCode } from '../util/errno.js';
 import { expandTilde } from '../util/paths.js';
 import { checkWorkingDirectory, resolveCommand, SpawnError } from './command.js';
 import { buildChildEnv } from './env.js';
-import { EXIT_DRAIN_GRACE_MS, ManagedProcess, type ProcessObserver } from './managed.js';
+import { EXIT_DRAIN_GRACE_MS, ManagedProcess, type ProcessObserver } from './child.js';
 import { descendantsOf, processTable, signalPid } from './procfs.js';
 import { STDIN_QUEUE_CAP_BYTES } from './stdin.js';
 import type { KilledBy } from '../replay/frame.js';
@@ -51,7 +51,9 @@ export interface SpawnRequest {
 export class Supervisor {
   readonly #log: Logger;
   readonly #options: Required<Omit<SupervisorOptions, 'childPath' | 'observer'>> & Pick<SupervisorOptions, 'childPath'>;
-  readonly #observer: ProcessObserver & SupervisorObserver;
+  /** Every observer added, called in order through one stable object the processes hold. */
+  readonly #observers: (ProcessObserver & SupervisorObserver)[] = [];
+  readonly #observer: ProcessObserver & SupervisorObserver = fanOut(this.#observers);
   /** Client id → process. A respawn of a live id replaces the entry and leaves the old child running. */
   readonly #table = new Map<string, ManagedProcess>();
   /** Every child not yet exited, including ones whose table entry a respawn took: shutdown must reach them all. */
@@ -62,7 +64,7 @@ export class Supervisor {
 
   constructor(log: Logger, options: SupervisorOptions = {}) {
     this.#log = log;
-    this.#observer = options.observer ?? {};
+    if (options.observer) this.#observers.push(options.observer);
     this.#options = {
       replayCapBytes: options.replayCapBytes ?? REPLAY_CAP_BYTES,
       stdinQueueCapBytes: options.stdinQueueCapBytes ?? STDIN_QUEUE_CAP_BYTES,
@@ -73,6 +75,11 @@ export class Supervisor {
     };
     this.#sweeper = setInterval(() => this.sweep(), RETENTION_SWEEP_MS);
     this.#sweeper.unref();
+  }
+
+  /** Adds an observer of every process event (metrics, registries); the ones given at construction come first. */
+  addObserver(observer: ProcessObserver & SupervisorObserver): void {
+    this.#observers.push(observer);
   }
 
   get(id: string): ManagedProcess | undefined {
@@ -137,7 +144,7 @@ export class Supervisor {
       this.#observer.spawned?.(proc, performance.now() - started);
       return proc;
     } catch (err) {
-      if (err instanceof SpawnError) this.#observer.spawnFailed?.(err.failure.kind);
+      if (err instanceof SpawnError) this.#observer.spawnFailed?.(err.key);
       throw err;
     }
   }
@@ -188,6 +195,24 @@ export class Supervisor {
 
 function noop(): void {}
 
+/** One observer calling each of `list`'s hooks in order; `list` may grow later. */
+function fanOut(list: readonly (ProcessObserver & SupervisorObserver)[]): ProcessObserver & SupervisorObserver {
+  const each =
+    <K extends keyof (ProcessObserver & SupervisorObserver)>(name: K) =>
+    (...args: Parameters<NonNullable<(ProcessObserver & SupervisorObserver)[K]>>) => {
+      for (const o of list) (o[name] as ((...a: typeof args) => void) | undefined)?.call(o, ...args);
+    };
+  return {
+    output: each('output'),
+    evicted: each('evicted'),
+    reaped: each('reaped'),
+    exited: each('exited'),
+    drainTimedOut: each('drainTimedOut'),
+    spawned: each('spawned'),
+    spawnFailed: each('spawnFailed'),
+  };
+}
+
 /**
  * Forks the child in its own process group (a new session: pgid = pid) with piped stdio. libuv reports most exec
  * failures through an 'error' event and some by throwing; both become Go's `fork/exec <path>: <reason>`.
@@ -204,10 +229,10 @@ async function startChild(
     child = spawnChild(file, args, { argv0, cwd, env, detached: true, stdio: 'pipe' });
   } catch (err) {
     // NUL in an argument or variable (ERR_INVALID_ARG_VALUE) is EINVAL to Go's exec.
-    throw new SpawnError({ kind: 'forkExec', path: file, reason: errnoText(syscallCode(err)) });
+    throw new SpawnError('forkExec', { path: file, reason: errnoText(syscallCode(err)) });
   }
   if (child.pid !== undefined) return child;
   const [err] = (await once(child, 'error')) as [NodeJS.ErrnoException];
   for (const pipe of [child.stdin, child.stdout, child.stderr]) pipe?.destroy();
-  throw new SpawnError({ kind: 'forkExec', path: file, reason: errnoText(err.code) });
+  throw new SpawnError('forkExec', { path: file, reason: errnoText(err.code) });
 }

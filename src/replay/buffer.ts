@@ -10,7 +10,7 @@
 import { type Frame, MAX_FRAME_DATA } from './frame.js';
 import { ByteRing } from './ring.js';
 
-/** Per-process cap, counted as serialized NDJSON bytes including the newline (claustrum-wire.md §6). */
+/** Per-process cap, counted as serialized NDJSON bytes including the newline (PROTOCOL.md). */
 export const REPLAY_CAP_BYTES = 16 * 1024 * 1024;
 
 export class ReplayBuffer {

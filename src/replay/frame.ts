@@ -3,31 +3,21 @@
  *
  * A frame keeps the raw bytes, not an encoded line, so one buffer serves receivers of every wire format; its `size`
  * is the length of its NDJSON line (newline included), computed arithmetically, because that is what the reference
- * counts against the cap (claustrum-wire.md §6). A test checks the arithmetic against the encoder byte for byte.
+ * counts against the cap (PROTOCOL.md). A test checks the arithmetic against the encoder byte for byte.
  */
-export type OutputStream = 'stdout' | 'stderr';
-export type KilledBy = 'client' | 'shutdown';
+import type { DataFrameBody, ExitFrameBody, GapNotice, KilledBy, OutputStream } from '../protocol/messages.js';
 
-export interface DataFrame {
-  readonly seq: number;
-  readonly stream: OutputStream;
-  /** In a replay buffer: a view of its ring, valid while the frame is retained; encode or copy it at once. */
-  readonly data: Buffer;
-  readonly size: number;
-}
-
-export interface ExitFrame {
-  readonly seq: number;
-  readonly stream: 'exit';
-  /** The exit status, or -1 when a signal ended the process. */
-  readonly exitCode: number;
-  /** `SIGTERM`-style name of the signal that ended the process, if one did. */
-  readonly signal: string | undefined;
-  readonly killedBy: KilledBy | undefined;
-  readonly size: number;
-}
-
+/** A data frame as the replay buffer holds it: the wire body plus its NDJSON size. */
+export type DataFrame = DataFrameBody<Buffer> & { readonly size: number };
+/** The exit frame as the replay buffer holds it. */
+export type ExitFrame = ExitFrameBody & { readonly size: number };
+/**
+ * One entry of a process's frame log. `data` of a retained data frame is a view of the buffer's ring, valid while
+ * the frame is retained: encode or copy it at once.
+ */
 export type Frame = DataFrame | ExitFrame;
+
+export type { KilledBy, OutputStream };
 
 /** The most raw bytes one data frame carries: one 32 KiB read, as in the reference. */
 export const MAX_FRAME_DATA = 32 * 1024;
@@ -76,6 +66,15 @@ export class FrameOrigin {
     if (frame.signal !== undefined) line += `,"signal":"${frame.signal}"`;
     if (frame.killedBy !== undefined) line += `,"killedBy":"${frame.killedBy}"`;
     return `${line}}\n`;
+  }
+
+  /** An observer's gap notice (extension) as one NDJSON line. */
+  gapLine(fromSeq: number, toSeq: number): string {
+    return `{"type":"gap","processId":${this.idJson},"fromSeq":${fromSeq},"toSeq":${toSeq}}\n`;
+  }
+
+  gapObject(fromSeq: number, toSeq: number): GapNotice {
+    return { type: 'gap', processId: this.processId, fromSeq, toSeq };
   }
 
   /** The frame as a plain object with the same keys, for encoders other than NDJSON. */

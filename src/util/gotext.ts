@@ -24,9 +24,9 @@ const ESCAPES: Readonly<Record<string, string>> = {
   '"': '\\"',
 };
 
-/** Go's strconv.Quote (the `%q` verb) for a string that is already well-formed Unicode. */
-export function goQuote(s: string): string {
-  let out = '"';
+/** Go's strconv.Quote (the `%q` verb) for a string that is already well-formed Unicode; typed as quoted text. */
+export function goQuote(s: string): `"${string}"` {
+  let out = '';
   for (const ch of s) {
     const esc = ESCAPES[ch];
     if (esc !== undefined) {
@@ -42,7 +42,7 @@ export function goQuote(s: string): string {
     else if (cp < 0x10000) out += `\\u${hex(cp, 4)}`;
     else out += `\\U${hex(cp, 8)}`;
   }
-  return `${out}"`;
+  return `"${out}"`;
 }
 
 function hex(n: number, width: number): string {

@@ -1,7 +1,7 @@
 /**
  * host:port parsing and the Host-header check shared by the HTTP listeners (metrics, WebSocket). A browser lets any
  * web page reach a loopback port; only a Host naming loopback or the bound address is a request meant for us, the
- * rest is DNS rebinding (reliability.md T2, T9).
+ * rest is DNS rebinding (SECURITY.md).
  */
 import type { AddressInfo } from 'node:net';
 

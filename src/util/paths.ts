@@ -1,5 +1,5 @@
 /**
- * Tilde expansion exactly as the reference does it (claustrum-wire.md §4.2): a leading `~/` becomes the home
+ * Tilde expansion exactly as the reference does it (PROTOCOL.md): a leading `~/` becomes the home
  * directory and the rest is cleaned lexically; a bare `~` is the home directory verbatim; `~user`, `$HOME` and a `~`
  * anywhere else are left alone. Error texts then carry the expanded spelling.
  */

@@ -8,9 +8,10 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, Daemon, FIXTURES, tempDir, until } from '../helpers/daemon.js';
+import { BIN, Daemon, FIXTURES, tempDir, until, sleep } from '../helpers/daemon.js';
 import { CuttingProxy } from '../client/proxy.js';
-import { patternMismatch, processGone } from '../client/util.js';
+import { patternMismatch } from '../client/util.js';
+import { processLive } from '../helpers/procfs.js';
 
 const execFileP = promisify(execFile);
 
@@ -75,7 +76,7 @@ describe('claustrum -run', () => {
     const pid = Number(await until(() => /^(\d+)\n/.exec(out)?.[1], 15_000, 'the child pid'));
     child.kill('SIGINT');
     expect(await closed).toBe(130);
-    await until(() => processGone(pid), 10_000, 'the child to be gone');
+    await until(() => !processLive(pid), 10_000, 'the child to be gone');
   });
 
   it('forwards SIGTERM and SIGHUP too', async () => {
@@ -132,7 +133,7 @@ describe('claustrum -run', () => {
         const line = Buffer.from(`line ${n++}\n`);
         input.push(line);
         child.stdin.write(line);
-        await new Promise((r) => setTimeout(r, 5));
+        await sleep(5);
       }
       child.stdin.end();
       const code = await closed;

@@ -9,8 +9,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClosedError, ConnectError, connect, RpcError, type Client, type OutputItem } from '../../src/client/index.js';
-import { BIN, Daemon, fixture, pidAlive, ROOT, tempDir, until } from '../helpers/daemon.js';
+import { BIN, Daemon, fixture, ROOT, tempDir, until } from '../helpers/daemon.js';
 import { collect, patternMismatch } from './util.js';
+import { processLive } from '../helpers/procfs.js';
 
 const run = promisify(execFile);
 
@@ -83,7 +84,7 @@ describe('client library', () => {
     const proc = client.spawn({ command: 'sleep', args: ['30'], wantPid: true });
     await proc.ready;
     expect(proc.pid).toBeGreaterThan(0);
-    expect(pidAlive(proc.pid!)).toBe(true);
+    expect(processLive(proc.pid!)).toBe(true);
     expect(typeof proc.startTime).toBe('number');
     const r = await proc.killAndWait({ signal: 'TERM', timeoutMs: 5000 });
     expect(r).toMatchObject({ found: true, died: true });
@@ -158,7 +159,7 @@ describe('client library', () => {
     await expect(iterating).rejects.toBeInstanceOf(ClosedError);
     await expect(proc.exited).rejects.toBeInstanceOf(ClosedError);
     await expect(c.ping()).rejects.toBeInstanceOf(ClosedError);
-    expect(pidAlive(proc.pid!)).toBe(true);
+    expect(processLive(proc.pid!)).toBe(true);
     expect(await client.killAndWait(proc.id, { signal: 'KILL' })).toMatchObject({ found: true, died: true });
   });
 

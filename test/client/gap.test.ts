@@ -5,10 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type GapInfo, type OutputItem } from '../../src/client/index.js';
-import { Daemon, FIXTURES, pidAlive, until } from '../helpers/daemon.js';
+import { Daemon, FIXTURES, until } from '../helpers/daemon.js';
 import { b64 } from '../helpers/rpc.js';
 import { CuttingProxy } from './proxy.js';
 import { patternMismatch } from './util.js';
+import { processLive } from '../helpers/procfs.js';
 
 /** More than the 16 MiB cap even before base64 and framing. */
 const FLOOD_BYTES = 20 * 1024 * 1024;
@@ -46,7 +47,7 @@ describe('gap event', () => {
       await until(() => !client.connected, 10_000, 'the client to notice the cut');
       const raw = await d.client();
       await raw.call('process.stdin', { id: proc.id, data: b64('go\n') });
-      await until(() => !pidAlive(proc.pid!), 30_000, 'the flood to finish');
+      await until(() => !processLive(proc.pid!), 30_000, 'the flood to finish');
 
       // Back: the client reattaches from the last seq it delivered.
       proxy.mode = 'relay';

@@ -8,9 +8,10 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClosedError, connect, InterruptedError, ProcessLostError, type Client } from '../../src/client/index.js';
-import { Daemon, fixture, tempDir, until } from '../helpers/daemon.js';
+import { Daemon, fixture, tempDir, until, sleep } from '../helpers/daemon.js';
 import { CuttingProxy } from './proxy.js';
-import { collect, processGone, startDaemonOn } from './util.js';
+import { collect, startDaemonOn } from './util.js';
+import { processLive } from '../helpers/procfs.js';
 
 const FAST = { initialDelayMs: 5, maxDelayMs: 50 };
 
@@ -122,7 +123,7 @@ describe('reconnection', () => {
       own.mode = 'relay';
       await expect(c.ping()).rejects.toBeInstanceOf(ClosedError);
       // Room for a stray attempt to show up: the backoff here is at most 50 ms.
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       expect(own.connections).toBe(seen);
     } finally {
       await own.close();
@@ -174,7 +175,7 @@ describe('a daemon replaced under the client', () => {
       const next = c.spawn({ command: 'echo', args: ['second life'] });
       expect((await collect(next.stdout)).toString()).toBe('second life\n');
       // The new daemon reaped the old one's orphan.
-      await until(() => processGone(proc.pid!), 15_000, `the orphan to be reaped; B's log:\n${b.log()}`);
+      await until(() => !processLive(proc.pid!), 15_000, `the orphan to be reaped; B's log:\n${b.log()}`);
     } finally {
       await c.close();
       await a.stop();

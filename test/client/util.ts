@@ -1,6 +1,6 @@
 /** Helpers shared by the client tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BIN, until } from '../helpers/daemon.js';
 import { patternByte } from '../fixtures/lib/pattern.mjs';
@@ -21,21 +21,6 @@ export function patternMismatch(buf: Buffer, n: number, start = 0): string | und
     if (buf[k] !== patternByte(start + k)) return `byte ${start + k}: ${buf[k]} != ${patternByte(start + k)}`;
   }
   return undefined;
-}
-
-/** True once `pid` is gone or a zombie nobody reaps (in a container, PID 1 may not). */
-export function processGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
 }
 
 /** A foreground daemon on a socket of the test's choosing (Daemon.start picks its own directory). */

@@ -6,8 +6,9 @@ import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, fixture, sleep, until } from '../helpers/daemon.js';
-import { procAlive, sandboxes, type Sandbox } from '../helpers/cli.js';
+import { sandboxes, type Sandbox } from '../helpers/cli.js';
 import { RpcClient } from '../helpers/rpc.js';
+import { processLive } from '../helpers/procfs.js';
 
 const FAKE_SHELL = path.join(FIXTURES, 'fake-login-shell.sh');
 const HANGING_SHELL = path.join(FIXTURES, 'hanging-login-shell.sh');
@@ -23,7 +24,7 @@ describe('idle connections', () => {
     expect(await c.call('server.ping')).toEqual({ pong: true });
     await c.closed; // closed by the daemon, not by us
     expect(c.lines).toHaveLength(1); // no frame, no farewell
-    expect(procAlive(pid)).toBe(true);
+    expect(processLive(pid)).toBe(true);
     const d = await sb.client();
     expect(await d.call('server.ping')).toEqual({ pong: true });
     expect(sb.log()).toMatch(/INFO {2}\[Server\] closing connection idle 300ms in both directions: unix#2/);
@@ -57,8 +58,8 @@ describe('orphan self-probe', () => {
     sb.track(child);
     c.destroy();
     unlinkSync(sb.socket);
-    await until(() => !procAlive(pid), 15_000, 'daemon exit');
-    expect(procAlive(child)).toBe(false);
+    await until(() => !processLive(pid), 15_000, 'daemon exit');
+    expect(processLive(child)).toBe(false);
     expect(sb.exists('daemon.lock')).toBe(false);
     expect(sb.exists('daemon.token')).toBe(false);
     expect(sb.log()).toContain(`WARN  [Server] socket ${sb.socket} no longer leads to this daemon and no client has connected for `);
@@ -70,7 +71,7 @@ describe('orphan self-probe', () => {
     const { pid } = await sb.start([], { env });
     writeFileSync(sb.file('impostor'), 'x');
     renameSync(sb.file('impostor'), sb.socket);
-    await until(() => !procAlive(pid), 15_000, 'daemon exit');
+    await until(() => !processLive(pid), 15_000, 'daemon exit');
     expect(sb.read('rpc.sock')).toBe('x');
     expect(sb.exists('daemon.lock')).toBe(false);
   });
@@ -81,17 +82,17 @@ describe('orphan self-probe', () => {
     const c = await RpcClient.connect(sb.socket, sb.token());
     unlinkSync(sb.socket);
     await sleep(1500); // many probe periods and graces
-    expect(procAlive(pid)).toBe(true);
+    expect(processLive(pid)).toBe(true);
     expect(await c.call('server.ping')).toEqual({ pong: true });
     c.destroy();
-    await until(() => !procAlive(pid), 15_000, 'daemon exit');
+    await until(() => !processLive(pid), 15_000, 'daemon exit');
   });
 
   it('a daemon whose socket is in place stays up', async () => {
     const sb = sandbox();
     const { pid } = await sb.start([], { env });
     await sleep(1000);
-    expect(procAlive(pid)).toBe(true);
+    expect(processLive(pid)).toBe(true);
     const c = await sb.client();
     expect(await c.call('server.ping')).toEqual({ pong: true });
   });
@@ -133,7 +134,7 @@ describe('login-shell PATH', () => {
     expect(await childPaths(sb, [], HANGING_SHELL)).toEqual([daemonPath]);
     const shellPid = Number(readFileSync(path.join(sb.root, 'login-shell.pid'), 'utf8'));
     sb.track(shellPid);
-    await until(() => !procAlive(shellPid), 10_000, 'the hung shell killed');
+    await until(() => !processLive(shellPid), 10_000, 'the hung shell killed');
   });
 
   it('a login shell that fails leaves children the inherited PATH', async () => {

@@ -5,8 +5,9 @@ import { chmodSync, existsSync, readdirSync, statSync, writeFileSync, mkdirSync,
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, until } from '../helpers/daemon.js';
-import { procAlive, procStat, procText, runCli, sandboxes } from '../helpers/cli.js';
+import { procStat, procText, runCli, sandboxes } from '../helpers/cli.js';
 import { RpcClient } from '../helpers/rpc.js';
+import { processLive } from '../helpers/procfs.js';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 
@@ -42,7 +43,7 @@ describe('-serve (self-daemonizing)', () => {
     expect(r.stdout).toBe(`Claustrum remote server listening on ${sb.socket} (pid ${r.pid}, instance ${r.instanceId})\n`);
     expect(r.instanceId).toMatch(/^[0-9a-f]{32}$/);
     const pid = r.pid!;
-    expect(procAlive(pid)).toBe(true);
+    expect(processLive(pid)).toBe(true);
     // Detached: not the launcher (which has exited), in a session of its own.
     const st = procStat(pid)!;
     expect(st.sid).toBe(pid);
@@ -229,7 +230,7 @@ describe('-serve (self-daemonizing)', () => {
     writeFileSync(replacement, 'someone-else', { mode: 0o600 });
     renameSync(replacement, sb.file('daemon.token'));
     process.kill(second.pid, 'SIGTERM');
-    await until(() => !procAlive(second.pid), 10_000, 'daemon exit');
+    await until(() => !processLive(second.pid), 10_000, 'daemon exit');
     expect(sb.read('daemon.token')).toBe('someone-else');
     expect(sb.exists('rpc.sock')).toBe(false);
     expect(sb.exists('daemon.lock')).toBe(false);

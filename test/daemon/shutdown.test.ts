@@ -8,8 +8,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, until } from '../helpers/daemon.js';
-import { procAlive, procStat, sandboxes, type Sandbox } from '../helpers/cli.js';
+import { procStat, sandboxes, type Sandbox } from '../helpers/cli.js';
 import type { RpcClient } from '../helpers/rpc.js';
+import { processLive } from '../helpers/procfs.js';
 
 /** Spawns with wantPid and waits for the child's record in children/. */
 async function spawnRecorded(sb: Sandbox, c: RpcClient, id: string, spec: { command: string; args?: string[] }): Promise<number> {
@@ -28,7 +29,7 @@ async function orphanStubbornChild(sb: Sandbox): Promise<number> {
   await until(() => c.output('stubborn').toString() === 'armed\n', 10_000, 'trap armed');
   c.destroy();
   process.kill(first.pid, 'SIGKILL');
-  await until(() => !procAlive(first.pid), 10_000, 'daemon death');
+  await until(() => !processLive(first.pid), 10_000, 'daemon death');
   return child;
 }
 
@@ -62,8 +63,8 @@ describe('shutdown and children', () => {
 
     process.kill(daemon, 'SIGTERM');
     process.kill(daemon, 'SIGINT'); // a second signal during the teardown does not abort it
-    await until(() => !procAlive(daemon), 10_000, 'daemon exit');
-    for (const pid of [child, same!, away!, cat]) expect(procAlive(pid), `pid ${pid}`).toBe(false);
+    await until(() => !processLive(daemon), 10_000, 'daemon exit');
+    for (const pid of [child, same!, away!, cat]) expect(processLive(pid), `pid ${pid}`).toBe(false);
     for (const f of ['rpc.sock', 'daemon.token', 'daemon.lock']) expect(sb.exists(f), f).toBe(false);
     expect(readdirSync(sb.file('children'))).toEqual([]);
 
@@ -84,7 +85,7 @@ describe('shutdown and children', () => {
       const sb = sandbox();
       const { pid } = await sb.start();
       process.kill(pid, sig);
-      await until(() => !procAlive(pid), 10_000, 'daemon exit');
+      await until(() => !processLive(pid), 10_000, 'daemon exit');
       expect(sb.log()).toContain(`[daemon] received ${name}; shutting down (children will be killed)`);
       for (const f of ['rpc.sock', 'daemon.token', 'daemon.lock']) expect(sb.exists(f), `${sig} ${f}`).toBe(false);
     }
@@ -98,7 +99,7 @@ describe('shutdown and children', () => {
     await new Promise<void>((resolve) => other.listen(sb.socket, resolve));
     try {
       process.kill(pid, 'SIGTERM');
-      await until(() => !procAlive(pid), 10_000, 'daemon exit');
+      await until(() => !processLive(pid), 10_000, 'daemon exit');
       expect(sb.exists('daemon.lock')).toBe(false);
       const reply = await new Promise<string>((resolve, reject) => {
         let got = '';
@@ -123,7 +124,7 @@ describe('shutdown and children', () => {
     sb.track(same!);
     sb.track(away!);
     expect((await sb.stop()).stdout).toBe('stopped\n');
-    for (const pid of [child, same!, away!]) expect(procAlive(pid), `pid ${pid}`).toBe(false);
+    for (const pid of [child, same!, away!]) expect(processLive(pid), `pid ${pid}`).toBe(false);
   });
 
   it('-keep-children: the child survives a graceful shutdown, its record is removed, and the next start leaves it alone', async () => {
@@ -133,8 +134,8 @@ describe('shutdown and children', () => {
     const child = await spawnRecorded(sb, c, 'keeper', fixture('ignore-sigterm'));
     await until(() => c.output('keeper').toString().includes('ready'), 10_000, 'ready');
     process.kill(daemon, 'SIGTERM');
-    await until(() => !procAlive(daemon), 10_000, 'daemon exit');
-    expect(procAlive(child)).toBe(true);
+    await until(() => !processLive(daemon), 10_000, 'daemon exit');
+    expect(processLive(child)).toBe(true);
     expect(sb.exists(`children/${child}.json`)).toBe(false);
     const log = sb.log();
     expect(log).toContain('[daemon] received terminated; shutting down (children will be kept)');
@@ -144,7 +145,7 @@ describe('shutdown and children', () => {
 
     await sb.start();
     expect(sb.log()).not.toContain('reaping orphaned child');
-    expect(procAlive(child)).toBe(true);
+    expect(processLive(child)).toBe(true);
   });
 
   it('-keep-children: a kept child loses its stdio (stdin reads EOF) but runs on', async () => {
@@ -154,10 +155,10 @@ describe('shutdown and children', () => {
     const marker = path.join(sb.root, 'stdin-eof');
     const child = await spawnRecorded(sb, c, 'reader', { command: 'sh', args: ['-c', `cat >/dev/null; echo eof > ${marker}; exec sleep 300`] });
     expect((await sb.stop()).stdout).toBe('stopped\n');
-    expect(procAlive(daemon)).toBe(false);
+    expect(processLive(daemon)).toBe(false);
     await until(() => existsSync(marker), 10_000, 'stdin EOF in the kept child');
     expect(readFileSync(marker, 'utf8')).toBe('eof\n');
-    expect(procAlive(child)).toBe(true);
+    expect(processLive(child)).toBe(true);
     expect(sb.log()).toContain('[Server] -keep-children: leaving 1 running child process(es) alive across shutdown');
   });
 
@@ -177,7 +178,7 @@ describe('shutdown and children', () => {
     const sb = sandbox();
     const child = await orphanStubbornChild(sb);
     await sb.start();
-    await until(() => !procAlive(child), 10_000, 'reaped child');
+    await until(() => !processLive(child), 10_000, 'reaped child');
     expect(sb.log()).toContain(`[daemon] orphaned child pid ${child} ignored SIGTERM for 2000ms; sending SIGKILL`);
   });
 
@@ -192,8 +193,8 @@ describe('shutdown and children', () => {
     sb.track(pid, true);
     process.kill(pid, 'SIGTERM');
     const r = await starting;
-    await until(() => !procAlive(pid), 15_000, 'daemon exit');
-    expect(procAlive(child)).toBe(false);
+    await until(() => !processLive(pid), 15_000, 'daemon exit');
+    expect(processLive(child)).toBe(false);
     const log = sb.log();
     expect(log).toContain('[daemon] received terminated; shutting down (children will be killed)');
     expect(log).toContain('[Server] shutdown requested');
@@ -212,9 +213,9 @@ describe('shutdown and children', () => {
     sb.track(grandchild!);
     c.destroy();
     process.kill(first.pid, 'SIGKILL');
-    await until(() => !procAlive(first.pid), 10_000, 'daemon death');
-    expect(procAlive(child)).toBe(true);
-    expect(procAlive(grandchild!)).toBe(true);
+    await until(() => !processLive(first.pid), 10_000, 'daemon death');
+    expect(processLive(child)).toBe(true);
+    expect(processLive(grandchild!)).toBe(true);
 
     // A record naming a live pid with another start time: that pid was reused by an unrelated process.
     const bystander = spawn('sleep', ['300'], { stdio: 'ignore', detached: true });
@@ -236,8 +237,8 @@ describe('shutdown and children', () => {
     );
 
     await sb.start();
-    for (const pid of [child, parent, grandchild!]) expect(procAlive(pid), `pid ${pid}`).toBe(false);
-    expect(procAlive(bpid)).toBe(true);
+    for (const pid of [child, parent, grandchild!]) expect(processLive(pid), `pid ${pid}`).toBe(false);
+    expect(processLive(bpid)).toBe(true);
     expect(procStat(bpid)!.state).not.toBe('T');
     const log = sb.log();
     expect(log).toContain(`[daemon] reaping orphaned child pid ${child} (sleep) of dead daemon instance ${first.instanceId}`);
@@ -267,7 +268,7 @@ describe('shutdown and children', () => {
     };
     writeFileSync(sb.file(`children/${kid.pid}.json`), JSON.stringify(rec), { mode: 0o600 });
     await sb.start();
-    expect(procAlive(kid.pid!)).toBe(true);
+    expect(processLive(kid.pid!)).toBe(true);
     expect(sb.exists(`children/${kid.pid}.json`)).toBe(true);
     owner.kill('SIGKILL');
     kid.kill('SIGKILL');

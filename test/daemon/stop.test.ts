@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { until } from '../helpers/daemon.js';
-import { procAlive, procStat, sandboxes } from '../helpers/cli.js';
+import { procStat, sandboxes } from '../helpers/cli.js';
+import { processLive } from '../helpers/procfs.js';
 
 describe('-stop', () => {
   const sandbox = sandboxes();
@@ -15,7 +16,7 @@ describe('-stop', () => {
     const { pid } = await sb.start();
     const r = await sb.stop();
     expect(r).toMatchObject({ code: 0, stdout: 'stopped\n', stderr: '' });
-    expect(procAlive(pid)).toBe(false);
+    expect(processLive(pid)).toBe(false);
     for (const f of ['rpc.sock', 'daemon.token', 'daemon.lock']) expect(sb.exists(f), f).toBe(false);
     // The log stays, with the shutdown in it.
     expect(sb.log()).toContain('[ServerHandler] server.shutdown received over RPC');
@@ -33,7 +34,7 @@ describe('-stop', () => {
     const sb = sandbox();
     const { pid } = await sb.start();
     process.kill(pid, 'SIGKILL');
-    await until(() => !procAlive(pid), 10_000, 'daemon death');
+    await until(() => !processLive(pid), 10_000, 'daemon death');
     for (const f of ['rpc.sock', 'daemon.token', 'daemon.lock']) expect(sb.exists(f), f).toBe(true);
     const r = await sb.stop();
     expect(r).toMatchObject({ code: 0, stdout: 'none\n' });
@@ -47,7 +48,7 @@ describe('-stop', () => {
     unlinkSync(sb.socket);
     const r = await sb.stop();
     expect(r).toMatchObject({ code: 0, stdout: 'terminated\n' });
-    expect(procAlive(pid)).toBe(false);
+    expect(processLive(pid)).toBe(false);
     for (const f of ['rpc.sock', 'daemon.token', 'daemon.lock']) expect(sb.exists(f), f).toBe(false);
     expect(sb.log()).toContain('received terminated; shutting down (children will be killed)');
   });
@@ -60,7 +61,7 @@ describe('-stop', () => {
     await until(() => procStat(pid)?.state === 'T', 5000, 'stopped state');
     const r = await sb.stop();
     expect(r).toMatchObject({ code: 0, stdout: 'killed\n' });
-    expect(procAlive(pid)).toBe(false);
+    expect(processLive(pid)).toBe(false);
     // The daemon never ran its teardown; -stop removed what it left.
     for (const f of ['rpc.sock', 'daemon.token', 'daemon.lock']) expect(sb.exists(f), f).toBe(false);
   });
@@ -77,7 +78,7 @@ describe('-stop', () => {
     writeFileSync(sb.file('daemon.token'), 'kept', { mode: 0o600 });
     const r = await sb.stop();
     expect(r).toMatchObject({ code: 0, stdout: 'survivor\n' });
-    expect(procAlive(pid)).toBe(true);
+    expect(processLive(pid)).toBe(true);
     expect(procStat(pid)!.state).not.toBe('T');
     expect(sb.read('daemon.lock')).toBe(record);
     expect(sb.read('daemon.token')).toBe('kept');
@@ -93,7 +94,7 @@ describe('-stop', () => {
     unlinkSync(sb.socket);
     const r = await sb.stop();
     expect(r).toMatchObject({ code: 0, stdout: 'survivor\n' });
-    expect(procAlive(pid)).toBe(true);
+    expect(processLive(pid)).toBe(true);
     expect(sb.exists('daemon.token')).toBe(true);
   });
 });

@@ -7,7 +7,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { until } from '../helpers/daemon.js';
-import { procAlive, procStat, sandboxes } from '../helpers/cli.js';
+import { procStat, sandboxes } from '../helpers/cli.js';
+import { processLive } from '../helpers/procfs.js';
 
 describe('-serve on a socket that is already taken', () => {
   const sandbox = sandboxes();
@@ -18,7 +19,7 @@ describe('-serve on a socket that is already taken', () => {
     const second = await sb.start();
     expect(second.pid).not.toBe(first.pid);
     expect(second.instanceId).not.toBe(first.instanceId);
-    expect(procAlive(first.pid)).toBe(false);
+    expect(processLive(first.pid)).toBe(false);
     expect(sb.lock()).toMatchObject({ pid: second.pid, instanceId: second.instanceId });
     const c = await sb.client();
     expect((await c.call('server.capabilities')).instanceId).toBe(second.instanceId);
@@ -35,7 +36,7 @@ describe('-serve on a socket that is already taken', () => {
     process.kill(first.pid, 'SIGSTOP');
     await until(() => procStat(first.pid)?.state === 'T', 5000, 'stopped state');
     const second = await sb.start();
-    expect(procAlive(first.pid)).toBe(false);
+    expect(processLive(first.pid)).toBe(false);
     expect(sb.log()).toContain(`serve: previous daemon pid ${first.pid} ignored SIGTERM for 2000ms; sending SIGKILL`);
     expect(sb.log()).toContain(`[daemon] serve: previous owner of ${sb.dir}: killed`);
     const c = await sb.client();
@@ -46,7 +47,7 @@ describe('-serve on a socket that is already taken', () => {
     const sb = sandbox();
     const first = await sb.start();
     process.kill(first.pid, 'SIGKILL');
-    await until(() => !procAlive(first.pid), 10_000, 'daemon death');
+    await until(() => !processLive(first.pid), 10_000, 'daemon death');
     expect(sb.lock().pid).toBe(first.pid);
     const second = await sb.start();
     expect(sb.lock()).toMatchObject({ pid: second.pid, instanceId: second.instanceId });
@@ -69,7 +70,7 @@ describe('-serve on a socket that is already taken', () => {
     expect(r.stderr).toContain(
       `claustrum: ${sb.file('daemon.lock')} is held by pid ${pid}, which is not a claustrum daemon serving ${sb.socket}; not signalling it`,
     );
-    expect(procAlive(pid)).toBe(true);
+    expect(processLive(pid)).toBe(true);
     expect(sb.read('daemon.lock')).toBe(record);
     expect(sb.exists('rpc.sock')).toBe(false);
     expect(sb.exists('daemon.token')).toBe(false);
@@ -109,7 +110,7 @@ describe('-serve on a socket that is already taken', () => {
     const wrongStart = String(Number(procStat(pid)!.startTime) - 7);
     writeFileSync(sb.file('daemon.lock'), JSON.stringify({ pid, startTime: wrongStart, socket: sb.socket, role: 'serve' }), { mode: 0o600 });
     const r = await sb.start();
-    expect(procAlive(pid)).toBe(true);
+    expect(processLive(pid)).toBe(true);
     expect(sb.lock().pid).toBe(r.pid);
     sleeper.kill('SIGKILL');
   });

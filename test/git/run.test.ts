@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { execErrorText, GIT_MAX_OUTPUT_BYTES, GIT_WAIT_DELAY_MS, runCommand, runGit } from '../../src/git/run.js';
 import { gitFailureText, GIT_TEXT_MAX_BYTES } from '../../src/git/worktree.js';
-import { pidAlive, until } from '../helpers/daemon.js';
+import { until } from '../helpers/daemon.js';
+import { processLive } from '../helpers/procfs.js';
 
 const node = (script: string) => [process.execPath, ['-e', script]] as const;
 
@@ -37,7 +38,7 @@ describe('runCommand', () => {
     expect(r.timedOut).toBe(true);
     expect(execErrorText(r.failure!)).toBe('signal: killed');
     const grandchild = Number(r.stdout.toString().trim());
-    await until(() => !pidAlive(grandchild), 5000, 'the grandchild to die with the group');
+    await until(() => !processLive(grandchild), 5000, 'the grandchild to die with the group');
   });
 
   it('does not wait forever for output a descendant keeps open after the command exits', async () => {

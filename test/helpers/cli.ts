@@ -79,12 +79,6 @@ export function procStat(pid: number): Stat | undefined {
   }
 }
 
-/** True while the pid names a live process (a zombie counts as gone). */
-export function procAlive(pid: number): boolean {
-  const st = procStat(pid);
-  return st !== undefined && st.state !== 'Z';
-}
-
 /** True while `pid` is still the very process that had `startTime`. */
 export function sameProcess(pid: number, startTime: string): boolean {
   const st = procStat(pid);

@@ -74,9 +74,9 @@ export class Daemon {
     }
   }
 
-  /** A connected client that authenticates with this daemon's token. */
-  async client(): Promise<RpcClient> {
-    const c = await RpcClient.connect(this.socket, this.token);
+  /** A connected client that authenticates with this daemon's token (see RpcClient.connect for the options). */
+  async client(options: { keepFrames?: boolean } = {}): Promise<RpcClient> {
+    const c = await RpcClient.connect(this.socket, this.token, options);
     this.#clients.push(c);
     return c;
   }
@@ -118,15 +118,5 @@ export async function until<T>(check: () => T | Promise<T>, timeoutMs = 10_000, 
     if (v) return v as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
-  }
-}
-
-/** True while a pid exists (signal 0). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -21,4 +21,6 @@ export const SERVED_METHODS: readonly string[] = [
   // Extensions come after every reference method.
   'process.list',
   'process.stats',
+  'process.observe',
+  'process.unobserve',
 ];

@@ -2,8 +2,25 @@
  * A deliberately plain NDJSON client for tests: it writes exactly what it is given and records every line it reads,
  * so tests see the wire, not a library's interpretation of it.
  */
+import { createHash, type Hash } from 'node:crypto';
 import net from 'node:net';
-import { LineSplitter } from '../../src/server/framing.js';
+import { LineSplitter } from '../../src/protocol/ndjson.js';
+
+/** What a client saw of one process's stream, without keeping it: for floods too large to hold as lines. */
+export interface Tally {
+  /** Seq of the last frame or gap notice taken. */
+  lastSeq: number;
+  /** Every data frame's seq, in arrival order, as contiguous ranges (a frame after a gap starts a new range). */
+  ranges: [number, number][];
+  /** Gap notices, as received. */
+  gaps: { fromSeq: number; toSeq: number }[];
+  /** Frames whose seq did not follow the previous one with nothing between (no notice): must stay empty. */
+  jumps: { after: number; seq: number }[];
+  /** SHA-256 of the stdout bytes received, in order. */
+  stdout: Hash;
+  stdoutBytes: number;
+  exit: WireFrame | undefined;
+}
 
 export interface WireFrame {
   type: 'stream';
@@ -34,10 +51,13 @@ export class RpcClient {
   #nextId = 1;
   #waiters: { pred: (m: any) => boolean; resolve: (m: any) => void }[] = [];
   #isClosed = false;
+  readonly #keepFrames: boolean;
+  readonly #tallies = new Map<string, Tally>();
 
-  private constructor(socket: net.Socket, token: string) {
+  private constructor(socket: net.Socket, token: string, keepFrames: boolean) {
     this.socket = socket;
     this.token = token;
+    this.#keepFrames = keepFrames;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', () => {});
     this.closed = new Promise((resolve) =>
@@ -48,12 +68,23 @@ export class RpcClient {
     );
   }
 
-  static connect(path: string, token = ''): Promise<RpcClient> {
+  /** With `keepFrames: false` stream frames are tallied (see `tally`) instead of kept in `lines`. */
+  static connect(path: string, token = '', options: { keepFrames?: boolean } = {}): Promise<RpcClient> {
     return new Promise((resolve, reject) => {
       const s = net.connect(path);
-      s.once('connect', () => resolve(new RpcClient(s, token)));
+      s.once('connect', () => resolve(new RpcClient(s, token, options.keepFrames ?? true)));
       s.once('error', reject);
     });
+  }
+
+  /** What arrived for a process (frames and gap notices), kept or not. */
+  tally(processId: string): Tally {
+    let t = this.#tallies.get(processId);
+    if (t === undefined) {
+      t = { lastSeq: 0, ranges: [], gaps: [], jumps: [], stdout: createHash('sha256'), stdoutBytes: 0, exit: undefined };
+      this.#tallies.set(processId, t);
+    }
+    return t;
   }
 
   get isClosed(): boolean {
@@ -124,20 +155,44 @@ export class RpcClient {
     this.socket.destroy();
   }
 
+  #count(msg: any): void {
+    countInto(this.tally(msg.processId), msg);
+  }
+
   #onData(chunk: Buffer): void {
     this.#splitter.push(chunk, (bytes) => this.#onLine(bytes.toString('utf8')));
   }
 
   #onLine(line: string): void {
-    this.lines.push(line);
-    if (this.#waiters.length === 0) return;
     const msg = JSON.parse(line);
+    if (msg.type === 'stream' || msg.type === 'gap') this.#count(msg);
+    if (this.#keepFrames || (msg.type !== 'stream' && msg.type !== 'gap')) this.lines.push(line);
+    if (this.#waiters.length === 0) return;
     this.#waiters = this.#waiters.filter((w) => {
       if (!w.pred(msg)) return true;
       w.resolve(msg);
       return false;
     });
   }
+}
+
+function countInto(t: Tally, msg: any): void {
+  if (msg.type === 'gap') {
+    t.gaps.push({ fromSeq: msg.fromSeq, toSeq: msg.toSeq });
+    t.lastSeq = msg.toSeq;
+    return;
+  }
+  if (msg.seq !== t.lastSeq + 1) t.jumps.push({ after: t.lastSeq, seq: msg.seq });
+  const last = t.ranges.at(-1);
+  if (last && last[1] === msg.seq - 1) last[1] = msg.seq;
+  else t.ranges.push([msg.seq, msg.seq]);
+  t.lastSeq = msg.seq;
+  if (msg.stream === 'stdout') {
+    const data = Buffer.from(msg.data, 'base64');
+    t.stdout.update(data);
+    t.stdoutBytes += data.length;
+  }
+  if (msg.stream === 'exit') t.exit = msg;
 }
 
 export function b64(s: string | Buffer): string {

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { Packr, Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
-import { MessageSplitter } from '../../src/server/msgpack.js';
+import { MessageSplitter } from '../../src/protocol/msgpack.js';
 
 export const packr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'bigint' });

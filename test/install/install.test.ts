@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { goArch } from '../../src/install/facts.js';
 import { CLI_UNRESPONSIVE } from '../../src/install/install.js';
-import { BIN, ROOT, tempDir, until } from '../helpers/daemon.js';
+import { BIN, ROOT, tempDir, until, sleep } from '../helpers/daemon.js';
 import { processLive } from '../helpers/procfs.js';
 import { age, claustrum, factsOf, names, progressOf, serveBytes, sha256, TestServer, writeCli, zstd } from '../helpers/install.js';
 
@@ -511,7 +511,7 @@ describe('-install housekeeping', () => {
         child.kill('SIGKILL');
         break;
       }
-      await new Promise((r) => setTimeout(r, 2));
+      await sleep(2);
     }
     await exited;
     expect(sawStaging).toBe(true);

@@ -35,6 +35,7 @@ describe('process.list and process.stats', () => {
       'firstSeq',
       'lastSeq',
       'stdinApplied',
+      'observers',
     ]);
     expect(l1).toMatchObject({
       running: false,
@@ -45,6 +46,7 @@ describe('process.list and process.stats', () => {
       firstSeq: 1,
       lastSeq: 2,
       stdinApplied: 0,
+      observers: 0,
     });
     expect(Object.keys(l2)).toEqual([
       'id',
@@ -58,6 +60,7 @@ describe('process.list and process.stats', () => {
       'firstSeq',
       'lastSeq',
       'stdinApplied',
+      'observers',
     ]);
     expect(l2).toMatchObject({ running: true, stdinApplied: 3, firstSeq: 0, lastSeq: 0 });
     expect(l3).toMatchObject({ running: false, exitCode: -1, signal: 'SIGKILL' });

@@ -1,0 +1,156 @@
+/**
+ * Every method of the wire, by name: its params and its result. The single source of truth: the daemon's method
+ * definitions are typed against it (src/server/rpc/dispatch.ts `defineMethod`), the client's calls too, and the order
+ * of METHOD_NAMES is the order `server.capabilities` lists them in (the reference's methods first).
+ *
+ * Params are the shapes a client sends. Every member is optional on the wire (the daemon treats absent and null
+ * alike and refuses a mistyped one with `Invalid params`); the ones marked required here are the ones a method
+ * cannot do without, and a client written against this map always sends them.
+ */
+import type {
+  CapabilitiesResult,
+  ExtractTarResult,
+  FilesListResult,
+  GitBranchesResult,
+  GitInfoResult,
+  GitStatusResult,
+  KillAndWaitResult,
+  KillResult,
+  ListResult,
+  ObserveResult,
+  PingResult,
+  ReadResult,
+  ReattachResult,
+  ShutdownResult,
+  SpawnResult,
+  StatResult,
+  StatsResult,
+  StdinResult,
+  UnobserveResult,
+  ValidateResult,
+  WorktreeCreateResult,
+  WorktreeRemoveResult,
+} from './messages.js';
+
+export interface SpawnParams {
+  readonly id: string;
+  readonly command: string;
+  readonly args?: readonly string[];
+  readonly cwd?: string;
+  /** Merged over the daemon's environment. */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly wantPid?: boolean;
+}
+
+export interface StdinParams<B = Uint8Array> {
+  readonly id: string;
+  /** Raw bytes: base64 text on NDJSON, binary on MessagePack. */
+  readonly data?: B | string;
+  readonly offset?: number;
+  /** Extension `process.stdin.eof`: close the child's stdin once every accepted byte is written. */
+  readonly eof?: boolean;
+}
+
+export interface KillParams {
+  readonly id: string;
+  /** `TERM` (default), `INT`, `HUP`, `KILL`, with or without `SIG`. */
+  readonly signal?: string;
+}
+
+export interface KillAndWaitParams extends KillParams {
+  readonly timeoutMs?: number;
+  readonly escalate?: boolean;
+}
+
+export interface ReattachParams {
+  readonly id: string;
+  readonly fromSeq?: number;
+  readonly wantPid?: boolean;
+}
+
+export interface ObserveParams {
+  readonly id: string;
+  /** Frames with a seq above this are replayed; 0 (the default) replays everything retained. */
+  readonly fromSeq?: number;
+}
+
+export interface IdParams {
+  readonly id: string;
+}
+
+export interface FilesParams {
+  readonly path?: string;
+  readonly maxBytes?: number;
+  readonly archivePath?: string;
+  readonly destDir?: string;
+}
+
+export interface GitParams {
+  readonly path?: string;
+  readonly baseRepo?: string;
+  readonly branchName?: string;
+  readonly worktreePath?: string;
+  readonly sourceBranch?: string;
+}
+
+type NoParams = Readonly<Record<string, never>> | undefined;
+
+export interface MethodMap {
+  'server.ping': { params: NoParams; result: PingResult };
+  'server.capabilities': { params: NoParams; result: CapabilitiesResult };
+  'server.shutdown': { params: NoParams; result: ShutdownResult };
+  'files.list': { params: FilesParams; result: FilesListResult };
+  'files.validate': { params: FilesParams; result: ValidateResult };
+  'files.stat': { params: FilesParams; result: StatResult };
+  'files.read': { params: FilesParams; result: ReadResult };
+  'files.extract_tar': { params: FilesParams; result: ExtractTarResult };
+  'git.info': { params: GitParams; result: GitInfoResult };
+  'git.status': { params: GitParams; result: GitStatusResult };
+  'git.list_branches': { params: GitParams; result: GitBranchesResult };
+  'git.worktree_create': { params: GitParams; result: WorktreeCreateResult };
+  'git.worktree_remove': { params: GitParams; result: WorktreeRemoveResult };
+  'process.spawn': { params: SpawnParams; result: SpawnResult };
+  'process.stdin': { params: StdinParams; result: StdinResult };
+  'process.kill': { params: KillParams; result: KillResult };
+  'process.killAndWait': { params: KillAndWaitParams; result: KillAndWaitResult };
+  'process.reattach': { params: ReattachParams; result: ReattachResult };
+  'process.list': { params: NoParams; result: ListResult };
+  'process.stats': { params: IdParams; result: StatsResult };
+  'process.observe': { params: ObserveParams; result: ObserveResult };
+  'process.unobserve': { params: IdParams; result: UnobserveResult };
+}
+
+export type MethodName = keyof MethodMap;
+export type ParamsOf<M extends MethodName> = MethodMap[M]['params'];
+export type ResultOf<M extends MethodName> = MethodMap[M]['result'];
+
+/** Every method in `server.capabilities` order: the reference's, then the extensions. */
+export const METHOD_NAMES = [
+  'server.ping',
+  'server.capabilities',
+  'server.shutdown',
+  'files.list',
+  'files.validate',
+  'files.stat',
+  'files.read',
+  'files.extract_tar',
+  'git.info',
+  'git.status',
+  'git.list_branches',
+  'git.worktree_create',
+  'git.worktree_remove',
+  'process.spawn',
+  'process.stdin',
+  'process.kill',
+  'process.killAndWait',
+  'process.reattach',
+  'process.list',
+  'process.stats',
+  'process.observe',
+  'process.unobserve',
+] as const satisfies readonly MethodName[];
+
+// Compile-time check that METHOD_NAMES names every method of the map exactly.
+type Missing = Exclude<MethodName, (typeof METHOD_NAMES)[number]>;
+const everyMethodListed: [Missing] extends [never] ? true : Missing = true;
+void everyMethodListed;

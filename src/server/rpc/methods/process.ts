@@ -1,0 +1,212 @@
+/**
+ * process.*: spawn, stdin, kill, killAndWait, reattach (PROTOCOL.md–4.8), and the extensions observe and
+ * unobserve.
+ *
+ * A request naming an id whose spawn is still in progress waits for that spawn, in its connection's arrival order,
+ * so a client may pipeline spawn → stdin → stdin → kill on one connection and have them apply in exactly that order
+ * (the reference races them).
+ */
+import type { Logger } from '../../../log/logger.js';
+import type { ManagedProcess } from '../../../process/child.js';
+import { SpawnError } from '../../../process/command.js';
+import { parseSignal } from '../../../process/signals.js';
+import { decodeBase64Strict } from '../../../process/stdin.js';
+import type { Supervisor } from '../../../process/supervisor.js';
+import { failure } from '../../../protocol/errors.js';
+import type {
+  KillAndWaitResult,
+  KillResult,
+  ObserveResult,
+  ReattachResult,
+  SpawnResult,
+  StdinResult,
+  UnobserveResult,
+} from '../../../protocol/messages.js';
+import { type CallContext, defineMethod, type MethodDef } from '../dispatch.js';
+
+/** killAndWait's grace when timeoutMs is absent or 0, and the most a caller may ask for. */
+export const KILL_GRACE_DEFAULT_MS = 3000;
+export const KILL_GRACE_MAX_MS = 30_000;
+/** How long killAndWait waits for the reap after its escalating group SIGKILL. */
+export const KILL_ESCALATION_WAIT_MS = 7000;
+
+export interface ProcessMethodHooks {
+  reattached?(): void;
+  observed?(): void;
+  stdinAccepted?(bytes: number): void;
+}
+
+/**
+ * Runs `fn` at once, or, while a spawn of `id` is in progress, once it has settled and every request that arrived
+ * earlier on this connection has been applied. `fn` must not itself wait on the connection's order.
+ */
+export function afterSpawn<T>(sup: Supervisor, ctx: CallContext, id: string, fn: () => T): T | Promise<T> {
+  const pending = sup.pendingSpawn(id);
+  return pending ? ctx.inOrder(() => pending.then(fn)) : fn();
+}
+
+export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMethodHooks = {}): MethodDef[] {
+  return [
+    defineMethod(
+      'process.spawn',
+      { id: 'string', command: 'string', args: 'stringArray', cwd: 'string', env: 'stringMap', wantPid: 'bool' },
+      async (p, ctx): Promise<SpawnResult> => {
+        if (!p.id) throw failure('processIdRequired');
+        if (!p.command) throw failure('commandRequired');
+        let proc: ManagedProcess;
+        try {
+          proc = await sup.spawn({ id: p.id, command: p.command, args: p.args ?? [], cwd: p.cwd || undefined, env: p.env });
+        } catch (err) {
+          if (err instanceof SpawnError) log.error('process.Manager', `Failed to start process ${p.id}: ${err.message}`);
+          throw err;
+        }
+        // The spawning connection becomes the owner; its frames follow the reply.
+        ctx.subscribe(proc.log, { role: 'owner', fromSeq: 0, holdAbove: 0 });
+        return p.wantPid ? { success: true, pid: proc.pid, startTime: proc.startTime } : { success: true };
+      },
+    ),
+
+    defineMethod('process.stdin', { id: 'string', data: 'bytes', offset: 'uint64', eof: 'bool' }, (p, ctx) => {
+      const data = decodeStdinData(p.data);
+      const id = p.id ?? '';
+      // Stdin is a byte stream: requests on one connection apply in arrival order, even behind a pending spawn.
+      return ctx.inOrder(() => {
+        const pending = sup.pendingSpawn(id);
+        return pending ? pending.then(apply) : apply();
+      });
+      function apply(): StdinResult {
+        const proc = sup.get(id);
+        if (!proc) throw failure('processNotFound');
+        const outcome = proc.writeStdin(data, p.offset, p.eof === true);
+        switch (outcome.kind) {
+          case 'gap':
+            throw failure('stdinOffsetGap');
+          case 'duplicate':
+            return { success: true, applied: outcome.applied, duplicate: true };
+          case 'notRunning':
+            throw failure('processNotRunning');
+          case 'full':
+            throw failure('stdinQueueFull');
+          case 'closed':
+            throw failure('stdinClosed');
+          case 'accepted':
+            hooks.stdinAccepted?.(outcome.bytes);
+            return { success: true, applied: outcome.applied };
+        }
+      }
+    }),
+
+    defineMethod('process.kill', { id: 'string', signal: 'string' }, (p, ctx) => {
+      const sig = parseSignal(p.signal);
+      const id = p.id ?? '';
+      return afterSpawn(sup, ctx, id, (): KillResult => {
+        const proc = sup.get(id);
+        if (proc?.signal(sig, 'client')) log.info('process.Manager', `Process ${id}: sent ${sig} at client request`);
+        return { success: true };
+      });
+    }),
+
+    defineMethod(
+      'process.killAndWait',
+      { id: 'string', signal: 'string', timeoutMs: 'uint64', escalate: 'bool' },
+      async (p, ctx): Promise<KillAndWaitResult> => {
+        if (!p.id) throw failure('processIdRequired');
+        const id = p.id;
+        const sig = parseSignal(p.signal);
+        // The signal goes out in arrival order; the waiting does not hold the connection's order.
+        const begun = await afterSpawn(sup, ctx, id, () => {
+          const proc = sup.get(id);
+          if (!proc) return { proc, state: 'unknown' } as const;
+          if (proc.exited) return { proc, state: 'exited' } as const;
+          if (!proc.running) return { proc, state: 'draining' } as const;
+          proc.signal(sig, 'client');
+          log.info('process.Manager', `Process ${id}: sent ${sig} at client request; waiting`);
+          return { proc, state: 'signalled' } as const;
+        });
+        const { proc, state } = begun;
+        if (state === 'unknown') return { found: false, died: false };
+        if (state === 'exited') return { found: true, died: true, alreadyExited: true };
+        if (state === 'draining') {
+          // Reaped, exit frame still draining: no signal, just wait for the frame.
+          await proc.whenExited();
+          return { found: true, died: true };
+        }
+        const grace = p.timeoutMs ? Math.min(p.timeoutMs, KILL_GRACE_MAX_MS) : KILL_GRACE_DEFAULT_MS;
+        if (await exitsWithin(proc, grace)) return { found: true, died: true };
+        if (p.escalate === false) return { found: true, died: false };
+        log.warn('process.Manager', `Process ${id}: still alive after ${grace}ms; escalating to SIGKILL of its process group`);
+        proc.signal('SIGKILL', 'client', true);
+        const died = await exitsWithin(proc, KILL_ESCALATION_WAIT_MS);
+        return { found: true, died, escalated: true };
+      },
+    ),
+
+    defineMethod('process.reattach', { id: 'string', fromSeq: 'uint64', wantPid: 'bool' }, async (p, ctx): Promise<ReattachResult> => {
+      if (!p.id) throw failure('processIdRequired');
+      const id = p.id;
+      const found = await afterSpawn(sup, ctx, id, () => {
+        const proc = sup.get(id);
+        if (!proc) return undefined;
+        const { firstSeq, lastSeq } = proc.replay;
+        // Replay everything up to lastSeq before the reply; frames after it follow the reply.
+        const sub = ctx.subscribe(proc.log, { role: 'owner', fromSeq: p.fromSeq ?? 0, holdAbove: lastSeq });
+        return { proc, sub, firstSeq, lastSeq, stdinApplied: proc.stdin.applied };
+      });
+      if (!found) return { found: false, running: false, firstSeq: 0, lastSeq: 0, stdinApplied: 0 };
+      const { proc, sub, firstSeq, lastSeq, stdinApplied } = found;
+      hooks.reattached?.();
+      await sub.caughtUp();
+      const result: ReattachResult = { found: true, running: proc.running, firstSeq, lastSeq, stdinApplied };
+      const withPid = p.wantPid ? { ...result, pid: proc.pid, startTime: proc.startTime } : result;
+      // Extension, present only once a client used `eof`, so reference clients never see it.
+      return proc.stdin.ended ? { ...withPid, stdinClosed: true } : withPid;
+    }),
+
+    defineMethod('process.observe', { id: 'string', fromSeq: 'uint64' }, async (p, ctx): Promise<ObserveResult> => {
+      if (!p.id) throw failure('processIdRequired');
+      const id = p.id;
+      const found = await afterSpawn(sup, ctx, id, () => {
+        const proc = sup.get(id);
+        if (!proc) return undefined;
+        const { firstSeq, lastSeq } = proc.replay;
+        const sub = ctx.subscribe(proc.log, { role: 'observer', fromSeq: p.fromSeq ?? 0, holdAbove: lastSeq });
+        return { proc, sub, firstSeq, lastSeq };
+      });
+      if (!found) return { found: false, running: false, firstSeq: 0, lastSeq: 0 };
+      const { proc, sub, firstSeq, lastSeq } = found;
+      hooks.observed?.();
+      await sub.caughtUp();
+      return { found: true, running: proc.running, firstSeq, lastSeq };
+    }),
+
+    defineMethod('process.unobserve', { id: 'string' }, (p, ctx): UnobserveResult | Promise<UnobserveResult> => {
+      if (!p.id) throw failure('processIdRequired');
+      const id = p.id;
+      return afterSpawn(sup, ctx, id, () => {
+        const proc = sup.get(id);
+        const sub = proc && ctx.observation(proc.log);
+        sub?.close();
+        return { found: sub !== undefined };
+      });
+    }),
+  ];
+}
+
+/** Stdin data: absent means zero bytes; text must be strict base64; MessagePack may send raw bytes. */
+function decodeStdinData(data: string | Uint8Array | undefined): Buffer {
+  if (data === undefined) return Buffer.alloc(0);
+  if (typeof data !== 'string') return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const bytes = decodeBase64Strict(data);
+  if (bytes === undefined) throw failure('invalidBase64');
+  return bytes;
+}
+
+function exitsWithin(proc: ManagedProcess, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    void proc.whenExited().then(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}

@@ -1,0 +1,175 @@
+/**
+ * The RPC layer: every method bound to the supervisor, the gate, and the connections the transports open. It knows
+ * no socket: a transport hands it an Outbound (bytes out) and a codec, and feeds it decoded requests.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { DEFAULT_MAX_EXTRACT_BYTES } from '../../files/extract.js';
+import { DEFAULT_GIT_TIMEOUT_MS } from '../../git/run.js';
+import type { Logger } from '../../log/logger.js';
+import type { Supervisor } from '../../process/supervisor.js';
+import { formatDuration } from '../../util/duration.js';
+import type { WireCodec } from './codec/codec.js';
+import { Connection, type ConnectionHooks, DEFAULT_FLOW_LIMITS, type FlowLimits, type Outbound } from './connection.js';
+import { Dispatcher, type DispatchOptions, type MethodDef } from './dispatch.js';
+import { Gate, TokenCheck } from './gate.js';
+import { extensionMethods } from './methods/extensions.js';
+import { type FilesOptions, filesMethods } from './methods/files.js';
+import { type GitMethodOptions, gitMethods } from './methods/git.js';
+import { type ProcessMethodHooks, processMethods } from './methods/process.js';
+import { serverMethods } from './methods/server.js';
+import type { DecodedRequest, NOT_A_REQUEST } from './request.js';
+
+/** Features advertised by server.capabilities, reference names first in reference order. */
+export const REFERENCE_FEATURES = ['process.stdin.offset', 'git.status.baseRepo'] as const;
+/** Our extensions that are always on, listed after the reference's features. */
+export const EXTENSION_FEATURES = ['process.stdin.eof', 'process.list', 'process.stats', 'process.observe', 'wire.msgpack'] as const;
+
+/** How long shutdown lets each connection flush what is queued before cutting it. */
+export const SHUTDOWN_FLUSH_MS = 500;
+/** A connection with no read and no write for this long is closed (reference: 5 minutes, fixed). */
+export const IDLE_TIMEOUT_MS = 5 * 60_000;
+
+export interface RpcOptions {
+  readonly supervisor: Supervisor;
+  readonly token: string;
+  readonly version: string;
+  readonly log: Logger;
+  readonly flow?: Partial<FlowLimits>;
+  /** files.* and git.* limits (`-max-extract-bytes`, `-git-timeout`); each defaults to off. */
+  readonly workspace?: Partial<FilesOptions & GitMethodOptions>;
+  readonly hooks?: ConnectionHooks & ProcessMethodHooks & { connected?(): void };
+  /** Fixed per boot by the daemon (it goes into the lock record too); random when not given. */
+  readonly instanceId?: string;
+  readonly idleTimeoutMs?: number;
+  /** Called when a client asks for shutdown; the daemon runs the teardown. */
+  readonly onShutdownRequest: (reason: string) => void;
+}
+
+/** What a transport gets for each connection it opens. */
+export interface OpenConnection {
+  readonly conn: Connection;
+  /** Feeds one decoded message (null: a blank line, no reply). A bug on the read path costs this connection only. */
+  handle(req: DecodedRequest | typeof NOT_A_REQUEST | null): void;
+  /** The transport is gone. */
+  closed(): void;
+}
+
+export class RpcServer {
+  readonly instanceId: string;
+  readonly startedAt = Date.now();
+  readonly supervisor: Supervisor;
+  readonly dispatcher: Dispatcher;
+  readonly #options: RpcOptions;
+  readonly #log: Logger;
+  readonly #limits: FlowLimits;
+  readonly #connections = new Set<Connection>();
+  readonly #idleTimer: NodeJS.Timeout;
+  readonly #idleTimeoutMs: number;
+  readonly #features = new Set<string>();
+  #connectionSeq = 0;
+  /** performance.now() when the last connection closed; while one is open, `connectionCount` says so. */
+  #lastConnectionAt = performance.now();
+
+  constructor(options: RpcOptions) {
+    this.#options = options;
+    this.instanceId = options.instanceId ?? randomBytes(16).toString('hex');
+    this.#log = options.log;
+    this.#limits = { ...DEFAULT_FLOW_LIMITS, ...options.flow };
+    this.supervisor = options.supervisor;
+    const methods: MethodDef[] = [
+      ...serverMethods(
+        {
+          version: options.version,
+          instanceId: this.instanceId,
+          startedAt: this.startedAt,
+          methodNames: () => this.dispatcher.methodNames,
+          features: () => [...REFERENCE_FEATURES, 'server.instance_id', ...EXTENSION_FEATURES, ...this.#features],
+          requestShutdown: (reason) => options.onShutdownRequest(reason),
+        },
+        options.log,
+      ),
+      ...filesMethods({ maxExtractBytes: options.workspace?.maxExtractBytes ?? DEFAULT_MAX_EXTRACT_BYTES }),
+      ...gitMethods({ gitTimeoutMs: options.workspace?.gitTimeoutMs ?? DEFAULT_GIT_TIMEOUT_MS }),
+      ...processMethods(this.supervisor, options.log, options.hooks),
+      ...extensionMethods(this.supervisor),
+    ];
+    this.dispatcher = new Dispatcher(new Gate(methods, new TokenCheck(options.token), options.log), options.log);
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    // Reference cadence: the watcher polls every min(timeout/4, 30 s).
+    this.#idleTimer = setInterval(() => this.#closeIdle(), Math.min(this.#idleTimeoutMs / 4, 30_000));
+    this.#idleTimer.unref();
+  }
+
+  /** Advertises a feature a transport brings (`transport.websocket`). */
+  addFeature(name: string): void {
+    this.#features.add(name);
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** Milliseconds since a client was last connected (0 while one is). */
+  get clientlessMs(): number {
+    return this.#connections.size > 0 ? 0 : performance.now() - this.#lastConnectionAt;
+  }
+
+  /** A label for a new connection of a transport: `unix#3`, `ws#4 127.0.0.1:5555`. */
+  nextLabel(transport: string, detail?: string): string {
+    return `${transport}#${++this.#connectionSeq}${detail ? ` ${detail}` : ''}`;
+  }
+
+  /** Registers a new connection; the transport calls `closed()` when it is gone. */
+  open(label: string, out: Outbound, codec: WireCodec, options: DispatchOptions): OpenConnection {
+    this.#options.hooks?.connected?.();
+    this.#log.debug('Server', `New connection from: ${label}`);
+    const conn = new Connection(label, out, codec, this.dispatcher, options, this.#limits, this.#log, this.#options.hooks);
+    this.#connections.add(conn);
+    return {
+      conn,
+      handle: (req) => {
+        try {
+          if (req !== null) conn.handle(req);
+        } catch (err) {
+          // A bug on the read path costs this connection, never the daemon.
+          this.#log.error('Server', `closing connection ${label}: unexpected error: ${(err as Error).stack ?? String(err)}`);
+          conn.destroy();
+        }
+      },
+      closed: () => {
+        if (!this.#connections.delete(conn)) return;
+        this.#lastConnectionAt = performance.now();
+        conn.transportClosed();
+        this.#log.debug('Server', `Connection closed: ${label}`);
+      },
+    };
+  }
+
+  /**
+   * Closes every connection (flushing what is queued, cut after SHUTDOWN_FLUSH_MS) once `listenersClosed` settles,
+   * and resolves with how many there were. The transports stop accepting first.
+   */
+  async close(listenersClosed: Promise<unknown>): Promise<number> {
+    const count = this.#connections.size;
+    clearInterval(this.#idleTimer);
+    for (const conn of this.#connections) conn.close();
+    // A peer that does not read must not hold the shutdown: whatever it has not taken after a grace is dropped.
+    const grace = setTimeout(() => {
+      for (const conn of this.#connections) conn.destroy();
+    }, SHUTDOWN_FLUSH_MS);
+    await listenersClosed;
+    clearTimeout(grace);
+    return count;
+  }
+
+  #closeIdle(): void {
+    const now = performance.now();
+    for (const conn of this.#connections) {
+      if (now - conn.lastActivity >= this.#idleTimeoutMs) {
+        this.#log.info('Server', `closing connection idle ${formatDuration(this.#idleTimeoutMs)} in both directions: ${conn.label}`);
+        conn.destroy();
+      }
+    }
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The named limit constants behind PROTOCOL.md's limits tables ("## Limits", and the "**Limits.**" table of
+ * "## files.* and git.*"): for each, the table row that states it, the column it appears in, and the unit the doc
+ * writes it in. test/docs/protocol.test.ts renders each value in its unit and fails when the doc's cell does not say
+ * it, and fails when a row of either table has no constant here.
+ */
+import { DEFAULT_MAX_EXTRACT_BYTES } from '../../src/files/extract.js';
+import { DEFAULT_READ_MAX_BYTES, MAX_READ_BYTES } from '../../src/files/inspect.js';
+import { TAR_MAX_SPECIAL_FILE_BYTES } from '../../src/files/tar.js';
+import { STATUS_ENTRY_MAX_BYTES, STATUS_MAX_ENTRIES, WORKTREE_RECORD_MAX_BYTES } from '../../src/git/repo.js';
+import { DEFAULT_GIT_TIMEOUT_MS, GIT_MAX_OUTPUT_BYTES, GIT_WAIT_DELAY_MS } from '../../src/git/run.js';
+import { GIT_TEXT_MAX_BYTES } from '../../src/git/worktree.js';
+import { EXIT_DRAIN_GRACE_MS } from '../../src/process/child.js';
+import { STDIN_QUEUE_CAP_BYTES } from '../../src/process/stdin.js';
+import { EXITED_RETENTION_MS, RETENTION_SWEEP_MS, SHUTDOWN_KILL_WAIT_MS } from '../../src/process/supervisor.js';
+import { REPLAY_CAP_BYTES } from '../../src/replay/buffer.js';
+import { MAX_FRAME_DATA } from '../../src/replay/frame.js';
+import { MAX_LINE_BYTES } from '../../src/protocol/ndjson.js';
+import { DEFAULT_FLOW_LIMITS } from '../../src/server/rpc/connection.js';
+import { KILL_ESCALATION_WAIT_MS, KILL_GRACE_DEFAULT_MS, KILL_GRACE_MAX_MS } from '../../src/server/rpc/methods/process.js';
+import { SHUTDOWN_FLUSH_MS } from '../../src/server/rpc/server.js';
+import { MAX_CONNECTIONS, MAX_SOCKET_PATH_BYTES } from '../../src/server/transport/unix.js';
+
+/** How the doc writes a value: `bytes` as `1,048,575 bytes`, `count` bare, `none` for a 0 that means no limit. */
+export type Unit = 'bytes' | 'KiB' | 'MiB' | 'count' | 'ms' | 's' | 'min' | 'none';
+
+export interface LimitRow {
+  /** The line that introduces the table in PROTOCOL.md. */
+  readonly table: '## Limits' | '**Limits.**';
+  /** The row's first cell, verbatim. */
+  readonly row: string;
+  /** The header of the column that states the value. */
+  readonly column: 'default' | 'boundary';
+  /** The constant, as exported. */
+  readonly name: string;
+  readonly value: number;
+  readonly unit: Unit;
+}
+
+const main = (row: string, name: string, value: number, unit: Unit, column: LimitRow['column'] = 'default'): LimitRow => ({
+  table: '## Limits',
+  row,
+  column,
+  name,
+  value,
+  unit,
+});
+const workspace = (row: string, name: string, value: number, unit: Unit): LimitRow => ({
+  table: '**Limits.**',
+  row,
+  column: 'default',
+  name,
+  value,
+  unit,
+});
+
+export const LIMITS: readonly LimitRow[] = [
+  main('request line', 'MAX_LINE_BYTES', MAX_LINE_BYTES, 'bytes'),
+  main('data per frame', 'MAX_FRAME_DATA', MAX_FRAME_DATA, 'KiB'),
+  main('replay buffer', 'REPLAY_CAP_BYTES', REPLAY_CAP_BYTES, 'MiB'),
+  main('stdin queue', 'STDIN_QUEUE_CAP_BYTES', STDIN_QUEUE_CAP_BYTES, 'MiB'),
+  main('exit drain', 'EXIT_DRAIN_GRACE_MS', EXIT_DRAIN_GRACE_MS, 's'),
+  main('exited process retention', 'EXITED_RETENTION_MS', EXITED_RETENTION_MS, 'min'),
+  main('exited process retention', 'RETENTION_SWEEP_MS', RETENTION_SWEEP_MS, 's', 'boundary'),
+  main('killAndWait grace', 'KILL_GRACE_DEFAULT_MS', KILL_GRACE_DEFAULT_MS, 'ms'),
+  main('killAndWait grace', 'KILL_GRACE_MAX_MS', KILL_GRACE_MAX_MS, 'ms'),
+  main('killAndWait grace', 'KILL_ESCALATION_WAIT_MS', KILL_ESCALATION_WAIT_MS, 's', 'boundary'),
+  main('receiver high / low water', 'DEFAULT_FLOW_LIMITS.highWaterBytes', DEFAULT_FLOW_LIMITS.highWaterBytes, 'MiB'),
+  main('receiver high / low water', 'DEFAULT_FLOW_LIMITS.lowWaterBytes', DEFAULT_FLOW_LIMITS.lowWaterBytes, 'KiB'),
+  main('stall timeout', 'DEFAULT_FLOW_LIMITS.stallTimeoutMs', DEFAULT_FLOW_LIMITS.stallTimeoutMs, 's'),
+  main('requests in flight', 'DEFAULT_FLOW_LIMITS.maxInflight', DEFAULT_FLOW_LIMITS.maxInflight, 'count'),
+  main('unread replies', 'DEFAULT_FLOW_LIMITS.inputPauseBytes', DEFAULT_FLOW_LIMITS.inputPauseBytes, 'MiB'),
+  main('connections', 'MAX_CONNECTIONS', MAX_CONNECTIONS, 'count'),
+  main('shutdown', 'SHUTDOWN_FLUSH_MS', SHUTDOWN_FLUSH_MS, 'ms'),
+  main('shutdown', 'SHUTDOWN_KILL_WAIT_MS', SHUTDOWN_KILL_WAIT_MS, 's'),
+  main('socket path', 'MAX_SOCKET_PATH_BYTES', MAX_SOCKET_PATH_BYTES, 'bytes'),
+
+  workspace('files.read', 'DEFAULT_READ_MAX_BYTES', DEFAULT_READ_MAX_BYTES, 'bytes'),
+  workspace('files.read', 'MAX_READ_BYTES', MAX_READ_BYTES, 'MiB'),
+  workspace('files.extract_tar content', 'DEFAULT_MAX_EXTRACT_BYTES', DEFAULT_MAX_EXTRACT_BYTES, 'none'),
+  workspace('PAX records, GNU long names', 'TAR_MAX_SPECIAL_FILE_BYTES', TAR_MAX_SPECIAL_FILE_BYTES, 'MiB'),
+  workspace('git output kept', 'GIT_MAX_OUTPUT_BYTES', GIT_MAX_OUTPUT_BYTES, 'MiB'),
+  workspace("git output after git's exit", 'GIT_WAIT_DELAY_MS', GIT_WAIT_DELAY_MS, 's'),
+  workspace('git.status lines', 'STATUS_MAX_ENTRIES', STATUS_MAX_ENTRIES, 'count'),
+  workspace('git.status lines', 'STATUS_ENTRY_MAX_BYTES', STATUS_ENTRY_MAX_BYTES, 'bytes'),
+  workspace('git failure text', 'GIT_TEXT_MAX_BYTES', GIT_TEXT_MAX_BYTES, 'bytes'),
+  workspace('worktree records read by the git.status gate', 'WORKTREE_RECORD_MAX_BYTES', WORKTREE_RECORD_MAX_BYTES, 'MiB'),
+  workspace('git call', 'DEFAULT_GIT_TIMEOUT_MS', DEFAULT_GIT_TIMEOUT_MS, 'none'),
+];
+
+/**
+ * The value as the doc writes it, without thousands separators (the doc's cell is compared with its commas taken
+ * out), or undefined when the value is not a whole number of that unit: then the doc cannot be saying it.
+ */
+export function inUnit(value: number, unit: Unit): string | undefined {
+  const whole = (n: number, suffix: string) => (Number.isInteger(n) ? `${n}${suffix}` : undefined);
+  switch (unit) {
+    case 'bytes':
+      return whole(value, ' bytes');
+    case 'KiB':
+      return whole(value / 1024, ' KiB');
+    case 'MiB':
+      return whole(value / (1024 * 1024), ' MiB');
+    case 'count':
+      return whole(value, '');
+    case 'ms':
+      return whole(value, ' ms');
+    case 's':
+      return whole(value / 1000, ' s');
+    case 'min':
+      return whole(value / 60_000, ' min');
+    case 'none':
+      return value === 0 ? 'none' : undefined;
+  }
+}
