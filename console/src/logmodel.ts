@@ -47,6 +47,10 @@ export class LogModel {
   bytes = 0;
   lastSeq = 0;
   exited = false;
+  /** Frames reported lost (gap notices), counted apart from the entries so a flood cannot push them out of sight. */
+  gaps = 0;
+  lostFrames = 0;
+  lastGap: { readonly fromSeq: number; readonly toSeq: number } | undefined;
 
   /** Index one past the newest entry (monotonic; a view remembers how far it drew). */
   get end(): number {
@@ -101,6 +105,9 @@ export class LogModel {
   }
 
   gap(fromSeq: number, toSeq: number): void {
+    this.gaps++;
+    this.lostFrames += toSeq - fromSeq + 1;
+    this.lastGap = { fromSeq, toSeq };
     this.#flushAll();
     this.#push({ kind: 'gap', fromSeq, toSeq });
     this.lastSeq = Math.max(this.lastSeq, toSeq);

@@ -51,6 +51,8 @@ export class LogView {
   readonly element: HTMLElement;
   readonly #lines: HTMLElement;
   readonly #tail: HTMLElement;
+  /** The frames lost so far, pinned at the top: a gap's own entry scrolls away (and out of the model) under a flood. */
+  readonly #gapBar: HTMLElement;
   #model: LogModel | undefined;
   /** Model indexes of the first line element and one past the last. */
   #drawnStart = 0;
@@ -70,9 +72,11 @@ export class LogView {
   constructor() {
     this.#lines = h('div', { class: 'lines' });
     this.#tail = h('div', { class: 'tail' });
+    this.#gapBar = h('div', { class: 'marker gap gap-bar', role: 'note', hidden: true });
     this.element = h(
       'div',
       { class: 'log', tabindex: 0, role: 'log', 'aria-live': 'off', 'aria-label': 'Output (stderr lines marked in red at the left edge)' },
+      this.#gapBar,
       this.#lines,
       this.#tail,
     );
@@ -152,6 +156,7 @@ export class LogView {
     }
     this.#drawnEnd = model.end;
     this.#tail.replaceChildren(...model.partials().map(entryElement));
+    this.#showGaps(model);
     this.element.scrollTop = this.element.scrollHeight;
     this.#ourScrollTop = this.element.scrollTop;
     // Nothing is drawn until the cost is known: the next frame's start ends this draw's rendering.
@@ -164,6 +169,17 @@ export class LogView {
       this.#notBefore = now + cost * (1 / RENDER_BUDGET - 1);
       if (this.#model && this.#model.end !== this.#drawnEnd) this.#schedule();
     });
+  }
+
+  #showGaps(model: LogModel): void {
+    this.#gapBar.hidden = model.gaps === 0;
+    if (model.gaps === 0 || !model.lastGap) return;
+    const { fromSeq, toSeq } = model.lastGap;
+    const text =
+      model.gaps === 1
+        ? `⚠ frames ${fromSeq}–${toSeq} lost (${model.lostFrames}): evicted from the daemon’s buffer before this view read them`
+        : `⚠ ${model.lostFrames} frames lost in ${model.gaps} gaps, the last ${fromSeq}–${toSeq}: evicted before this view read them`;
+    if (this.#gapBar.textContent !== text) this.#gapBar.textContent = text;
   }
 
   /**
