@@ -2,6 +2,9 @@
  * The page's DOM-free modules (console/src): line model, formatting and parsing, daemon figures, the wire checks and
  * the codec. Run in Node: they are the same files esbuild bundles.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { decodeMessage, encodeRequest } from '../../console/src/codec.js';
@@ -9,6 +12,22 @@ import { formatArgv, formatBytes, formatDuration, parseArgs, parseEnv, parseEsca
 import { fromFallback, fromServerInfo, pickNumber, rate } from '../../console/src/info.js';
 import { describeExit, LogModel, MAX_LINE_CHARS, MAX_LOG_LINES } from '../../console/src/logmodel.js';
 import { classify } from '../../console/src/wire.js';
+
+describe('the page bundle', () => {
+  it('imports only its own files and its three browser packages (no daemon code, nothing of Node)', () => {
+    const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../console/src');
+    const bad: string[] = [];
+    for (const file of readdirSync(dir)) {
+      const text = readFileSync(path.join(dir, file), 'utf8');
+      for (const m of text.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
+        const spec = m[1]!;
+        const ok = /^\.\/[\w-]+\.js$/.test(spec) || ['msgpackr', '@xterm/xterm', '@xterm/addon-fit'].includes(spec);
+        if (!ok) bad.push(`console/src/${file} imports ${spec}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+});
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const texts = (m: LogModel) => m.since(0).entries.map((e) => ('text' in e ? `${e.kind}:${e.text}` : `${e.kind}:${e.fromSeq}-${e.toSeq}`));
