@@ -608,7 +608,7 @@ class App {
         m.gaps === 0
           ? ''
           : ` · ⚠ ${m.lostFrames} frames lost${m.gaps === 1 && m.lastGap ? ` (${m.lastGap.fromSeq}–${m.lastGap.toSeq})` : ` in ${m.gaps} gaps`}`;
-      this.#viewStatus.textContent = `${m.frames} frames · ${formatBytes(m.bytes)} · seq ${m.lastSeq}${lost} · ${this.#frameRate} frames/s · ${cur.log.renders} renders${cur.log.following ? '' : ' · paused'}${age}`;
+      this.#viewStatus.textContent = `${m.frames} frame${m.frames === 1 ? '' : 's'} · ${formatBytes(m.bytes)} · seq ${m.lastSeq}${lost} · ${this.#frameRate} frames/s · ${cur.log.renders} renders${cur.log.following ? '' : ' · paused'}${age}`;
     } else if (cur.term) {
       this.#view.dataset.renders = String(cur.term.parsed);
       this.#viewStatus.textContent = `terminal ${cur.term.term.cols}×${cur.term.term.rows} · seq ${cur.term.lastSeq} · ${this.#frameRate} frames/s${age}`;

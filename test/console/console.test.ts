@@ -371,6 +371,10 @@ describe('console in Chromium', () => {
     await login(page, cd.url, cd.d.token);
     await expect.poll(() => page.locator('tr[data-id="lint"] .c-exit').textContent(), { timeout: 10_000 }).toBe('2');
     await expect.poll(() => page.locator('tr[data-id="dev-server"] .c-memory').textContent(), { timeout: 10_000 }).toMatch(/iB$/);
+    // A process another client owns, in view as an observer.
+    await page.locator('tr[data-id="build-web"]').click();
+    await expect.poll(() => page.locator('.log .lines .line.stdout').first().textContent(), { timeout: 10_000 }).toBe('building');
+    await expect.poll(() => page.locator('tr[data-id="build-web"] .c-observers').textContent(), { timeout: 10_000 }).toBe('1');
     await screenshot(page, 'console-list.png');
     expect(problems).toEqual([]);
     await page.close();
