@@ -782,7 +782,9 @@ class App {
     const args = h('textarea', { id: 'spawn-args', rows: 3, spellcheck: 'false' });
     const cwd = h('input', { type: 'text', id: 'spawn-cwd', autocomplete: 'off', spellcheck: 'false' });
     const env = h('textarea', { id: 'spawn-env', rows: 2, spellcheck: 'false' });
-    const pty = h('input', { type: 'checkbox', id: 'spawn-pty' });
+    // A daemon without terminals ignores an unknown `pty` param and spawns on pipes: offer it only where it exists.
+    const canPty = this.#caps?.methods.includes('process.resize') ?? false;
+    const pty = h('input', { type: 'checkbox', id: 'spawn-pty', disabled: !canPty });
     const cols = h('input', { type: 'number', id: 'spawn-cols', min: 1, max: 1000, value: 100 });
     const rows = h('input', { type: 'number', id: 'spawn-rows', min: 1, max: 1000, value: 30 });
     const built: { params?: SpawnParams } = {};
@@ -823,6 +825,7 @@ class App {
           {},
           h('legend', {}, 'Terminal'),
           h('label', { class: 'check' }, pty, ' run on a pseudo-terminal'),
+          canPty ? undefined : h('p', { class: 'hint' }, 'This daemon has no terminals (process.resize is missing).'),
           field('Columns', cols),
           field('Rows', rows),
         ),

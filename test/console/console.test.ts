@@ -315,6 +315,9 @@ describe('console in Chromium', () => {
     await spawn.focus();
     await page.keyboard.press('Enter');
     await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('spawn-id');
+    // No terminals on this daemon (process.resize missing): the terminal option is offered only where it works.
+    const caps2 = await c.call('server.capabilities');
+    expect(await page.locator('#spawn-pty').isDisabled()).toBe(!caps2.methods.includes('process.resize'));
     await page.keyboard.press('Escape');
     expect(await page.locator('dialog').count()).toBe(0);
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('spawn');
