@@ -76,6 +76,14 @@ const FLAGS: readonly FlagSpec[] = [
     default: '30s',
     usage: 'with -serve: drop a receiver that takes no output for this long while a child waits on it (Go duration: 30s, 2m)',
   },
+  {
+    name: 'replay-budget',
+    kind: 'bytes',
+    arg: 'size',
+    default: '1GiB',
+    usage:
+      'with -serve: the most every replay buffer together may hold (each keeps its own 16 MiB cap); over it, exited processes lose their buffered output first, oldest first, then the largest live buffers their oldest frames (never frames an owner has not been sent). Sizes: 512MiB, 2GiB, bytes',
+  },
   { name: 'keep-children', kind: 'bool', usage: 'with -serve: leave children running across a graceful shutdown (they lose their stdio)' },
   { name: 'no-login-path', kind: 'bool', usage: "with -serve: give children the daemon's PATH instead of the login shell's" },
   {
@@ -235,6 +243,7 @@ async function main(argv: readonly string[]): Promise<number> {
       maxExtractBytes: get<number>('max-extract-bytes'),
       gitTimeoutMs: get<number>('git-timeout'),
       keepChildren: get<boolean>('keep-children'),
+      replayBudgetBytes: get<number>('replay-budget'),
       loginPath: !get<boolean>('no-login-path'),
       metricsAddr: parsed.given.has('metrics-addr') ? get<string>('metrics-addr') : undefined,
       websocket: parsed.given.has('ws-addr') ? { addr: get<string>('ws-addr'), allowOrigins: get<string[]>('ws-allow-origin') } : undefined,

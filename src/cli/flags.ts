@@ -3,9 +3,10 @@
  * `-flag` and `--flag` are the same; values come as `-flag=v` or `-flag v`; a bool flag takes no separate value
  * (`-flag=false` to turn one off); parsing stops at `--` or at the first argument that is not a flag.
  */
+import { parseBytes } from '../util/bytes.js';
 import { parseDuration } from '../util/duration.js';
 
-export type FlagKind = 'bool' | 'string' | 'int' | 'duration' | 'list';
+export type FlagKind = 'bool' | 'string' | 'int' | 'duration' | 'bytes' | 'list';
 
 export interface FlagSpec {
   readonly name: string;
@@ -85,6 +86,12 @@ function convert(spec: FlagSpec, text: string, previous: FlagValue | undefined):
       } catch (err) {
         throw invalid((err as Error).message);
       }
+    case 'bytes':
+      try {
+        return parseBytes(text);
+      } catch (err) {
+        throw invalid((err as Error).message);
+      }
   }
 }
 
@@ -102,6 +109,7 @@ export function flagValue<T extends FlagValue>(specs: readonly FlagSpec[], parse
   if (spec === undefined) throw new Error(`unknown flag ${name}`);
   if (spec.kind === 'list') return [] as unknown as T;
   if (spec.kind === 'duration' && typeof spec.default === 'string') return parseDuration(spec.default) as T;
+  if (spec.kind === 'bytes' && typeof spec.default === 'string') return parseBytes(spec.default) as T;
   return (spec.default ?? (spec.kind === 'bool' ? false : spec.kind === 'string' ? '' : 0)) as T;
 }
 

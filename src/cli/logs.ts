@@ -49,7 +49,9 @@ export async function runLogs(options: LogsOptions): Promise<number> {
         say(`output lost: frames ${item.fromSeq}..${item.toSeq} were evicted before they could be read`);
         continue;
       }
-      const to = item.type === 'stdout' ? stdout : stderr;
+      if (item.type === 'resize') continue;
+      // A terminal's screen (its older output was evicted) draws what it showed; stdout carries the terminal.
+      const to = item.type === 'stderr' ? stderr : stdout;
       if (!to.write(item.data)) await once(to, 'drain');
     }
   })().catch(() => {});

@@ -95,6 +95,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
           say(`warning: output lost while disconnected: frames ${item.fromSeq}..${item.toSeq} were evicted from the daemon's replay buffer`);
           continue;
         }
+        if (item.type === 'resize' || item.type === 'screen') continue;
         const sink = item.type === 'stdout' ? stdout : stderr;
         if (sink === stdout && stdoutBroken) continue;
         if (!sink.write(item.data)) await drained(sink);

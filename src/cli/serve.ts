@@ -22,6 +22,7 @@ export interface ServeModeOptions {
   readonly maxExtractBytes: number;
   readonly gitTimeoutMs: number;
   readonly keepChildren: boolean;
+  readonly replayBudgetBytes: number;
   readonly loginPath: boolean;
   readonly metricsAddr: string | undefined;
   readonly websocket: WebSocketOptions | undefined;
@@ -30,7 +31,7 @@ export interface ServeModeOptions {
 }
 
 /** Test-only shortenings of fixed daemon timings (documented in PROTOCOL.md as such, not in -help). */
-function testTimings(): { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number } {
+function testTimings(): { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number; authDeadlineMs?: number } {
   const n = (name: string) => {
     const v = Number(process.env[name]);
     return Number.isFinite(v) && v > 0 ? v : undefined;
@@ -39,6 +40,7 @@ function testTimings(): { idleTimeoutMs?: number; orphanProbeMs?: number; orphan
     idleTimeoutMs: n('CLAUSTRUM_TEST_IDLE_TIMEOUT_MS'),
     orphanProbeMs: n('CLAUSTRUM_TEST_ORPHAN_PROBE_MS'),
     orphanGraceMs: n('CLAUSTRUM_TEST_ORPHAN_GRACE_MS'),
+    authDeadlineMs: n('CLAUSTRUM_TEST_AUTH_DEADLINE_MS'),
   };
 }
 
@@ -92,6 +94,7 @@ export async function runServeMode(o: ServeModeOptions): Promise<number> {
       flow: { stallTimeoutMs: o.stallTimeoutMs },
       workspace: { maxExtractBytes: Math.max(0, o.maxExtractBytes), gitTimeoutMs: Math.max(0, o.gitTimeoutMs) },
       keepChildren: o.keepChildren,
+      replayBudgetBytes: o.replayBudgetBytes,
       loginPath: o.loginPath,
       metricsAddr: o.metricsAddr,
       websocket: o.console && o.websocket ? await withConsole(o.websocket) : o.websocket,

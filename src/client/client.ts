@@ -23,6 +23,9 @@ import { msgpack } from './msgpack.js';
 import { unixTransport, type Channel, type Transport } from './transport.js';
 import { websocketTransport, type WebSocketTransportOptions } from './websocket.js';
 import type {
+  MethodName,
+  ParamsOf,
+  ResultOf,
   CapabilitiesResult,
   Incoming,
   KillAndWaitResult,
@@ -249,16 +252,16 @@ export class Client extends EventEmitter<ClientEvents> {
   // ---- methods ----
 
   ping(): Promise<PingResult> {
-    return this.#request('server.ping', undefined, true);
+    return this.#typed('server.ping', undefined, true);
   }
 
   capabilities(): Promise<CapabilitiesResult> {
-    return this.#request('server.capabilities', undefined, true);
+    return this.#typed('server.capabilities', undefined, true);
   }
 
   /** Stops the daemon and every child. */
   shutdown(): Promise<ShutdownResult> {
-    return this.#request('server.shutdown', undefined, false);
+    return this.#typed('server.shutdown', undefined, false);
   }
 
   /**
@@ -306,11 +309,11 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   kill(id: string, signal?: string): Promise<KillResult> {
-    return this.#request('process.kill', signal === undefined ? { id } : { id, signal }, false);
+    return this.#typed('process.kill', signal === undefined ? { id } : { id, signal }, false);
   }
 
   killAndWait(id: string, options: { signal?: string; timeoutMs?: number; escalate?: boolean } = {}): Promise<KillAndWaitResult> {
-    return this.#request('process.killAndWait', { id, ...options }, false);
+    return this.#typed('process.killAndWait', { id, ...options }, false);
   }
 
   /**
@@ -318,17 +321,17 @@ export class Client extends EventEmitter<ClientEvents> {
    * retried after a drop (offsets make it exactly-once); without one it is not.
    */
   stdin(params: StdinParams): Promise<StdinResult> {
-    return this.#request('process.stdin', params, params.offset !== undefined);
+    return this.#typed('process.stdin', params, params.offset !== undefined);
   }
 
   /** `process.list` (an extension; listed in `server.capabilities` when the daemon has it). */
   list(): Promise<ListResult> {
-    return this.#request('process.list', {}, true);
+    return this.#typed('process.list', {}, true);
   }
 
   /** `process.stats` (an extension). */
   stats(id: string): Promise<StatsResult> {
-    return this.#request('process.stats', { id }, true);
+    return this.#typed('process.stats', { id }, true);
   }
 
   /** Any method, for namespaces this client does not wrap (`files.*`, `git.*`). */
@@ -350,6 +353,11 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   // ---- requests ----
+
+  /** A request whose params and result the protocol's MethodMap types. */
+  #typed<M extends MethodName>(method: M, params: ParamsOf<M>, idempotent: boolean): Promise<ResultOf<M>> {
+    return this.#request<ResultOf<M>>(method, params ?? undefined, idempotent);
+  }
 
   #request<T>(method: string, params: object | undefined, idempotent: boolean): Promise<T> {
     if (this.#closed) return Promise.reject(new ClosedError());

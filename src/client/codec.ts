@@ -45,6 +45,14 @@ export function classify(msg: unknown): Incoming {
       if (data === undefined) return invalid(`${stream} frame without data`);
       return { kind: 'frame', type: 'stream', processId, stream: stream satisfies OutputStream, seq, data };
     }
+    if (stream === 'resize' || stream === 'screen') {
+      const { cols, rows } = m;
+      if (!isSize(cols) || !isSize(rows)) return invalid(`${stream} frame without cols and rows`);
+      if (stream === 'resize') return { kind: 'frame', type: 'stream', processId, stream, seq, cols, rows };
+      const data = bytesOf(m.data);
+      if (data === undefined) return invalid('screen frame without data');
+      return { kind: 'frame', type: 'stream', processId, stream, seq, cols, rows, data };
+    }
     if (stream === 'exit') {
       if (typeof m.exitCode !== 'number') return invalid('exit frame without exitCode');
       let frame: IncomingFrame = { kind: 'frame', type: 'stream', processId, stream: 'exit', seq, exitCode: m.exitCode };
@@ -74,6 +82,10 @@ export function classify(msg: unknown): Incoming {
 
 function invalid(reason: string): Incoming {
   return { kind: 'invalid', reason };
+}
+
+function isSize(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
 }
 
 function isSeq(v: unknown): v is number {

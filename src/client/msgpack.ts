@@ -6,7 +6,7 @@
  * `files.read` may be larger than any request).
  */
 import { Packr, Unpackr } from 'msgpackr';
-import { MessageSplitter } from '../protocol/msgpack.js';
+import { containsExt, MessageSplitter } from '../protocol/msgpack.js';
 import { type Codec, classify, MAX_INCOMING_MESSAGE_BYTES, type StreamDecoder } from './codec.js';
 import type { Incoming } from './wire.js';
 
@@ -14,6 +14,8 @@ const packr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
 function decodeValue(message: Buffer): Incoming {
+  // The wire uses no extension type; msgpackr would resolve its own (records, shared references) at any cost.
+  if (containsExt(message)) return { kind: 'invalid', reason: 'a MessagePack extension type (the wire uses none)' };
   let value: unknown;
   try {
     value = unpackr.unpack(message);

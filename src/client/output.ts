@@ -36,13 +36,26 @@ export interface ExitInfo {
   readonly gaps: readonly GapInfo[];
 }
 
+/** A terminal's screen as of `seq`, in place of the frames up to it (extension `process.pty`). */
+export interface ScreenInfo {
+  readonly seq: number;
+  readonly cols: number;
+  readonly rows: number;
+  /** UTF-8 text that draws the screen on a fresh `cols`×`rows` terminal. */
+  readonly data: Buffer;
+}
+
 export type OutputItem =
   | { readonly type: OutputStream; readonly seq: number; readonly data: Buffer }
-  | { readonly type: 'gap'; readonly fromSeq: number; readonly toSeq: number };
+  | { readonly type: 'gap'; readonly fromSeq: number; readonly toSeq: number }
+  | { readonly type: 'resize'; readonly seq: number; readonly cols: number; readonly rows: number }
+  | ({ readonly type: 'screen' } & ScreenInfo);
 
 export interface OutputEvents {
   data(stream: OutputStream, data: Buffer, seq: number): void;
   gap(gap: GapInfo): void;
+  resize?(cols: number, rows: number, seq: number): void;
+  screen?(screen: ScreenInfo): void;
 }
 
 export class OutputReader {
@@ -74,7 +87,7 @@ export class OutputReader {
       (d) => track(stderr)(d),
     );
     const output: ByteQueue<OutputItem> = new ByteQueue<OutputItem>(
-      (i) => (i.type === 'gap' ? 0 : i.data.length),
+      (i) => (i.type === 'gap' || i.type === 'resize' ? 0 : i.data.length),
       (d) => track(output)(d),
     );
     this.#queues = { stdout, stderr, output };
@@ -116,6 +129,14 @@ export class OutputReader {
       this.#duplicates++;
       return undefined;
     }
+    if (frame.stream === 'screen') {
+      // The screen stands for every frame up to its seq: no gap, whatever was evicted.
+      this.#lastSeq = frame.seq;
+      const screen: ScreenInfo = { seq: frame.seq, cols: frame.cols, rows: frame.rows, data: frame.data };
+      this.#queues.output.push({ type: 'screen', ...screen });
+      this.#events.screen?.(screen);
+      return undefined;
+    }
     if (frame.seq > this.#lastSeq + 1) this.#gap(this.#lastSeq + 1, frame.seq - 1);
     this.#lastSeq = frame.seq;
     if (frame.stream === 'exit') {
@@ -130,6 +151,11 @@ export class OutputReader {
         seq: frame.seq,
         gaps: [...this.#gaps],
       };
+    }
+    if (frame.stream === 'resize') {
+      this.#queues.output.push({ type: 'resize', seq: frame.seq, cols: frame.cols, rows: frame.rows });
+      this.#events.resize?.(frame.cols, frame.rows, frame.seq);
+      return undefined;
     }
     this.#queues[frame.stream].push(frame.data);
     this.#queues.output.push({ type: frame.stream, seq: frame.seq, data: frame.data });

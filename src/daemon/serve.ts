@@ -50,6 +50,8 @@ export interface ServeConfig {
   /** files.* and git.* limits: `-max-extract-bytes`, `-git-timeout`. */
   readonly workspace?: RpcOptions['workspace'];
   readonly keepChildren: boolean;
+  /** `-replay-budget`; the default when absent. */
+  readonly replayBudgetBytes?: number;
   readonly loginPath: boolean;
   readonly metricsAddr: string | undefined;
   /** Serve WebSocket too (`-ws-addr`, `-ws-allow-origin`). */
@@ -60,7 +62,7 @@ export interface ServeConfig {
   /** Detached: the readiness report goes here (the launcher's pipe). */
   readonly report?: (msg: ReadyMessage) => void;
   /** Test-only shortenings (see PROTOCOL.md); production uses the constants. */
-  readonly timings?: { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number };
+  readonly timings?: { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number; authDeadlineMs?: number };
 }
 
 /** Go's names for the signals it logs (`received terminated`). */
@@ -110,6 +112,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     // The data path, built in order: supervisor → metrics → RPC server(supervisor) → transports.
     let loginPath: Promise<string | undefined> | undefined;
     const supervisor = new Supervisor(log, {
+      replayBudgetBytes: cfg.replayBudgetBytes,
       observer: { spawned: (proc) => registry.add(proc.pid, proc.spec.command), reaped: (proc) => void registry.remove(proc.pid) },
       // Read once, at the first spawn, which waits for it.
       childPath: cfg.loginPath ? () => (loginPath ??= readLoginShellPath()) : undefined,
@@ -133,9 +136,10 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       onShutdownRequest: () => void shutdown(),
     });
     const rpc = server;
-    unix = new UnixTransport(rpc, log, { socketPath });
+    const authDeadlineMs = cfg.timings?.authDeadlineMs;
+    unix = new UnixTransport(rpc, log, { socketPath, authDeadlineMs });
     await unix.listen();
-    if (cfg.websocket) websocket = await (await loadWebSocketTransport()).serveWebSocket(cfg.websocket, log, rpc);
+    if (cfg.websocket) websocket = await (await loadWebSocketTransport()).serveWebSocket({ ...cfg.websocket, authDeadlineMs }, log, rpc);
     socketId = await identify(socketPath);
     const ownSocket = socketId;
     await lock.complete(instanceId, server.startedAt);

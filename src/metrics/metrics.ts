@@ -35,6 +35,8 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
   readonly #drainTimeouts: Counter;
   readonly #spawnFailures: Counter<'reason'>;
   readonly #spawnSeconds: Histogram;
+  readonly #refused: Counter<'reason'>;
+  readonly #budgetReclaimed: Counter;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -54,6 +56,16 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
       'claustrum_exit_drain_timeouts_total',
       'Exits whose pipes were force-closed after the drain grace (a descendant held them).',
     );
+    this.#budgetReclaimed = counter(
+      'claustrum_replay_budget_evicted_bytes_total',
+      'Serialized bytes evicted from replay buffers to keep their total under -replay-budget.',
+    );
+    this.#refused = new Counter({
+      name: 'claustrum_connections_refused_total',
+      help: 'Connections closed before they authenticated: a listener full of unauthenticated ones, or one past its deadline.',
+      labelNames: ['reason'],
+      registers,
+    });
     this.#spawnFailures = new Counter({
       name: 'claustrum_spawn_failures_total',
       help: 'process.spawn calls that failed, by reason.',
@@ -77,7 +89,8 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
       });
     gauge('claustrum_processes_live', 'Children not yet exited.', (s) => s.liveCount);
     gauge('claustrum_processes_retained', 'Processes reachable by id: running, and exited ones within retention.', (s) => s.retainedCount);
-    gauge('claustrum_replay_buffer_bytes', 'Serialized bytes held in replay buffers.', (s) => s.list().reduce((n, p) => n + p.replay.bytes, 0));
+    gauge('claustrum_replay_buffer_bytes', 'Serialized bytes held in replay buffers.', (s) => s.budget.used);
+    gauge('claustrum_replay_budget_bytes', 'The most every replay buffer together may hold (-replay-budget).', (s) => s.budget.limit);
     gauge('claustrum_stdin_queue_bytes', 'Stdin bytes accepted but not yet written to children.', (s) =>
       s.list().reduce((n, p) => n + p.stdin.queuedBytes, 0),
     );
@@ -95,6 +108,14 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
   // ---- hooks ----
   connected(): void {
     this.#connections.inc();
+  }
+
+  reclaimed(bytes: number): void {
+    this.#budgetReclaimed.inc(bytes);
+  }
+
+  refused(reason: string): void {
+    this.#refused.inc({ reason });
   }
   spawned(_proc: ManagedProcess, latencyMs: number): void {
     this.#spawns.inc();
@@ -126,6 +147,9 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
     this.#drainTimeouts.inc();
   }
 }
+
+/** Most simultaneous connections to the metrics listener; further ones are closed at accept. */
+export const METRICS_MAX_CONNECTIONS = 64;
 
 /**
  * Serves `/metrics` and nothing else. A bind failure is logged, not fatal. The endpoint has no auth: bind it to
@@ -165,6 +189,9 @@ export async function serveMetrics(addr: string, metrics: Metrics, log: Logger):
   // The reference's ReadHeaderTimeout is 5 s; a slow client must not hold a socket open.
   server.headersTimeout = 5000;
   server.requestTimeout = 10_000;
+  // Nobody authenticates here: a bounded number of sockets, each short-lived, whoever connects.
+  server.maxConnections = METRICS_MAX_CONNECTIONS;
+  server.keepAliveTimeout = 5000;
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -10,7 +10,7 @@ import { CatalogueError } from '../protocol/errors.js';
 import { errnoText, syscallCode } from '../util/errno.js';
 
 /** The catalogue entries a spawn can fail with, in the reference's check order. */
-export type SpawnFailureKey = 'chdirStat' | 'chdirNotDirectory' | 'chdir' | 'executableNotFound' | 'forkExec';
+export type SpawnFailureKey = 'chdirStat' | 'chdirNotDirectory' | 'chdir' | 'executableNotFound' | 'forkExec' | 'ptyUnavailable';
 
 /** Why a spawn failed: the wire error itself (Go os/exec's texts), its key doubling as the metrics label. */
 export class SpawnError<K extends SpawnFailureKey = SpawnFailureKey> extends CatalogueError<K> {}

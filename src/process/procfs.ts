@@ -17,6 +17,8 @@ export interface ProcStat {
   readonly ppid: number;
   readonly pgid: number;
   readonly sid: number;
+  /** The foreground process group of the controlling terminal, -1 when there is none. */
+  readonly tpgid: number;
   /** Start time in clock ticks since boot, as text (it can pass 2^53 on long-lived machines only in theory). */
   readonly startTime: string;
   /** R, S, D, Z, T, … */
@@ -30,7 +32,15 @@ export function parseStat(pid: number, text: string): ProcStat | undefined {
   const f = text.slice(close + 2).split(' ');
   // f[0] is field 3 (state); field n is f[n - 3].
   if (f.length < 20) return undefined;
-  return { pid, state: f[0]!, ppid: Number(f[1]), pgid: Number(f[2]), sid: Number(f[3]), startTime: f[19]! };
+  return {
+    pid,
+    state: f[0]!,
+    ppid: Number(f[1]),
+    pgid: Number(f[2]),
+    sid: Number(f[3]),
+    tpgid: Number(f[5]),
+    startTime: f[19]!,
+  };
 }
 
 /**

@@ -49,29 +49,62 @@ export type StdinOutcome =
   | { readonly kind: 'notRunning' }
   | { readonly kind: 'full' }
   | { readonly kind: 'closed' }
+  | { readonly kind: 'noEof' }
   | { readonly kind: 'accepted'; readonly applied: number; readonly bytes: number };
 
+/** Where a child's stdin bytes go: its stdin pipe, or its terminal. */
+export interface StdinSink {
+  /** Queues bytes in order; never waits. */
+  write(data: Buffer): void;
+  /** Closes the input once everything queued is written (pipes only: see `endable`). */
+  end(): void;
+  /** Bytes queued and not yet taken by the child. */
+  readonly queuedBytes: number;
+  /** The sink failed (EPIPE, a terminal gone): what is queued was dropped and nothing more goes in. */
+  readonly broken: boolean;
+  /** False for a terminal: it has no end of input, only the bytes a user would type (Ctrl-D). */
+  readonly endable: boolean;
+}
+
+/** A child's stdin pipe as a sink. `onBroken` hears the error that broke it (EPIPE once the child closed or died). */
+export function pipeSink(pipe: Writable, onBroken: (err: Error) => void): StdinSink {
+  let broken = false;
+  pipe.on('error', (err) => {
+    // Drop what is queued, keep counting (reference behaviour).
+    broken = true;
+    onBroken(err);
+  });
+  return {
+    write: (data) => {
+      if (!broken && !pipe.destroyed) pipe.write(data);
+    },
+    end: () => {
+      if (!broken && !pipe.destroyed) pipe.end(); // after the queued bytes
+    },
+    get queuedBytes() {
+      return broken || pipe.destroyed ? 0 : pipe.writableLength;
+    },
+    get broken() {
+      return broken || pipe.destroyed;
+    },
+    endable: true,
+  };
+}
+
 /**
- * A child's stdin under the offset rules: what has been applied, what is queued in the pipe, and the `eof` close.
- * Never waits for the child to read: bytes are queued in the pipe's writable buffer, bounded by `capBytes`.
+ * A child's stdin under the offset rules: what has been applied, what is queued, and the `eof` close. Never waits
+ * for the child to read: bytes are queued in the sink, bounded by `capBytes`.
  */
 export class StdinWriter {
-  readonly #pipe: Writable;
+  readonly #sink: StdinSink;
   readonly #capBytes: number;
   #applied = 0;
-  /** The pipe failed (EPIPE once the child closed its stdin or died): what is queued was dropped. */
-  #broken = false;
   /** The client closed stdin (an `eof` write): no fresh bytes are accepted after it. */
   #ended = false;
 
-  constructor(pipe: Writable, capBytes: number, onBroken: (err: Error) => void) {
-    this.#pipe = pipe;
+  constructor(sink: StdinSink, capBytes: number) {
+    this.#sink = sink;
     this.#capBytes = capBytes;
-    pipe.on('error', (err) => {
-      // Drop what is queued, keep counting (reference behaviour).
-      this.#broken = true;
-      onBroken(err);
-    });
   }
 
   get applied(): number {
@@ -82,9 +115,9 @@ export class StdinWriter {
     return this.#ended;
   }
 
-  /** Bytes accepted but not yet written into the child's pipe. */
+  /** Bytes accepted but not yet taken by the child. */
   get queuedBytes(): number {
-    return this.#broken || this.#pipe.destroyed ? 0 : this.#pipe.writableLength;
+    return this.#sink.queuedBytes;
   }
 
   /**
@@ -94,6 +127,7 @@ export class StdinWriter {
   write(data: Buffer, offset: number | undefined, eof: boolean, running: boolean): StdinOutcome {
     const verdict = stdinVerdict(this.#applied, offset, data.length);
     if (verdict.kind === 'gap') return verdict;
+    if (eof && !this.#sink.endable) return { kind: 'noEof' };
     const eofPending = eof && !this.#ended;
     if (verdict.kind === 'duplicate' && !(eofPending && offset! + data.length === this.#applied)) {
       return { kind: 'duplicate', applied: this.#applied };
@@ -103,12 +137,11 @@ export class StdinWriter {
     if (this.#ended && fresh.length > 0) return { kind: 'closed' };
     const queued = this.queuedBytes;
     if (queued > 0 && queued + fresh.length > this.#capBytes) return { kind: 'full' };
-    const writable = !this.#broken && !this.#pipe.destroyed;
-    if (fresh.length > 0 && writable) this.#pipe.write(fresh);
+    if (fresh.length > 0) this.#sink.write(fresh);
     this.#applied += fresh.length;
     if (eofPending) {
       this.#ended = true;
-      if (writable) this.#pipe.end(); // after the queued bytes
+      this.#sink.end();
     }
     return { kind: 'accepted', applied: this.#applied, bytes: fresh.length };
   }

@@ -7,11 +7,12 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger.js';
 import { REPLAY_CAP_BYTES } from '../replay/buffer.js';
+import { type BudgetMember, DEFAULT_REPLAY_BUDGET_BYTES, ReplayBudget } from '../replay/budget.js';
 import { errnoText, syscallCode } from '../util/errno.js';
 import { expandTilde } from '../util/paths.js';
 import { checkWorkingDirectory, resolveCommand, SpawnError } from './command.js';
 import { buildChildEnv } from './env.js';
-import { EXIT_DRAIN_GRACE_MS, ManagedProcess, type ProcessObserver } from './child.js';
+import { EXIT_DRAIN_GRACE_MS, ManagedProcess, type ProcessObserver, TerminalEvents, type TerminalParts } from './child.js';
 import { descendantsOf, processTable, signalPid } from './procfs.js';
 import { STDIN_QUEUE_CAP_BYTES } from './stdin.js';
 import type { KilledBy } from '../replay/frame.js';
@@ -25,6 +26,8 @@ export const SHUTDOWN_KILL_WAIT_MS = 1000;
 
 export interface SupervisorOptions {
   readonly replayCapBytes?: number;
+  /** The budget of every replay buffer together (`-replay-budget`); DEFAULT_REPLAY_BUDGET_BYTES when absent. */
+  readonly replayBudgetBytes?: number;
   readonly stdinQueueCapBytes?: number;
   readonly drainGraceMs?: number;
   readonly retentionMs?: number;
@@ -36,6 +39,8 @@ export interface SupervisorOptions {
 }
 
 export interface SupervisorObserver {
+  /** The replay budget evicted this many bytes to stay under its limit. */
+  reclaimed?(bytes: number): void;
   spawned?(proc: ManagedProcess, latencyMs: number): void;
   spawnFailed?(kind: string): void;
 }
@@ -46,11 +51,15 @@ export interface SpawnRequest {
   readonly args: readonly string[];
   readonly cwd: string | undefined;
   readonly env: Readonly<Record<string, string>> | undefined;
+  /** Run on a pseudo-terminal of this size. */
+  readonly pty?: { readonly cols: number; readonly rows: number } | undefined;
+  /** TERM for a terminal program (`xterm-256color` by default). */
+  readonly term?: string | undefined;
 }
 
 export class Supervisor {
   readonly #log: Logger;
-  readonly #options: Required<Omit<SupervisorOptions, 'childPath' | 'observer'>> & Pick<SupervisorOptions, 'childPath'>;
+  readonly #options: Required<Omit<SupervisorOptions, 'childPath' | 'observer' | 'replayBudgetBytes'>> & Pick<SupervisorOptions, 'childPath'>;
   /** Every observer added, called in order through one stable object the processes hold. */
   readonly #observers: (ProcessObserver & SupervisorObserver)[] = [];
   readonly #observer: ProcessObserver & SupervisorObserver = fanOut(this.#observers);
@@ -61,6 +70,7 @@ export class Supervisor {
   /** Spawns in progress by id, so requests pipelined behind a spawn see its outcome rather than racing it. */
   readonly #pending = new Map<string, Promise<unknown>>();
   readonly #sweeper: NodeJS.Timeout;
+  readonly budget: ReplayBudget;
 
   constructor(log: Logger, options: SupervisorOptions = {}) {
     this.#log = log;
@@ -73,6 +83,11 @@ export class Supervisor {
       environment: options.environment ?? process.env,
       childPath: options.childPath,
     };
+    this.budget = new ReplayBudget(
+      options.replayBudgetBytes ?? DEFAULT_REPLAY_BUDGET_BYTES,
+      () => this.#budgetMembers(),
+      (bytes) => this.#observer.reclaimed?.(bytes),
+    );
     this.#sweeper = setInterval(() => this.sweep(), RETENTION_SWEEP_MS);
     this.#sweeper.unref();
   }
@@ -80,6 +95,16 @@ export class Supervisor {
   /** Adds an observer of every process event (metrics, registries); the ones given at construction come first. */
   addObserver(observer: ProcessObserver & SupervisorObserver): void {
     this.#observers.push(observer);
+  }
+
+  *#budgetMembers(): Iterable<BudgetMember> {
+    // Superseded live processes are in #live only; retained ones in #table only; most in both.
+    const seen = new Set<ManagedProcess>();
+    for (const proc of [...this.#table.values(), ...this.#live]) {
+      if (seen.has(proc)) continue;
+      seen.add(proc);
+      yield { buffer: proc.replay, live: !proc.exited, exitedAt: proc.exitFrameAt, keepAbove: proc.owedAbove };
+    }
   }
 
   get(id: string): ManagedProcess | undefined {
@@ -125,12 +150,15 @@ export class Supervisor {
       const file = await resolveCommand(req.command, this.#options.environment.PATH);
       const loginPath = await this.#options.childPath?.();
       const env = buildChildEnv(this.#options.environment, req.env, loginPath);
-      const child = await startChild(file, req.command, req.args, cwd, env);
+      const source = req.pty
+        ? await startTerminal(file, req.args, cwd, env, req.pty, req.term)
+        : { child: await startChild(file, req.command, req.args, cwd, env) };
       const proc = new ManagedProcess(
         { id: req.id, command: req.command, args: req.args, cwd },
-        child,
+        source,
         {
           replayCapBytes: this.#options.replayCapBytes,
+          replayAccount: this.budget.account,
           stdinQueueCapBytes: this.#options.stdinQueueCapBytes,
           drainGraceMs: this.#options.drainGraceMs,
         },
@@ -209,8 +237,53 @@ function fanOut(list: readonly (ProcessObserver & SupervisorObserver)[]): Proces
     exited: each('exited'),
     drainTimedOut: each('drainTimedOut'),
     spawned: each('spawned'),
+    reclaimed: each('reclaimed'),
     spawnFailed: each('spawnFailed'),
   };
+}
+
+/**
+ * Starts a program on a pseudo-terminal, with the cutter and the screen keeper that go with it. The terminal modules
+ * (the native PTY package, xterm.js) load at the first terminal: a daemon that never runs one pays nothing for them.
+ * A PTY package that cannot load fails this spawn only (`ptyUnavailable`); piped processes are unaffected.
+ */
+async function startTerminal(
+  file: string,
+  args: readonly string[],
+  cwd: string | undefined,
+  env: Record<string, string>,
+  size: { readonly cols: number; readonly rows: number },
+  term: string | undefined,
+): Promise<{ tty: TerminalParts; events: TerminalEvents }> {
+  const [{ spawnTerminal, PtyUnavailableError, TerminalSpawnError }, { OutputCutter }, { ScreenKeeper }] = await Promise.all([
+    import('../terminal/pty.js'),
+    import('../terminal/cutter.js'),
+    import('../terminal/screen.js'),
+  ]);
+  const events = new TerminalEvents();
+  let terminal: import('../terminal/pty.js').Terminal;
+  try {
+    terminal = await spawnTerminal({
+      file,
+      args,
+      cwd,
+      env,
+      cols: size.cols,
+      rows: size.rows,
+      term,
+      onData: events.data,
+      onLeaderExit: events.leaderExit,
+      onExit: events.exit,
+    });
+  } catch (err) {
+    if (err instanceof PtyUnavailableError) throw new SpawnError('ptyUnavailable', { reason: err.message });
+    if (err instanceof TerminalSpawnError) {
+      if (err.reason === 'openpty') throw new SpawnError('ptyUnavailable', { reason: err.message });
+      throw new SpawnError('forkExec', { path: file, reason: errnoText(err.reason) });
+    }
+    throw err;
+  }
+  return { tty: { terminal, cutter: new OutputCutter(events.piece), keeper: new ScreenKeeper({ cols: size.cols, rows: size.rows }) }, events };
 }
 
 /**

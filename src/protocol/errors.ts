@@ -50,6 +50,14 @@ export const CATALOGUE = {
   chdir: { code: ErrorCode.InternalError, message: 'chdir <cwd>: <reason>' },
   executableNotFound: { code: ErrorCode.InternalError, message: 'exec: "<name>": executable file not found in $PATH' },
   forkExec: { code: ErrorCode.InternalError, message: 'fork/exec <path>: <reason>' },
+  /** Extension (terminals): no pseudo-terminal could be had (the native package, or the system's pty limit). */
+  ptyUnavailable: { code: ErrorCode.InternalError, message: 'terminals are not available: <reason>' },
+  /** Extension (terminals): a size outside 1..1000 columns or rows. */
+  terminalSize: { code: ErrorCode.InvalidParams, message: 'Invalid terminal size: <detail>' },
+  /** Extension: process.resize on a piped process. */
+  notATerminal: { code: ErrorCode.InvalidParams, message: 'process is not a terminal' },
+  /** Extension: an `eof` write to a terminal, which has no end of input. */
+  stdinNoEof: { code: ErrorCode.InvalidParams, message: 'a terminal has no end of input: send Ctrl-D (0x04) as data instead of eof' },
 
   // files.*: the OS failures carry Go's os.PathError texts (-32603); the method's own refusals are -32602.
   statFailed: { code: ErrorCode.InternalError, message: 'stat <path>: <reason>' },
@@ -69,6 +77,8 @@ export const CATALOGUE = {
 
   /** A handler failed in a way no entry above names; the text is the underlying OS error's. */
   internal: { code: ErrorCode.InternalError, message: '<detail>' },
+  /** The reply could not be encoded in the connection's format (a MessagePack id no encoder can write back). */
+  replyNotEncodable: { code: ErrorCode.InternalError, message: 'reply could not be encoded: <detail>' },
   /** A handler threw something unexpected: a bug, contained to its request. */
   recoveredPanic: { code: ErrorCode.InternalError, message: 'recovered panic: <detail>' },
 } as const satisfies Record<string, Entry>;

@@ -29,11 +29,38 @@ export interface ExitFrameBody {
   readonly killedBy?: KilledBy | undefined;
 }
 
+/** Extension (terminals): the terminal was resized; everything after it was drawn at this size. */
+export interface ResizeFrameBody {
+  readonly seq: number;
+  readonly stream: 'resize';
+  readonly cols: number;
+  readonly rows: number;
+}
+
+/**
+ * Extension (terminals): the screen as of `seq`, written instead of the frames up to it when they are no longer all
+ * retained. `data` drawn on a fresh `cols`×`rows` terminal shows that screen (UTF-8 text; base64 on NDJSON, binary
+ * on MessagePack); the frames after `seq` follow. Not stored: made for the reader that needs it.
+ */
+export interface ScreenFrameBody<B = Buffer> {
+  readonly seq: number;
+  readonly stream: 'screen';
+  readonly cols: number;
+  readonly rows: number;
+  readonly data: B;
+}
+
 /** What a process's frame log holds, one entry per seq. */
-export type FrameBody<B = Buffer> = DataFrameBody<B> | ExitFrameBody;
+export type FrameBody<B = Buffer> = DataFrameBody<B> | ExitFrameBody | ResizeFrameBody;
 
 /** A stream frame as it travels: `{"type":"stream","processId":…,"stream":…,"seq":…,…}`. */
-export type StreamFrame<B = Buffer> = FrameBody<B> & { readonly type: 'stream'; readonly processId: string };
+export type StreamFrame<B = Buffer> = (FrameBody<B> | ScreenFrameBody<B>) & { readonly type: 'stream'; readonly processId: string };
+
+/** A terminal's size (extension). */
+export interface TerminalSize {
+  readonly cols: number;
+  readonly rows: number;
+}
 
 /**
  * Extension: an observer fell behind the replay buffer's oldest frame; the frames `fromSeq`..`toSeq` (inclusive) are
@@ -103,6 +130,11 @@ export interface ObserveResult {
   readonly lastSeq: number;
 }
 
+/** Extension `process.resize`. */
+export interface ResizeResult {
+  readonly success: true;
+}
+
 /** Extension `process.unobserve`: whether this connection was observing the process. */
 export interface UnobserveResult {
   readonly found: boolean;
@@ -125,6 +157,8 @@ export interface ProcessEntry {
   readonly stdinApplied: number;
   /** Connections observing the process (`process.observe`). */
   readonly observers: number;
+  /** A terminal process's current size (absent for a piped one). */
+  readonly pty?: TerminalSize;
 }
 
 export interface ListResult {

@@ -21,11 +21,13 @@ import type {
   PingResult,
   ReadResult,
   ReattachResult,
+  ResizeResult,
   ShutdownResult,
   SpawnResult,
   StatResult,
   StatsResult,
   StdinResult,
+  TerminalSize,
   UnobserveResult,
   ValidateResult,
   WorktreeCreateResult,
@@ -40,6 +42,16 @@ export interface SpawnParams {
   /** Merged over the daemon's environment. */
   readonly env?: Readonly<Record<string, string>>;
   readonly wantPid?: boolean;
+  /** Extension: run on a pseudo-terminal of this size (the program is its session leader). */
+  readonly pty?: TerminalSize;
+  /** With `pty`: TERM for the program; `xterm-256color` when absent. */
+  readonly term?: string;
+}
+
+export interface ResizeParams {
+  readonly id: string;
+  readonly cols: number;
+  readonly rows: number;
 }
 
 export interface StdinParams<B = Uint8Array> {
@@ -66,12 +78,16 @@ export interface ReattachParams {
   readonly id: string;
   readonly fromSeq?: number;
   readonly wantPid?: boolean;
+  /** Extension (terminals): start with the screen as it is (a `screen` frame), not the frames from `fromSeq`. */
+  readonly screen?: boolean;
 }
 
 export interface ObserveParams {
   readonly id: string;
   /** Frames with a seq above this are replayed; 0 (the default) replays everything retained. */
   readonly fromSeq?: number;
+  /** Extension (terminals): as for process.reattach. */
+  readonly screen?: boolean;
 }
 
 export interface IdParams {
@@ -118,6 +134,7 @@ export interface MethodMap {
   'process.stats': { params: IdParams; result: StatsResult };
   'process.observe': { params: ObserveParams; result: ObserveResult };
   'process.unobserve': { params: IdParams; result: UnobserveResult };
+  'process.resize': { params: ResizeParams; result: ResizeResult };
 }
 
 export type MethodName = keyof MethodMap;
@@ -148,6 +165,7 @@ export const METHOD_NAMES = [
   'process.stats',
   'process.observe',
   'process.unobserve',
+  'process.resize',
 ] as const satisfies readonly MethodName[];
 
 // Compile-time check that METHOD_NAMES names every method of the map exactly.

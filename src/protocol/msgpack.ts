@@ -114,6 +114,31 @@ function headerOf(buf: Buffer, at: number, limit: number): { header: number; pay
   return { header: 1, payload: 0, items: 0 };
 }
 
+/** First bytes of the extension types: fixext 1–16 (0xd4–0xd8) and ext 8/16/32 (0xc7–0xc9). */
+function isExtHeader(b: number): boolean {
+  return (b >= 0xd4 && b <= 0xd8) || (b >= 0xc7 && b <= 0xc9);
+}
+
+/**
+ * True when a whole MessagePack value contains an extension item anywhere (but `undefined`). The wire uses none, and a decoder that
+ * knows extensions can be made to do arbitrary work by them: msgpackr resolves its record and shared-reference
+ * extensions even with records off, so a 348-byte message expanded into gigabytes before authentication. Values
+ * with an extension are refused before they reach a decoder (linear in the value's size: headers only).
+ */
+export function containsExt(value: Buffer): boolean {
+  let remaining = 1;
+  let at = 0;
+  while (remaining > 0 && at < value.length) {
+    // fixext 1 of type 0 holding 0 is how JavaScript encoders write `undefined`: a constant, and harmless.
+    if (isExtHeader(value[at]!) && !(value[at] === 0xd4 && value[at + 1] === 0 && value[at + 2] === 0)) return true;
+    const h = headerOf(value, at, value.length);
+    if (h === undefined) return false;
+    at += h.header + h.payload;
+    remaining += h.items - 1;
+  }
+  return false;
+}
+
 /**
  * Splits a byte stream into whole MessagePack values, holding at most the cap of an unfinished value.
  *

@@ -5,17 +5,25 @@
  * is the length of its NDJSON line (newline included), computed arithmetically, because that is what the reference
  * counts against the cap (PROTOCOL.md). A test checks the arithmetic against the encoder byte for byte.
  */
-import type { DataFrameBody, ExitFrameBody, GapNotice, KilledBy, OutputStream } from '../protocol/messages.js';
+import type { DataFrameBody, ExitFrameBody, GapNotice, KilledBy, OutputStream, ResizeFrameBody, ScreenFrameBody } from '../protocol/messages.js';
 
-/** A data frame as the replay buffer holds it: the wire body plus its NDJSON size. */
-export type DataFrame = DataFrameBody<Buffer> & { readonly size: number };
+/**
+ * A data frame as the replay buffer holds it: the wire body plus its NDJSON size. `clean` (terminals only, never on
+ * the wire): false when the frame ends inside an escape sequence or a character, so no screen snapshot may be taken
+ * right after it.
+ */
+export type DataFrame = DataFrameBody<Buffer> & { readonly size: number; readonly clean?: boolean };
 /** The exit frame as the replay buffer holds it. */
 export type ExitFrame = ExitFrameBody & { readonly size: number };
 /**
  * One entry of a process's frame log. `data` of a retained data frame is a view of the buffer's ring, valid while
  * the frame is retained: encode or copy it at once.
  */
-export type Frame = DataFrame | ExitFrame;
+export type Frame = DataFrame | ExitFrame | ResizeFrame;
+/** A terminal's resize, as the replay buffer holds it (extension). */
+export type ResizeFrame = ResizeFrameBody & { readonly size: number };
+/** A screen snapshot for one reader (extension): never stored, so it has no size. */
+export type ScreenFrame = ScreenFrameBody<Buffer>;
 
 export type { KilledBy, OutputStream };
 
@@ -32,6 +40,9 @@ const EXIT_CODE_KEY = ',"exitCode":'.length;
 const SIGNAL_FIELD = (signal: string) => `,"signal":"${signal}"`.length;
 const KILLED_BY_FIELD = (by: string) => `,"killedBy":"${by}"`.length;
 const EXIT_END = '}\n'.length;
+const RESIZE_MID = ',"stream":"resize","seq":'.length;
+const COLS_KEY = ',"cols":'.length;
+const ROWS_KEY = ',"rows":'.length;
 
 /** Everything of a process's frames that does not change per frame: its id, JSON-encoded once. */
 export class FrameOrigin {
@@ -50,6 +61,16 @@ export class FrameOrigin {
     return { seq, stream, data, size };
   }
 
+  /** A terminal data frame: as dataFrame, with whether it ends at a clean boundary. */
+  terminalFrame(seq: number, data: Buffer, clean: boolean): DataFrame {
+    return { ...this.dataFrame(seq, 'stdout', data), clean };
+  }
+
+  resizeFrame(seq: number, cols: number, rows: number): ResizeFrame {
+    const size = this.#fixedBytes + RESIZE_MID + digits(seq) + COLS_KEY + digits(cols) + ROWS_KEY + digits(rows) + EXIT_END;
+    return { seq, stream: 'resize', cols, rows, size };
+  }
+
   exitFrame(seq: number, exitCode: number, signal: string | undefined, killedBy: KilledBy | undefined): ExitFrame {
     let size = this.#fixedBytes + EXIT_MID + digits(seq) + EXIT_CODE_KEY + String(exitCode).length + EXIT_END;
     if (signal !== undefined) size += SIGNAL_FIELD(signal);
@@ -59,6 +80,9 @@ export class FrameOrigin {
 
   /** The frame as one NDJSON line, keys in the reference's order. */
   toJsonLine(frame: Frame): string {
+    if (frame.stream === 'resize') {
+      return `${HEAD}${this.idJson},"stream":"resize","seq":${frame.seq},"cols":${frame.cols},"rows":${frame.rows}}\n`;
+    }
     if (frame.stream !== 'exit') {
       return `${HEAD}${this.idJson},"stream":"${frame.stream}","seq":${frame.seq},"data":"${frame.data.toString('base64')}"}\n`;
     }
@@ -66,6 +90,15 @@ export class FrameOrigin {
     if (frame.signal !== undefined) line += `,"signal":"${frame.signal}"`;
     if (frame.killedBy !== undefined) line += `,"killedBy":"${frame.killedBy}"`;
     return `${line}}\n`;
+  }
+
+  /** A screen snapshot (extension) as one NDJSON line: `data` is base64 of the UTF-8 text. */
+  screenLine(frame: ScreenFrame): string {
+    return `${HEAD}${this.idJson},"stream":"screen","seq":${frame.seq},"cols":${frame.cols},"rows":${frame.rows},"data":"${frame.data.toString('base64')}"}\n`;
+  }
+
+  screenObject(frame: ScreenFrame): Record<string, unknown> {
+    return { type: 'stream', processId: this.processId, stream: 'screen', seq: frame.seq, cols: frame.cols, rows: frame.rows, data: frame.data };
   }
 
   /** An observer's gap notice (extension) as one NDJSON line. */
@@ -79,6 +112,9 @@ export class FrameOrigin {
 
   /** The frame as a plain object with the same keys, for encoders other than NDJSON. */
   toObject(frame: Frame): Record<string, unknown> {
+    if (frame.stream === 'resize') {
+      return { type: 'stream', processId: this.processId, stream: 'resize', seq: frame.seq, cols: frame.cols, rows: frame.rows };
+    }
     if (frame.stream !== 'exit') {
       return { type: 'stream', processId: this.processId, stream: frame.stream, seq: frame.seq, data: frame.data };
     }

@@ -73,6 +73,18 @@ export class ByteRing {
     }
   }
 
+  /** Moves the live views into a ring of exactly their size, or frees the ring when none are live. */
+  compact(moved: (index: number, view: Buffer) => void): void {
+    let live = 0;
+    for (let i = this.#first; i < this.#starts.length; i++) live += this.#lengths[i]!;
+    if (live === this.#ring.length) return;
+    if (this.#live === 0) {
+      this.clear();
+      return;
+    }
+    this.#relocate(live, moved);
+  }
+
   clear(): void {
     this.#ring = Buffer.alloc(0);
     this.#starts = [];
@@ -101,7 +113,11 @@ export class ByteRing {
     for (let i = this.#first; i < this.#starts.length; i++) live += this.#lengths[i]!;
     let size = Math.max(FIRST_RING_BYTES, this.#ring.length * 2);
     while (size < live + need) size *= 2;
-    size = Math.max(Math.min(size, this.#roomy), live + need);
+    this.#relocate(Math.max(Math.min(size, this.#roomy), live + need), moved);
+  }
+
+  /** Copies the live views, oldest first, to the start of a new ring of `size` bytes. */
+  #relocate(size: number, moved: (index: number, view: Buffer) => void): void {
     const ring = Buffer.allocUnsafeSlow(size);
     const starts: number[] = [];
     const lengths: number[] = [];

@@ -19,7 +19,7 @@
  * frames above `holdAbove` until `release()`; the connection releases it right after writing that reply.
  */
 import type { ReplayBuffer } from './buffer.js';
-import type { Frame, FrameOrigin } from './frame.js';
+import type { Frame, FrameOrigin, ScreenFrame } from './frame.js';
 
 /** Where a subscription writes (a connection), with Node's backpressure convention. */
 export interface FrameWriter {
@@ -28,6 +28,8 @@ export interface FrameWriter {
   writeFrame(origin: FrameOrigin, frame: Frame): boolean;
   /** Writes an observer's gap notice (seqs `fromSeq`..`toSeq` are gone); the same convention. */
   writeGap(origin: FrameOrigin, fromSeq: number, toSeq: number): boolean;
+  /** Writes a terminal's screen as of `frame.seq`, in place of the frames up to it; the same convention. */
+  writeScreen(origin: FrameOrigin, frame: ScreenFrame): boolean;
   once(event: 'drain', listener: () => void): unknown;
   /** Ends the writer's whole connection: the process it owned was reattached elsewhere (reference behaviour). */
   evict(reason: string): void;
@@ -43,6 +45,19 @@ export interface SubscribeOptions {
   readonly holdAbove: number;
   /** Called once when the subscription ends, whoever ends it. */
   readonly onClose?: (sub: Subscription) => void;
+  /** Terminals: start with the screen as it is, when frames it stands for were evicted (else the frames). */
+  readonly screen?: boolean;
+}
+
+/**
+ * A terminal's screen, for readers whose frames were evicted: the screen as of a seq at or after the oldest retained
+ * frame minus one, so the frames after it complete it. Undefined when nothing was ever evicted (the frames from seq 1
+ * are all there), or when no clean boundary has been reached yet.
+ */
+export interface ScreenSource {
+  snapshot(): Promise<ScreenFrame | undefined>;
+  /** True while the screen model lags far behind: the producer is held, as for a lagging owner. */
+  readonly congested: boolean;
 }
 
 export class Subscription {
@@ -53,6 +68,8 @@ export class Subscription {
   #holdAbove: number;
   #waiting = false;
   #closed = false;
+  /** A screen snapshot is being made: nothing is written until it is (terminals). */
+  #snapshotting = false;
   #caughtUp: (() => void) | undefined;
   readonly #onClose: ((sub: Subscription) => void) | undefined;
   readonly #drained = () => {
@@ -80,12 +97,51 @@ export class Subscription {
 
   /** True while frames wait for this subscription: unwritten ones, or a writer that asked to wait for drain. */
   get lagging(): boolean {
-    return !this.#closed && (this.#waiting || this.#cursor < this.log.buffer.lastSeq);
+    return !this.#closed && (this.#waiting || this.#snapshotting || this.#cursor < this.log.buffer.lastSeq);
   }
+
+  /**
+   * Replaces the frames this reader can no longer be written (evicted) by the terminal's screen as of a later seq,
+   * then carries on with the frames after it. Used for a terminal's reader that starts, or falls, behind the buffer.
+   */
+  resync(): void {
+    const screen = this.log.screen;
+    if (screen === undefined || this.#snapshotting || this.#closed) return;
+    this.#snapshotting = true;
+    screen.snapshot().then(
+      (snap) => {
+        this.#snapshotting = false;
+        if (this.#closed) return;
+        // No screen to give (no clean boundary yet): this once, the gap or the jump, as for pipes.
+        if (snap === undefined) this.#skipScreen = true;
+        if (snap !== undefined && snap.seq > this.#cursor) {
+          // More may have been evicted while the snapshot was made: then it no longer joins up; make another.
+          if (snap.seq < this.log.buffer.firstSeq - 1) return this.resync();
+          this.#cursor = snap.seq;
+          if (!this.writer.writeScreen(this.log.origin, snap) && !this.writer.closed) {
+            this.#waiting = true;
+            this.writer.once('drain', this.#drained);
+            return;
+          }
+        }
+        this.pump();
+      },
+      () => {
+        // A model that failed (disposed with its process): the frames, and a gap if need be, as for pipes.
+        this.#snapshotting = false;
+        this.#noScreen = true;
+        this.pump();
+      },
+    );
+  }
+  /** Set once a snapshot failed: fall back to gaps for good. */
+  #noScreen = false;
+  /** The next eviction met is reported as for pipes (the last snapshot had nothing to give). */
+  #skipScreen = false;
 
   /** Writes what the writer has not been written, until it asks to wait, is caught up, or reaches the hold. */
   pump(): void {
-    if (this.#closed || this.#waiting) return;
+    if (this.#closed || this.#waiting || this.#snapshotting) return;
     if (this.writer.closed) {
       this.close();
       return;
@@ -96,8 +152,14 @@ export class Subscription {
       const first = buffer.firstSeq;
       let accepted: boolean;
       if (next < first) {
-        // Evicted before it could be written. The owner's client sees the seq jump (the reference has no notice);
+        // Evicted before it could be written. A terminal's reader gets the screen instead (it makes the frames
+        // after it render right); otherwise the owner's client sees the seq jump (the reference has no notice) and
         // an observer is told exactly what it lost.
+        if (this.log.screen !== undefined && !this.#noScreen && !this.#skipScreen) {
+          this.resync();
+          if (this.#snapshotting) break;
+        }
+        this.#skipScreen = false;
         this.#cursor = first - 1;
         if (this.role === 'owner') continue;
         accepted = this.writer.writeGap(origin, next, first - 1);
@@ -151,7 +213,7 @@ export class Subscription {
   }
 
   #pendingReplay(): boolean {
-    return this.#cursor < Math.min(this.#holdAbove, this.log.buffer.lastSeq);
+    return this.#snapshotting || this.#cursor < Math.min(this.#holdAbove, this.log.buffer.lastSeq);
   }
 }
 
@@ -166,6 +228,8 @@ export class FrameLog {
   readonly origin: FrameOrigin;
   readonly buffer: ReplayBuffer;
   readonly #onHold: HoldListener;
+  /** A terminal's screen (see ScreenSource); undefined for piped processes. */
+  screen: ScreenSource | undefined;
   #owner: Subscription | undefined;
   readonly #observers = new Set<Subscription>();
   #sealed = false;
@@ -217,6 +281,7 @@ export class FrameLog {
     } else {
       this.#observers.add(sub);
     }
+    if (options.screen && this.screen !== undefined) sub.resync();
     sub.pump();
     if (options.role !== 'owner') this.flowChanged();
     return sub;
@@ -244,7 +309,7 @@ export class FrameLog {
 
   /** Re-evaluates the hold after anything that may change it. */
   flowChanged(): void {
-    const hold = !this.#sealed && this.#owner !== undefined && this.#owner.lagging;
+    const hold = !this.#sealed && (this.#owner?.lagging === true || this.screen?.congested === true);
     if (hold === this.#held) return;
     this.#held = hold;
     this.#onHold(hold);

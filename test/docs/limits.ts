@@ -19,10 +19,20 @@ import { MAX_LINE_BYTES } from '../../src/protocol/ndjson.js';
 import { DEFAULT_FLOW_LIMITS } from '../../src/server/rpc/connection.js';
 import { KILL_ESCALATION_WAIT_MS, KILL_GRACE_DEFAULT_MS, KILL_GRACE_MAX_MS } from '../../src/server/rpc/methods/process.js';
 import { SHUTDOWN_FLUSH_MS } from '../../src/server/rpc/server.js';
-import { MAX_CONNECTIONS, MAX_SOCKET_PATH_BYTES } from '../../src/server/transport/unix.js';
+import { MAX_CONNECTIONS, MAX_SOCKET_PATH_BYTES, UNIX_AUTH_DEADLINE_MS, UNIX_MAX_UNAUTHENTICATED } from '../../src/server/transport/unix.js';
+import {
+  WS_AUTH_DEADLINE_MS,
+  WS_MAX_BUFFERED_CHUNKS,
+  WS_MAX_CONNECTIONS,
+  WS_MAX_FRAGMENTS,
+  WS_MAX_UNAUTHENTICATED,
+} from '../../src/server/transport/websocket.js';
+import { METRICS_MAX_CONNECTIONS } from '../../src/metrics/metrics.js';
+import { MAX_ID_JSON_CHARS } from '../../src/server/rpc/request.js';
+import { DEFAULT_REPLAY_BUDGET_BYTES } from '../../src/replay/budget.js';
 
 /** How the doc writes a value: `bytes` as `1,048,575 bytes`, `count` bare, `none` for a 0 that means no limit. */
-export type Unit = 'bytes' | 'KiB' | 'MiB' | 'count' | 'ms' | 's' | 'min' | 'none';
+export type Unit = 'bytes' | 'KiB' | 'MiB' | 'GiB' | 'count' | 'ms' | 's' | 'min' | 'none';
 
 export interface LimitRow {
   /** The line that introduces the table in PROTOCOL.md. */
@@ -71,6 +81,16 @@ export const LIMITS: readonly LimitRow[] = [
   main('requests in flight', 'DEFAULT_FLOW_LIMITS.maxInflight', DEFAULT_FLOW_LIMITS.maxInflight, 'count'),
   main('unread replies', 'DEFAULT_FLOW_LIMITS.inputPauseBytes', DEFAULT_FLOW_LIMITS.inputPauseBytes, 'MiB'),
   main('connections', 'MAX_CONNECTIONS', MAX_CONNECTIONS, 'count'),
+  main('unauthenticated Unix connections', 'UNIX_MAX_UNAUTHENTICATED', UNIX_MAX_UNAUTHENTICATED, 'count'),
+  main('unauthenticated Unix connections', 'UNIX_AUTH_DEADLINE_MS', UNIX_AUTH_DEADLINE_MS, 's'),
+  main('WebSocket connections', 'WS_MAX_CONNECTIONS', WS_MAX_CONNECTIONS, 'count'),
+  main('unauthenticated WebSocket connections', 'WS_MAX_UNAUTHENTICATED', WS_MAX_UNAUTHENTICATED, 'count'),
+  main('unauthenticated WebSocket connections', 'WS_AUTH_DEADLINE_MS', WS_AUTH_DEADLINE_MS, 's'),
+  main('WebSocket message assembly', 'WS_MAX_BUFFERED_CHUNKS', WS_MAX_BUFFERED_CHUNKS, 'count'),
+  main('WebSocket message assembly', 'WS_MAX_FRAGMENTS', WS_MAX_FRAGMENTS, 'count'),
+  main('metrics connections', 'METRICS_MAX_CONNECTIONS', METRICS_MAX_CONNECTIONS, 'count'),
+  main('echoed id', 'MAX_ID_JSON_CHARS', MAX_ID_JSON_CHARS, 'count'),
+  main('replay budget', 'DEFAULT_REPLAY_BUDGET_BYTES', DEFAULT_REPLAY_BUDGET_BYTES, 'GiB'),
   main('shutdown', 'SHUTDOWN_FLUSH_MS', SHUTDOWN_FLUSH_MS, 'ms'),
   main('shutdown', 'SHUTDOWN_KILL_WAIT_MS', SHUTDOWN_KILL_WAIT_MS, 's'),
   main('socket path', 'MAX_SOCKET_PATH_BYTES', MAX_SOCKET_PATH_BYTES, 'bytes'),
@@ -101,6 +121,8 @@ export function inUnit(value: number, unit: Unit): string | undefined {
       return whole(value / 1024, ' KiB');
     case 'MiB':
       return whole(value / (1024 * 1024), ' MiB');
+    case 'GiB':
+      return whole(value / 1024 ** 3, ' GiB');
     case 'count':
       return whole(value, '');
     case 'ms':

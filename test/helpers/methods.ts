@@ -23,4 +23,5 @@ export const SERVED_METHODS: readonly string[] = [
   'process.stats',
   'process.observe',
   'process.unobserve',
+  'process.resize',
 ];

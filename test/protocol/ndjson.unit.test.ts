@@ -94,3 +94,24 @@ describe('stripCR', () => {
     expect(stripCR(Buffer.from('x')).toString()).toBe('x');
   });
 });
+
+describe('LineSplitter memory', () => {
+  it('copies an unfinished line into one buffer: no read it was given is held (a trickled line costs its bytes)', () => {
+    const s = new LineSplitter(1024);
+    const reads = Array.from({ length: 600 }, (_, i) => Buffer.from([0x61 + (i % 26)]));
+    for (const r of reads) expect(s.push(r, () => {})).toBe(true);
+    // Scribble over every read: the line assembled from them must be unaffected.
+    for (const r of reads) r[0] = 0x21;
+    let line = '';
+    s.push(Buffer.from('\n'), (l) => (line = l.toString()));
+    expect(line).toBe(Array.from({ length: 600 }, (_, i) => String.fromCharCode(0x61 + (i % 26))).join(''));
+    expect(s.pendingBytes).toBe(0);
+  });
+
+  it('still refuses at the cap, and starts clean after the refusal', () => {
+    const s = new LineSplitter(10);
+    expect(s.push(Buffer.from('0123456789'), () => {})).toBe(true);
+    expect(s.push(Buffer.from('a'), () => {})).toBe(false);
+    expect(s.pendingBytes).toBe(0);
+  });
+});

@@ -12,13 +12,14 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../log/logger.js';
-import type { Frame, FrameOrigin } from '../../replay/frame.js';
+import { failure } from '../../protocol/errors.js';
+import type { Frame, FrameOrigin, ScreenFrame } from '../../replay/frame.js';
 import type { FrameLog, FrameWriter, SubscribeOptions, Subscription } from '../../replay/subscription.js';
 import { formatDuration } from '../../util/duration.js';
 import type { WireCodec } from './codec/codec.js';
 import { type CallContext, Dispatcher, type DispatchOptions } from './dispatch.js';
-import type { Reply } from './reply.js';
-import { type DecodedRequest, NOT_A_REQUEST } from './request.js';
+import { errorReply, type Reply } from './reply.js';
+import { type DecodedRequest, NOT_A_REQUEST, NULL_ID } from './request.js';
 
 /** Bytes out, however they travel. */
 export interface Outbound {
@@ -220,8 +221,26 @@ export class Connection implements FrameWriter {
   }
 
   #writeReply(reply: Reply, after?: (() => void)[]): void {
-    if (!this.#closed) this.#write(this.#codec.reply(reply));
+    if (!this.#closed) this.#write(this.#encodeReply(reply));
     if (after) for (const fn of after) fn();
+  }
+
+  /**
+   * A reply the codec cannot write (MessagePack cannot echo every id a decoder accepts) becomes an error reply, with
+   * the id if that encodes and null if not; the connection and the replies behind it carry on.
+   */
+  #encodeReply(reply: Reply): string | Buffer {
+    try {
+      return this.#codec.reply(reply);
+    } catch (err) {
+      const error = failure('replyNotEncodable', { detail: err instanceof Error ? err.message : String(err) });
+      this.#log.warn('Server', `connection ${this.label}: ${error.message}`);
+      try {
+        return this.#codec.reply(errorReply(reply.id, error));
+      } catch {
+        return this.#codec.reply(errorReply(NULL_ID, error));
+      }
+    }
   }
 
   #endIfDone(): void {
@@ -232,6 +251,10 @@ export class Connection implements FrameWriter {
 
   writeFrame(origin: FrameOrigin, frame: Frame): boolean {
     return this.#write(this.#codec.frame(origin, frame));
+  }
+
+  writeScreen(origin: FrameOrigin, frame: ScreenFrame): boolean {
+    return this.#write(this.#codec.screen(origin, frame));
   }
 
   writeGap(origin: FrameOrigin, fromSeq: number, toSeq: number): boolean {

@@ -66,6 +66,8 @@ export function defineServerMethod<M extends MethodName>(name: M, handler: (ctx:
 export interface DispatchOptions {
   /** The Unix socket exempts server.shutdown from auth (reference parity); a TCP transport must not. */
   readonly shutdownNeedsAuth: boolean;
+  /** Told when a request on this connection carried the right token (it is then authenticated for good). */
+  readonly authenticated?: () => void;
 }
 
 export class Dispatcher {

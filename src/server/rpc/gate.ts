@@ -63,7 +63,8 @@ export class Gate {
   admit(req: DecodedRequest, options: DispatchOptions): { readonly def: MethodDef } | Reply {
     const { id, method } = req;
     const exempt = method === SHUTDOWN_METHOD && !options.shutdownNeedsAuth;
-    if (!exempt && !this.#token.matches(req.auth)) {
+    if (this.#token.matches(req.auth)) options.authenticated?.();
+    else if (!exempt) {
       this.#log.warn('Server', `Unauthorized request: method=${method}, id=${id.json === 'null' ? '' : id.json}`);
       return { id, error: CATALOGUE.unauthorized };
     }

@@ -8,7 +8,7 @@
  */
 import { isPlainObject, member, type NumberLiterals } from './request.js';
 
-export type FieldKind = 'string' | 'bool' | 'uint64' | 'int64' | 'stringArray' | 'stringMap' | 'bytes';
+export type FieldKind = 'string' | 'bool' | 'uint64' | 'int64' | 'stringArray' | 'stringMap' | 'bytes' | 'size';
 export type Shape = Readonly<Record<string, FieldKind>>;
 
 type FieldType<F extends FieldKind> = F extends 'string'
@@ -23,7 +23,9 @@ type FieldType<F extends FieldKind> = F extends 'string'
           ? Record<string, string>
           : F extends 'bytes'
             ? string | Uint8Array
-            : never;
+            : F extends 'size'
+              ? { cols: number; rows: number }
+              : never;
 
 /** Every field is optional on the wire; `undefined` means absent or null. */
 export type Bound<S extends Shape> = { -readonly [K in keyof S]: FieldType<S[K]> | undefined };
@@ -68,6 +70,15 @@ function bindField(kind: FieldKind, v: unknown, literal: () => string | undefine
       return integer(v, literal, I64_MIN, I64_MAX);
     case 'bytes':
       return typeof v === 'string' || v instanceof Uint8Array ? v : INVALID;
+    case 'size': {
+      // A terminal size `{cols, rows}`: two integers (their range is the method's to check, with a clearer error).
+      if (!isPlainObject(v)) return INVALID;
+      const cols = member(v, 'cols');
+      const rows = member(v, 'rows');
+      const c = cols === undefined ? INVALID : integer(cols[1], () => undefined, -(1n << 63n), (1n << 63n) - 1n);
+      const r = rows === undefined ? INVALID : integer(rows[1], () => undefined, -(1n << 63n), (1n << 63n) - 1n);
+      return c === INVALID || r === INVALID ? INVALID : { cols: c, rows: r };
+    }
     case 'stringArray': {
       if (!Array.isArray(v)) return INVALID;
       const arr: string[] = [];

@@ -97,6 +97,15 @@ function stringField(obj: Record<string, unknown>, name: string): string | undef
 /** Go's json.Unmarshal rejects nesting deeper than this (the request object itself is the first level). */
 export const MAX_NESTING_DEPTH = 10_000;
 
+/**
+ * The longest id, as the JSON text the reply would echo, that a request may carry: 64 Ki characters. Beyond it the
+ * line is a parse error. Ids are decoded and re-encoded before the token is checked, and the re-encoding can grow
+ * an id past its size on the wire (`1e20` echoes as 21 digits; a MessagePack float64 of 9 bytes as up to 24
+ * characters): bounding the output bounds what any stranger can make the daemon build and send back.
+ * (Divergence: the reference has no bound but its line cap.)
+ */
+export const MAX_ID_JSON_CHARS = 64 * 1024;
+
 /** An id container being encoded: its members in output order, and how many are written. */
 interface OpenContainer {
   readonly values: readonly unknown[];
@@ -107,8 +116,8 @@ interface OpenContainer {
 
 /**
  * Re-encodes a decoded id as the reference does (decode into interface{}, encode again). Returns undefined for a
- * value Go could not have decoded: a non-finite number (JSON.parse turns `1e400` into Infinity) or nesting past
- * Go's depth limit.
+ * value Go could not have decoded (a non-finite number, as JSON.parse turns `1e400` into Infinity, or nesting past
+ * Go's depth limit) and for an id whose echo would pass MAX_ID_JSON_CHARS.
  *
  * Iterative, not recursive: Go accepts ids nested thousands deep, and a recursive encoder overflows Node's stack
  * near 5,000 levels, which would take the daemon down for any client, before auth.
@@ -134,6 +143,7 @@ export function encodeId(value: unknown): string | undefined {
       if (scalar === undefined) return undefined;
       out += scalar;
     }
+    if (out.length > MAX_ID_JSON_CHARS) return undefined;
     // Move to the next member of the innermost unfinished container, closing the finished ones.
     for (;;) {
       const top = open.at(-1);

@@ -23,7 +23,7 @@ import type { DecodedRequest, NOT_A_REQUEST } from './request.js';
 /** Features advertised by server.capabilities, reference names first in reference order. */
 export const REFERENCE_FEATURES = ['process.stdin.offset', 'git.status.baseRepo'] as const;
 /** Our extensions that are always on, listed after the reference's features. */
-export const EXTENSION_FEATURES = ['process.stdin.eof', 'process.list', 'process.stats', 'process.observe', 'wire.msgpack'] as const;
+export const EXTENSION_FEATURES = ['process.stdin.eof', 'process.list', 'process.stats', 'process.observe', 'process.pty', 'wire.msgpack'] as const;
 
 /** How long shutdown lets each connection flush what is queued before cutting it. */
 export const SHUTDOWN_FLUSH_MS = 500;
@@ -38,12 +38,26 @@ export interface RpcOptions {
   readonly flow?: Partial<FlowLimits>;
   /** files.* and git.* limits (`-max-extract-bytes`, `-git-timeout`); each defaults to off. */
   readonly workspace?: Partial<FilesOptions & GitMethodOptions>;
-  readonly hooks?: ConnectionHooks & ProcessMethodHooks & { connected?(): void };
+  readonly hooks?: ConnectionHooks &
+    ProcessMethodHooks & { connected?(): void; refused?(reason: 'unauthenticated' | 'authDeadline' | 'connections'): void };
   /** Fixed per boot by the daemon (it goes into the lock record too); random when not given. */
   readonly instanceId?: string;
   readonly idleTimeoutMs?: number;
   /** Called when a client asks for shutdown; the daemon runs the teardown. */
   readonly onShutdownRequest: (reason: string) => void;
+}
+
+/**
+ * How a listener admits connections that have not authenticated yet (no request with the right token so far): at
+ * most `maxUnauthenticated` of them at once (a further one is closed at once), each for at most `authDeadlineMs`.
+ * Strangers on a TCP port can then hold only a bounded share of the daemon, whatever they send, and never the
+ * Unix socket's share: each listener counts its own.
+ */
+export interface Admission {
+  /** The listener's name in log lines and counts: `unix`, `ws`. */
+  readonly transport: string;
+  readonly maxUnauthenticated: number;
+  readonly authDeadlineMs: number;
 }
 
 /** What a transport gets for each connection it opens. */
@@ -67,6 +81,8 @@ export class RpcServer {
   readonly #idleTimer: NodeJS.Timeout;
   readonly #idleTimeoutMs: number;
   readonly #features = new Set<string>();
+  /** Connections not yet authenticated, per listener. */
+  readonly #strangers = new Map<string, Set<Connection>>();
   #connectionSeq = 0;
   /** performance.now() when the last connection closed; while one is open, `connectionCount` says so. */
   #lastConnectionAt = performance.now();
@@ -120,12 +136,49 @@ export class RpcServer {
     return `${transport}#${++this.#connectionSeq}${detail ? ` ${detail}` : ''}`;
   }
 
-  /** Registers a new connection; the transport calls `closed()` when it is gone. */
-  open(label: string, out: Outbound, codec: WireCodec, options: DispatchOptions): OpenConnection {
+  /** Connections of a listener that have not authenticated yet. */
+  unauthenticated(transport: string): number {
+    return this.#strangers.get(transport)?.size ?? 0;
+  }
+
+  /**
+   * Registers a new connection; the transport calls `closed()` when it is gone. Undefined when the listener already
+   * holds its most unauthenticated connections: the transport closes this one at once.
+   */
+  open(
+    label: string,
+    out: Outbound,
+    codec: WireCodec,
+    options: Omit<DispatchOptions, 'authenticated'>,
+    admission: Admission,
+  ): OpenConnection | undefined {
+    let strangers = this.#strangers.get(admission.transport);
+    if (strangers === undefined) this.#strangers.set(admission.transport, (strangers = new Set()));
+    if (strangers.size >= admission.maxUnauthenticated) {
+      this.#options.hooks?.refused?.('unauthenticated');
+      this.#log.warn(
+        'Server',
+        `refusing ${label}: ${strangers.size} ${admission.transport} connections have not authenticated yet (the most allowed)`,
+      );
+      return undefined;
+    }
     this.#options.hooks?.connected?.();
     this.#log.debug('Server', `New connection from: ${label}`);
-    const conn = new Connection(label, out, codec, this.dispatcher, options, this.#limits, this.#log, this.#options.hooks);
+    let deadline: NodeJS.Timeout | undefined;
+    const authenticated = () => {
+      if (!strangers.delete(conn)) return;
+      clearTimeout(deadline);
+    };
+    const conn = new Connection(label, out, codec, this.dispatcher, { ...options, authenticated }, this.#limits, this.#log, this.#options.hooks);
     this.#connections.add(conn);
+    strangers.add(conn);
+    deadline = setTimeout(() => {
+      if (!strangers.has(conn)) return;
+      this.#options.hooks?.refused?.('authDeadline');
+      this.#log.info('Server', `closing connection ${label}: not authenticated within ${formatDuration(admission.authDeadlineMs)}`);
+      conn.destroy();
+    }, admission.authDeadlineMs);
+    deadline.unref();
     return {
       conn,
       handle: (req) => {
@@ -138,6 +191,8 @@ export class RpcServer {
         }
       },
       closed: () => {
+        clearTimeout(deadline);
+        strangers.delete(conn);
         if (!this.#connections.delete(conn)) return;
         this.#lastConnectionAt = performance.now();
         conn.transportClosed();

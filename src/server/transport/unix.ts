@@ -129,11 +129,20 @@ export async function listenUnix(server: net.Server, socketPath: string): Promis
 
 /** Most simultaneous connections; further ones are closed at accept. */
 export const MAX_CONNECTIONS = 1024;
+/**
+ * Connections that have not authenticated yet, at once, and how long each may stay so. Only the socket's owner can
+ * connect here (mode 0600 in a 0700 directory), so the bounds are loose: an interactive `socat` has a minute to send
+ * its first request. `server.shutdown` without a token does not count as authenticating.
+ */
+export const UNIX_MAX_UNAUTHENTICATED = 256;
+export const UNIX_AUTH_DEADLINE_MS = 60_000;
 
 export interface UnixTransportOptions {
   readonly socketPath: string;
   readonly maxLineBytes?: number;
   readonly maxConnections?: number;
+  /** UNIX_AUTH_DEADLINE_MS unless given (tests). */
+  readonly authDeadlineMs?: number;
 }
 
 /** The Unix socket listener and its connections' byte I/O. */
@@ -182,7 +191,19 @@ export class UnixTransport {
       pauseInput: () => socket.pause(),
       resumeInput: () => socket.resume(),
     };
-    const { conn, handle, closed } = this.#rpc.open(label, out, ndjsonCodec, { shutdownNeedsAuth: false });
+    const opened = this.#rpc.open(
+      label,
+      out,
+      ndjsonCodec,
+      { shutdownNeedsAuth: false },
+      { transport: 'unix', maxUnauthenticated: UNIX_MAX_UNAUTHENTICATED, authDeadlineMs: this.#options.authDeadlineMs ?? UNIX_AUTH_DEADLINE_MS },
+    );
+    if (opened === undefined) {
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
+    const { conn, handle, closed } = opened;
 
     // The first byte picks the wire format for both directions: a MessagePack map header, or NDJSON.
     let feed: ((chunk: Buffer) => boolean) | undefined;

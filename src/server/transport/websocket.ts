@@ -19,6 +19,22 @@ import type { RpcServer } from '../rpc/server.js';
 export const WS_PATH = '/rpc';
 /** A connection that has not completed its upgrade request within this long is dropped. */
 export const WS_HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * Most TCP connections the listener holds at once, upgraded or not: a further one is closed at accept, so strangers
+ * on the port can never exhaust the daemon's descriptors (the Unix socket keeps its own 1,024).
+ */
+export const WS_MAX_CONNECTIONS = 256;
+/** Upgraded connections that have not authenticated yet, at once, and how long each may stay so. */
+export const WS_MAX_UNAUTHENTICATED = 32;
+export const WS_AUTH_DEADLINE_MS = 10_000;
+/**
+ * The ws library's bounds on what one message may cost before it is whole: how many socket reads it may be assembled
+ * from, and how many fragments it may have. Each held read costs a Buffer beyond its bytes (about 150 bytes), so a
+ * message trickled a byte per read would otherwise hold far more than its size (the library's defaults allow 262,144
+ * reads and 16,384 fragments). With these, a 1 MiB message must arrive in reads of 256 bytes on average.
+ */
+export const WS_MAX_BUFFERED_CHUNKS = 4096;
+export const WS_MAX_FRAGMENTS = 1024;
 
 export interface WebSocketOptions {
   readonly addr: string;
@@ -33,6 +49,8 @@ export interface WebSocketOptions {
   readonly httpHandler?: (req: http.IncomingMessage, res: http.ServerResponse, bound: AddressInfo) => boolean;
   /** `-console`: an Origin this accepts is allowed as if listed (the page this listener served: same origin). */
   readonly acceptOrigin?: (origin: string, req: http.IncomingMessage) => boolean;
+  /** WS_AUTH_DEADLINE_MS unless given (tests). */
+  readonly authDeadlineMs?: number;
 }
 
 export class SocketListenError extends Error {}
@@ -53,6 +71,8 @@ export async function listenWebSocket(
     maxPayload: opts.maxPayload ?? MAX_LINE_BYTES,
     perMessageDeflate: false,
     clientTracking: true,
+    // (Both options are ws's own, newer than its type declarations.)
+    ...({ maxBufferedChunks: WS_MAX_BUFFERED_CHUNKS, maxFragments: WS_MAX_FRAGMENTS } as object),
   });
   const server = http.createServer(
     { headersTimeout: WS_HANDSHAKE_TIMEOUT_MS, requestTimeout: WS_HANDSHAKE_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
@@ -79,6 +99,7 @@ export async function listenWebSocket(
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
   });
   server.on('clientError', (_err, socket) => socket.destroy());
+  server.maxConnections = WS_MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new SocketListenError(`websocket: listen ${opts.addr}: ${err.message}`)));
     server.listen({ host: host || undefined, port }, () => resolve());
@@ -100,18 +121,19 @@ export async function listenWebSocket(
 
 /** Starts the WebSocket listener and serves its connections through `rpc`. */
 export async function serveWebSocket(opts: WebSocketOptions, log: Logger, rpc: RpcServer): Promise<WebSocketListener> {
-  const listener = await listenWebSocket(opts, log, (ws, req) => acceptWebSocket(rpc, log, ws, req));
+  const listener = await listenWebSocket(opts, log, (ws, req) => acceptWebSocket(rpc, log, ws, req, opts.authDeadlineMs ?? WS_AUTH_DEADLINE_MS));
   rpc.addFeature('transport.websocket');
   return listener;
 }
 
-function acceptWebSocket(rpc: RpcServer, log: Logger, ws: WebSocket, req: http.IncomingMessage): void {
+function acceptWebSocket(rpc: RpcServer, log: Logger, ws: WebSocket, req: http.IncomingMessage, authDeadlineMs: number): void {
   const label = rpc.nextLabel('ws', `${req.socket.remoteAddress}:${req.socket.remotePort}`);
   // Replies and frames go back in the kind of message the client last sent.
   let binary = false;
   const codec: WireCodec = {
     reply: (r) => (binary ? msgpackCodec.reply(r) : withoutNewline(ndjsonCodec.reply(r) as string)),
     frame: (origin, frame) => (binary ? msgpackCodec.frame(origin, frame) : withoutNewline(ndjsonCodec.frame(origin, frame) as string)),
+    screen: (origin, frame) => (binary ? msgpackCodec.screen(origin, frame) : withoutNewline(ndjsonCodec.screen(origin, frame) as string)),
     gap: (origin, from, to) => (binary ? msgpackCodec.gap(origin, from, to) : withoutNewline(ndjsonCodec.gap(origin, from, to) as string)),
   };
   const out: Outbound = {
@@ -127,7 +149,18 @@ function acceptWebSocket(rpc: RpcServer, log: Logger, ws: WebSocket, req: http.I
     resumeInput: () => ws.resume(),
   };
   // A TCP port has no file permissions: every request is authenticated, server.shutdown included.
-  const { conn, handle, closed } = rpc.open(label, out, codec, { shutdownNeedsAuth: true });
+  const opened = rpc.open(
+    label,
+    out,
+    codec,
+    { shutdownNeedsAuth: true },
+    { transport: 'ws', maxUnauthenticated: WS_MAX_UNAUTHENTICATED, authDeadlineMs },
+  );
+  if (opened === undefined) {
+    ws.terminate();
+    return;
+  }
+  const { conn, handle, closed } = opened;
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     conn.touch();
     binary = isBinary;

@@ -4,7 +4,8 @@
  */
 import { createRequire } from 'node:module';
 import type { Packr, Unpackr } from 'msgpackr';
-import type { DataFrame, Frame, FrameOrigin, OutputStream } from '../../../replay/frame.js';
+import { containsExt } from '../../../protocol/msgpack.js';
+import type { DataFrame, Frame, FrameOrigin, OutputStream, ScreenFrame } from '../../../replay/frame.js';
 import type { Reply } from '../reply.js';
 import { type DecodedRequest, decodeRequest, NOT_A_REQUEST } from '../request.js';
 import type { WireCodec } from './codec.js';
@@ -22,7 +23,9 @@ function msgpackr(): { readonly packr: Packr; readonly unpackr: Unpackr } {
     const lib = createRequire(import.meta.url)('msgpackr') as typeof import('msgpackr');
     codec = {
       unpackr: new lib.Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'bigint' }),
-      packr: new lib.Packr({ useRecords: false, variableMapSize: true }),
+      // Members that are undefined are left out, as JSON.stringify leaves them out: no extension type on the wire.
+      // (`skipValues` is msgpackr's, newer than its type declarations.)
+      packr: new lib.Packr({ useRecords: false, variableMapSize: true, skipValues: [undefined] } as import('msgpackr').Options),
     };
   }
   return codec;
@@ -30,6 +33,8 @@ function msgpackr(): { readonly packr: Packr; readonly unpackr: Unpackr } {
 
 /** Decodes one whole MessagePack value into a request. */
 export function decodeMessage(message: Buffer): DecodedRequest | typeof NOT_A_REQUEST {
+  // No extension type is part of the wire; refusing them keeps msgpackr's own (records, shared references) out of reach.
+  if (containsExt(message)) return NOT_A_REQUEST;
   let value: unknown;
   try {
     value = msgpackr().unpackr.unpack(message);
@@ -48,8 +53,11 @@ export const msgpackCodec: WireCodec = {
     return msgpackr().packr.pack(r.error ? { jsonrpc: '2.0', id: r.id.value, error: r.error } : { jsonrpc: '2.0', id: r.id.value, result: r.result });
   },
   frame(origin: FrameOrigin, frame: Frame): Buffer {
-    if (frame.stream !== 'exit' && frame.seq <= 0xffffffff) return packDataFrame(origin, frame);
+    if ((frame.stream === 'stdout' || frame.stream === 'stderr') && frame.seq <= 0xffffffff) return packDataFrame(origin, frame);
     return msgpackr().packr.pack(origin.toObject(frame));
+  },
+  screen(origin: FrameOrigin, frame: ScreenFrame): Buffer {
+    return msgpackr().packr.pack(origin.screenObject(frame));
   },
   gap(origin: FrameOrigin, fromSeq: number, toSeq: number): Buffer {
     return msgpackr().packr.pack(origin.gapObject(fromSeq, toSeq));

@@ -3,7 +3,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { stripCR } from '../../../protocol/ndjson.js';
-import type { Frame, FrameOrigin } from '../../../replay/frame.js';
+import type { Frame, FrameOrigin, ScreenFrame } from '../../../replay/frame.js';
 import type { Reply } from '../reply.js';
 import { type DecodedRequest, decodeRequest, MAX_NESTING_DEPTH, NOT_A_REQUEST, NumberLiterals } from '../request.js';
 import type { WireCodec } from './codec.js';
@@ -117,6 +117,9 @@ export const ndjsonCodec: WireCodec = {
   },
   frame(origin: FrameOrigin, frame: Frame): string {
     return origin.toJsonLine(frame);
+  },
+  screen(origin: FrameOrigin, frame: ScreenFrame): string {
+    return origin.screenLine(frame);
   },
   gap(origin: FrameOrigin, fromSeq: number, toSeq: number): string {
     return origin.gapLine(fromSeq, toSeq);

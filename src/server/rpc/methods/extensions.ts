@@ -73,6 +73,7 @@ function describe(proc: ManagedProcess): ProcessEntry {
     lastSeq: proc.replay.lastSeq,
     stdinApplied: proc.stdin.applied,
     observers: proc.log.observerCount,
+    ...(proc.terminalSize ? { pty: proc.terminalSize } : {}),
   };
   return entry;
 }

@@ -18,6 +18,7 @@ import type {
   KillResult,
   ObserveResult,
   ReattachResult,
+  ResizeResult,
   SpawnResult,
   StdinResult,
   UnobserveResult,
@@ -49,13 +50,22 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
   return [
     defineMethod(
       'process.spawn',
-      { id: 'string', command: 'string', args: 'stringArray', cwd: 'string', env: 'stringMap', wantPid: 'bool' },
+      { id: 'string', command: 'string', args: 'stringArray', cwd: 'string', env: 'stringMap', wantPid: 'bool', pty: 'size', term: 'string' },
       async (p, ctx): Promise<SpawnResult> => {
         if (!p.id) throw failure('processIdRequired');
         if (!p.command) throw failure('commandRequired');
+        if (p.pty) checkSize(p.pty.cols, p.pty.rows);
         let proc: ManagedProcess;
         try {
-          proc = await sup.spawn({ id: p.id, command: p.command, args: p.args ?? [], cwd: p.cwd || undefined, env: p.env });
+          proc = await sup.spawn({
+            id: p.id,
+            command: p.command,
+            args: p.args ?? [],
+            cwd: p.cwd || undefined,
+            env: p.env,
+            pty: p.pty,
+            term: p.term || undefined,
+          });
         } catch (err) {
           if (err instanceof SpawnError) log.error('process.Manager', `Failed to start process ${p.id}: ${err.message}`);
           throw err;
@@ -89,6 +99,8 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
             throw failure('stdinQueueFull');
           case 'closed':
             throw failure('stdinClosed');
+          case 'noEof':
+            throw failure('stdinNoEof');
           case 'accepted':
             hooks.stdinAccepted?.(outcome.bytes);
             return { success: true, applied: outcome.applied };
@@ -141,35 +153,49 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
       },
     ),
 
-    defineMethod('process.reattach', { id: 'string', fromSeq: 'uint64', wantPid: 'bool' }, async (p, ctx): Promise<ReattachResult> => {
-      if (!p.id) throw failure('processIdRequired');
-      const id = p.id;
-      const found = await afterSpawn(sup, ctx, id, () => {
-        const proc = sup.get(id);
-        if (!proc) return undefined;
-        const { firstSeq, lastSeq } = proc.replay;
-        // Replay everything up to lastSeq before the reply; frames after it follow the reply.
-        const sub = ctx.subscribe(proc.log, { role: 'owner', fromSeq: p.fromSeq ?? 0, holdAbove: lastSeq });
-        return { proc, sub, firstSeq, lastSeq, stdinApplied: proc.stdin.applied };
-      });
-      if (!found) return { found: false, running: false, firstSeq: 0, lastSeq: 0, stdinApplied: 0 };
-      const { proc, sub, firstSeq, lastSeq, stdinApplied } = found;
-      hooks.reattached?.();
-      await sub.caughtUp();
-      const result: ReattachResult = { found: true, running: proc.running, firstSeq, lastSeq, stdinApplied };
-      const withPid = p.wantPid ? { ...result, pid: proc.pid, startTime: proc.startTime } : result;
-      // Extension, present only once a client used `eof`, so reference clients never see it.
-      return proc.stdin.ended ? { ...withPid, stdinClosed: true } : withPid;
-    }),
+    defineMethod(
+      'process.reattach',
+      { id: 'string', fromSeq: 'uint64', wantPid: 'bool', screen: 'bool' },
+      async (p, ctx): Promise<ReattachResult> => {
+        if (!p.id) throw failure('processIdRequired');
+        const id = p.id;
+        const found = await afterSpawn(sup, ctx, id, () => {
+          const proc = sup.get(id);
+          if (!proc) return undefined;
+          const { firstSeq, lastSeq } = proc.replay;
+          // Replay everything up to lastSeq before the reply; frames after it follow the reply.
+          const sub = ctx.subscribe(proc.log, {
+            role: 'owner',
+            fromSeq: p.fromSeq ?? 0,
+            holdAbove: lastSeq,
+            screen: p.screen === true && p.fromSeq === undefined,
+          });
+          return { proc, sub, firstSeq, lastSeq, stdinApplied: proc.stdin.applied };
+        });
+        if (!found) return { found: false, running: false, firstSeq: 0, lastSeq: 0, stdinApplied: 0 };
+        const { proc, sub, firstSeq, lastSeq, stdinApplied } = found;
+        hooks.reattached?.();
+        await sub.caughtUp();
+        const result: ReattachResult = { found: true, running: proc.running, firstSeq, lastSeq, stdinApplied };
+        const withPid = p.wantPid ? { ...result, pid: proc.pid, startTime: proc.startTime } : result;
+        // Extension, present only once a client used `eof`, so reference clients never see it.
+        return proc.stdin.ended ? { ...withPid, stdinClosed: true } : withPid;
+      },
+    ),
 
-    defineMethod('process.observe', { id: 'string', fromSeq: 'uint64' }, async (p, ctx): Promise<ObserveResult> => {
+    defineMethod('process.observe', { id: 'string', fromSeq: 'uint64', screen: 'bool' }, async (p, ctx): Promise<ObserveResult> => {
       if (!p.id) throw failure('processIdRequired');
       const id = p.id;
       const found = await afterSpawn(sup, ctx, id, () => {
         const proc = sup.get(id);
         if (!proc) return undefined;
         const { firstSeq, lastSeq } = proc.replay;
-        const sub = ctx.subscribe(proc.log, { role: 'observer', fromSeq: p.fromSeq ?? 0, holdAbove: lastSeq });
+        const sub = ctx.subscribe(proc.log, {
+          role: 'observer',
+          fromSeq: p.fromSeq ?? 0,
+          holdAbove: lastSeq,
+          screen: p.screen === true && p.fromSeq === undefined,
+        });
         return { proc, sub, firstSeq, lastSeq };
       });
       if (!found) return { found: false, running: false, firstSeq: 0, lastSeq: 0 };
@@ -177,6 +203,19 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
       hooks.observed?.();
       await sub.caughtUp();
       return { found: true, running: proc.running, firstSeq, lastSeq };
+    }),
+
+    defineMethod('process.resize', { id: 'string', cols: 'int64', rows: 'int64' }, (p, ctx): ResizeResult | Promise<ResizeResult> => {
+      if (!p.id) throw failure('processIdRequired');
+      checkSize(p.cols, p.rows);
+      const id = p.id;
+      return afterSpawn(sup, ctx, id, (): ResizeResult => {
+        const proc = sup.get(id);
+        if (!proc) throw failure('processNotFound');
+        if (proc.terminalSize === undefined) throw failure('notATerminal');
+        if (!proc.resize(p.cols!, p.rows!)) throw failure('processNotRunning');
+        return { success: true };
+      });
     }),
 
     defineMethod('process.unobserve', { id: 'string' }, (p, ctx): UnobserveResult | Promise<UnobserveResult> => {
@@ -209,4 +248,14 @@ function exitsWithin(proc: ManagedProcess, ms: number): Promise<boolean> {
       resolve(true);
     });
   });
+}
+
+/** Terminal sizes the kernel's winsize can hold and a screen model can afford: 1..1000 columns and rows. */
+export const TERMINAL_MAX_COLS = 1000;
+export const TERMINAL_MAX_ROWS = 1000;
+
+function checkSize(cols: number | undefined, rows: number | undefined): void {
+  const ok = (n: number | undefined, max: number) => n !== undefined && Number.isInteger(n) && n >= 1 && n <= max;
+  if (!ok(cols, TERMINAL_MAX_COLS)) throw failure('terminalSize', { detail: `cols must be an integer from 1 to ${TERMINAL_MAX_COLS}, got ${cols}` });
+  if (!ok(rows, TERMINAL_MAX_ROWS)) throw failure('terminalSize', { detail: `rows must be an integer from 1 to ${TERMINAL_MAX_ROWS}, got ${rows}` });
 }

@@ -66,7 +66,7 @@ describe('server.ping and server.capabilities', () => {
     const split = features.indexOf('server.instance_id');
     expect(split).toBeGreaterThan(0);
     const reference = features.slice(0, split + 1);
-    expect(features.slice(split + 1)).toEqual(['process.stdin.eof', 'process.list', 'process.stats', 'process.observe', 'wire.msgpack']);
+    expect(features.slice(split + 1)).toEqual(['process.stdin.eof', 'process.list', 'process.stats', 'process.observe', 'process.pty', 'wire.msgpack']);
     const positions = reference.map((f: string) => REFERENCE_FEATURES.indexOf(f));
     expect(positions.every((p: number) => p >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
