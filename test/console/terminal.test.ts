@@ -1,9 +1,9 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
 /**
- * The console's terminal view. It needs the daemon's terminals (issue 13: process.spawn `pty`, process.resize,
- * `screen` and `resize` frames, `pty` in process.list), written against those wire facts before they exist: until
- * they land this test FAILS, first with an assertion naming the missing method; it is never skipped.
+ * The console's terminal view over the daemon's terminals (process.spawn `pty`, process.resize, `screen` and
+ * `resize` frames, `pty` in process.list): the screen it draws is the screen a headless terminal renders from the
+ * process's whole output; resizing and typing (only once in control) reach the program.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -18,7 +18,7 @@ const { Terminal } = xtermHeadless;
 
 async function requireMethods(c: RpcClient, ...methods: string[]): Promise<void> {
   const caps = await c.call('server.capabilities');
-  for (const m of methods) expect(caps.methods, `${m} is not on this daemon yet (issues 11 and 13)`).toContain(m);
+  for (const m of methods) expect(caps.methods, `${m} is not on this daemon (observers and terminals)`).toContain(m);
 }
 
 /** The screen as the page's xterm.js draws it: one string per row, trailing blanks dropped. */
