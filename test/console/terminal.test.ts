@@ -97,4 +97,28 @@ describe('console terminal view', () => {
     expect(problems).toEqual([]);
     await page.close();
   });
+
+  it('spawns a terminal from the page at the size asked, and shows it as its owner', async () => {
+    const c = await cd.d.client();
+    await requireMethods(c, 'process.resize');
+    const page = await chrome.context.newPage();
+    const { problems } = watchPage(page);
+    await login(page, cd.url, cd.d.token);
+    await page.getByRole('button', { name: 'Spawn…' }).click();
+    await page.getByLabel('Id').fill('tty-size');
+    await page.getByLabel('Command').fill('sh');
+    await page.getByLabel('Arguments').fill('-c\nstty size; tty; sleep 300');
+    await page.getByLabel('run on a pseudo-terminal').check();
+    await page.getByLabel('Columns').fill('90');
+    await page.getByLabel('Rows').fill('20');
+    await page.getByRole('button', { name: 'Review…' }).click();
+    await expect.poll(() => page.locator('dialog pre.review').textContent()).toContain('"cols": 90');
+    await page.getByRole('button', { name: 'Spawn', exact: true }).click();
+    await expect.poll(async () => (await pageScreen(page)).slice(0, 2).join('|'), { timeout: 10_000 }).toMatch(/^20 90\|\/dev\/pts\/\d+$/);
+    expect(await page.locator('.term .xterm-rows > div').count()).toBe(20);
+    await expect.poll(() => page.locator('tr[data-id="tty-size"] .c-kind').textContent(), { timeout: 10_000 }).toBe('terminal 90×20');
+    await c.call('process.kill', { id: 'tty-size', signal: 'KILL' });
+    expect(problems).toEqual([]);
+    await page.close();
+  });
 });
