@@ -213,6 +213,13 @@ const FLAGS: readonly FlagSpec[] = [
     modes: DAEMON,
   },
   {
+    name: 'console',
+    kind: 'bool',
+    usage:
+      'with -serve -ws-addr: also serve the browser console at http://host:port/ on the -ws-addr listener (same Origin and Host checks; the page asks for the token and keeps it in the tab only)',
+    modes: DAEMON,
+  },
+  {
     name: 'metrics-addr',
     kind: 'string',
     arg: 'host:port',
@@ -446,6 +453,9 @@ function checkCombination(mode: Mode, parsed: ParsedFlags, get: <T extends FlagV
         throw new UsageError(`-metrics-addr: ${(err as Error).message}`);
       }
     }
+    if (get<boolean>('console') && !parsed.given.has('ws-addr')) {
+      throw new UsageError('-console needs -ws-addr: the page is served on the WebSocket listener (e.g. -ws-addr 127.0.0.1:7777)');
+    }
     for (const d of ['drain-timeout', 'idle-exit', 'stall-timeout']) {
       if (get<number>(d) < 0) throw new UsageError(`-${d} must not be negative`);
     }
@@ -550,6 +560,7 @@ async function main(argv: readonly string[]): Promise<number> {
         loginPath: !get<boolean>('no-login-path'),
         metricsAddr: parsed.given.has('metrics-addr') ? get<string>('metrics-addr') : undefined,
         websocket: parsed.given.has('ws-addr') ? { addr: get<string>('ws-addr'), allowOrigins: get<string[]>('ws-allow-origin') } : undefined,
+        console: get<boolean>('console'),
         writeToken: parsed.given.has('write-token') ? get<boolean>('write-token') : undefined,
         drainTimeoutMs: get<number>('drain-timeout'),
         idleExitMs: get<number>('idle-exit'),

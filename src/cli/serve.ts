@@ -41,6 +41,8 @@ export interface ServeModeOptions {
   readonly logFormat: LogFormat;
   /** `-log-file`: a path, `-` for stderr, or undefined for the default (stderr in the foreground, else remote-server.log). */
   readonly logFile: string | undefined;
+  /** `-console`: serve the browser console on the WebSocket listener (requires `websocket`). */
+  readonly console?: boolean;
 }
 
 /** Test-only shortenings of fixed daemon timings (documented in PROTOCOL.md as such, not in -help). */
@@ -58,6 +60,10 @@ function testTimings(): { idleTimeoutMs?: number; orphanProbeMs?: number; orphan
 }
 
 export async function runServeMode(o: ServeModeOptions): Promise<number> {
+  if (o.console && !o.websocket) {
+    process.stderr.write('claustrum: -console needs -ws-addr: the page is served on the WebSocket listener (e.g. -ws-addr 127.0.0.1:7777)\n');
+    return 2;
+  }
   const detached = process.env[DAEMON_CHILD_ENV] === '1';
   if (!detached) {
     try {
@@ -136,7 +142,7 @@ export async function runServeMode(o: ServeModeOptions): Promise<number> {
       replayBudgetBytes: o.replayBudgetBytes,
       loginPath: o.loginPath,
       metricsAddr: o.metricsAddr,
-      websocket: o.websocket,
+      websocket: o.console && o.websocket ? await withConsole(o.websocket) : o.websocket,
       log,
       print: detached ? undefined : (line) => process.stdout.write(`${line}\n`),
       report,
@@ -152,6 +158,13 @@ export async function runServeMode(o: ServeModeOptions): Promise<number> {
     process.stderr.write(`claustrum: ${(err as Error).message}\n`);
     return 1;
   }
+}
+
+/** The listener's options with the console page served and its own origin accepted; fails when the bundle is missing. */
+async function withConsole(ws: WebSocketOptions): Promise<WebSocketOptions> {
+  const { checkConsoleBuilt, consoleHandler, isSameOrigin } = await import('../console/assets.js');
+  await checkConsoleBuilt();
+  return { ...ws, httpHandler: consoleHandler(), acceptOrigin: isSameOrigin };
 }
 
 /** The launcher reads the token itself, so a bad source is reported at once and the token travels by pipe only. */

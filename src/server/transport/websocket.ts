@@ -50,6 +50,14 @@ export interface WebSocketOptions {
   /** Origins allowed to connect (exact match, e.g. `https://app.example`); requests without Origin are allowed. */
   readonly allowOrigins: readonly string[];
   readonly maxPayload?: number;
+  /**
+   * `-console`: answers plain HTTP requests it recognises (the console page) and returns true; false leaves the
+   * request to the 404/426 below. `bound` is the listener's address, for the same Host check as the upgrade's.
+   * Absent: nothing but the upgrade is served.
+   */
+  readonly httpHandler?: (req: http.IncomingMessage, res: http.ServerResponse, bound: AddressInfo) => boolean;
+  /** `-console`: an Origin this accepts is allowed as if listed (the page this listener served: same origin). */
+  readonly acceptOrigin?: (origin: string, req: http.IncomingMessage) => boolean;
   /** WS_AUTH_DEADLINE_MS unless given (tests). */
   readonly authDeadlineMs?: number;
   /** A connection turned away at accept (over WS_MAX_CONNECTIONS or WS_MAX_HANDSHAKES): counted and logged. */
@@ -80,6 +88,7 @@ export async function listenWebSocket(
   const server = http.createServer(
     { headersTimeout: WS_HANDSHAKE_TIMEOUT_MS, requestTimeout: WS_HANDSHAKE_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
     (req, res) => {
+      if (opts.httpHandler?.(req, res, server.address() as AddressInfo)) return;
       // Plain HTTP is not served: only the upgrade on /rpc.
       res.writeHead(req.url === WS_PATH ? 426 : 404, { 'content-type': 'text/plain', connection: 'close' });
       res.end(req.url === WS_PATH ? 'WebSocket upgrade required\n' : '404 page not found\n');
@@ -114,7 +123,8 @@ export async function listenWebSocket(
     };
     if ((req.url ?? '').split('?')[0] !== WS_PATH) return refuse(404, `path ${req.url}`);
     const origin = req.headers.origin;
-    if (origin !== undefined && !opts.allowOrigins.includes(origin)) return refuse(403, `origin ${origin} is not allowed`);
+    if (origin !== undefined && !opts.allowOrigins.includes(origin) && !opts.acceptOrigin?.(origin, req))
+      return refuse(403, `origin ${origin} is not allowed`);
     if (!isAllowedHost(req.headers.host, server.address() as AddressInfo))
       return refuse(403, `host ${req.headers.host ?? '(none)'} is not loopback or the bound address`);
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
