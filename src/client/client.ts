@@ -532,9 +532,11 @@ export class Client extends EventEmitter<ClientEvents> {
     const previous = this.#instanceId;
     this.#instanceId = caps.instanceId;
     this.#capabilities = caps;
-    if (replaced) {
+    // A daemon that took over from the previous one (feature process.handover) has its processes: each handle
+    // reattaches from its last seq and checks it found the same process (pid and start time). Otherwise nothing
+    // of the old daemon's processes survives it: do not reattach (a new process may reuse the id).
+    if (replaced && !caps.features.includes('process.handover')) {
       for (const h of [...this.#handles.values()]) {
-        // Nothing of the old daemon's processes survives it: do not reattach (a new process may reuse the id).
         // A spawn that no daemon is known to have run is simply made on the new one.
         if (h.spawnPending) continue;
         h.fail(new ProcessLostError(h.id, `the daemon was replaced (instance ${previous} → ${caps.instanceId})`));

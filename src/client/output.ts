@@ -28,7 +28,7 @@ export interface ExitInfo {
   readonly exitCode: number;
   /** `SIGTERM`-style name of the signal that ended it. */
   readonly signal?: string;
-  readonly killedBy?: 'client' | 'shutdown';
+  readonly killedBy?: 'client' | 'shutdown' | 'lost';
   /** A shell's view: `exitCode`, or 128 + the signal's number. */
   readonly status: number;
   readonly seq: number;

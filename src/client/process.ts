@@ -83,6 +83,11 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
   #exitInfo: ExitInfo | undefined;
   /** Exited with writes unacknowledged: still held, to learn what the daemon applied. */
   #settling = false;
+  /**
+   * The process's pid and start time as the daemon first reported them (always asked for, whatever the caller
+   * asked): after a daemon handover, the process found under this id must be this very one.
+   */
+  #identity: { readonly pid: number; readonly startTime: number } | undefined;
 
   /** @internal Created by Client.spawn / Client.attach. */
   constructor(host: HandleHost, id: string, how: { spawn: SpawnParams } | { attachFrom: number; wantPid: boolean }) {
@@ -90,7 +95,7 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
     this.#host = host;
     this.id = id;
     const spawned = 'spawn' in how;
-    this.#spawn = spawned ? how.spawn : undefined;
+    this.#spawn = spawned ? { ...how.spawn, wantPid: true } : undefined;
     this.#wantPid = spawned ? how.spawn.wantPid === true : how.wantPid;
     this.#state = spawned ? 'unsent' : 'detached';
     this.#out = new OutputReader(
@@ -329,7 +334,7 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
     this.#state = 'attaching';
     this.#recovering = recovering;
     this.#gen = gen;
-    const params = this.#wantPid ? { id: this.id, fromSeq, wantPid: true } : { id: this.id, fromSeq };
+    const params = { id: this.id, fromSeq, wantPid: true };
     return new Promise((resolve) => {
       this.#host.sendOn(gen, 'process.reattach', params, (err, result) => {
         if (this.#state !== 'attaching' || this.#gen !== gen) return resolve();
@@ -354,6 +359,16 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
           this.#finish(new ProcessLostError(this.id, why), true);
           return resolve();
         }
+        const same =
+          this.#identity === undefined || r.pid === undefined || (r.pid === this.#identity.pid && r.startTime === this.#identity.startTime);
+        if (!same) {
+          // A daemon took over and has a process by this id, but not this one (started after it was lost).
+          this.#finish(
+            new ProcessLostError(this.id, `the daemon has another process by this id now (pid ${r.pid}, not ${this.#identity!.pid})`),
+            true,
+          );
+          return resolve();
+        }
         if (this.#resolvedOnce) this.emit('reattach', r);
         // A stream replayed up to its exit frame finished the handle already.
         if (this.#state === 'attaching') {
@@ -374,12 +389,15 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
   #attached(gen: number, info: { pid?: number; startTime?: number }): void {
     this.#state = 'attached';
     this.#gen = gen;
+    if (info.pid !== undefined && info.startTime !== undefined) this.#identity ??= { pid: info.pid, startTime: info.startTime };
     if (!this.#resolvedOnce) {
       this.#resolvedOnce = true;
-      if (info.pid !== undefined) this.pid = info.pid;
-      if (info.startTime !== undefined) this.startTime = info.startTime;
+      // The pid is always asked for (see #identity), but only shown to a caller who asked.
+      const shown = this.#wantPid ? info : {};
+      if (shown.pid !== undefined) this.pid = shown.pid;
+      if (shown.startTime !== undefined) this.startTime = shown.startTime;
       this.#resolveReady();
-      this.emit('ready', info);
+      this.emit('ready', shown);
     }
     this.#stdin.open(gen, true);
   }
