@@ -47,8 +47,11 @@ import { readTokenFd } from '../daemon/token.js';
 import { isSameProcess, readStat, signalPid, startTimeOf } from '../process/procfs.js';
 import { formatDuration } from '../util/duration.js';
 import { shellQuote } from './format.js';
+import { runTerminalSession } from './terminal.js';
+import { DEFAULT_ESCAPE_CHAR, parseEscapeChar } from './terminal-input.js';
 
-export const RUN_USAGE = 'claustrum -run [-socket path] [-daemon-env] [-reconnect-budget d] [-idle-exit d] [-token-fd n] [--] <command> [args...]';
+export const RUN_USAGE =
+  'claustrum -run [-t|-T] [-socket path] [-daemon-env] [-reconnect-budget d] [-idle-exit d] [-escape-char c] [-token-fd n] [--] <command> [args...]';
 
 /** Stdin bytes written but not acknowledged before the reader waits for the daemon. */
 export const STDIN_BACKLOG_BYTES = 4 * 1024 * 1024;
@@ -92,6 +95,15 @@ export interface RunOptions {
   readonly tokenFd?: number;
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /**
+   * On a terminal of the daemon (src/cli/terminal.ts): `on` (-t), `auto` (stdin and stdout are terminals, no -T:
+   * pipes when the daemon has no terminals), `off` (-T, or not at a terminal; the default).
+   */
+  readonly terminal?: 'on' | 'auto' | 'off';
+  /** With a terminal: the escape character (`~`; undefined: none). */
+  readonly escape?: number | undefined;
+  /** With a terminal: how to name the socket in `claustrum -attach` hints (` -socket …`, or empty for the default). */
+  readonly socketHint?: string;
 }
 
 /** Sends `clearEnv: true` with every process.spawn: the command gets exactly the environment -run sends. */
@@ -202,6 +214,31 @@ export async function runCommand(options: RunOptions): Promise<number> {
     say(`warning: the daemon (${client.serverCapabilities?.version ?? '?'}) merges its own environment into the command's (it predates clearEnv)`);
   }
   const groupKill = features.includes('process.kill.group');
+  const terminal = options.terminal ?? 'off';
+  if (terminal !== 'off') {
+    if (features.includes('process.pty')) {
+      return runTerminalSession({
+        client,
+        socket: options.socket,
+        socketHint: options.socketHint ?? '',
+        holder,
+        what: { spawn: { command: spawnCommand, args, cwd, ...(options.daemonEnv ? {} : { env: runEnvironment(env) }) } },
+        stdin,
+        stdout,
+        stderr,
+        term: env.TERM || undefined,
+        budgetMs: budget,
+        escape: 'escape' in options ? options.escape : parseEscapeChar(DEFAULT_ESCAPE_CHAR),
+      });
+    }
+    const version = client.serverCapabilities?.version ?? '?';
+    if (terminal === 'on') {
+      say(`-t: the daemon (${version}) has no terminals (feature process.pty); -T runs the command on pipes`);
+      await client.close();
+      return 125;
+    }
+    say(`warning: the daemon (${version}) has no terminals (feature process.pty): running the command on pipes`);
+  }
 
   const proc = client.spawn({ command: spawnCommand, args, cwd, ...(options.daemonEnv ? {} : { env: runEnvironment(env) }), wantPid: true });
   // Taken before any await, so no output can slip past it.
