@@ -8,14 +8,15 @@
  * - AnswerGate: a replay written to the local terminal may contain the program's old queries (device attributes,
  *   cursor position, colours); the terminal answers them, and those answers must not reach the program as typed
  *   input (coder/wsep#24). While a replay is written, and until the terminal has answered a cursor-position query
- *   the gate sends after it, input is dropped. Terminals answer in order, so every answer to the replay comes before
- *   the answer to the gate's own query; the gate counts the replay's cursor-position queries to know which answer is
- *   its own. Bounded by REPLAY_ANSWER_WAIT_MS for a terminal that never answers.
+ *   the gate sends after it, every escape sequence in the input is dropped (every answer is one; typed characters
+ *   pass). Terminals answer in order, so every answer to the replay comes before the answer to the gate's own query;
+ *   the gate counts the replay's cursor-position queries to know which answer is its own. Bounded by
+ *   REPLAY_ANSWER_WAIT_MS for a terminal that never answers.
  */
 
 /** The default escape character: `~`, as ssh. */
 export const DEFAULT_ESCAPE_CHAR = '~';
-/** How long input stays dropped after a replay when the terminal does not answer the gate's query, at most (1.5 s). */
+/** How long answers stay dropped after a replay when the terminal does not answer the gate's query, at most (1.5 s). */
 export const REPLAY_ANSWER_WAIT_MS = 1500;
 
 const CR = 0x0d;
@@ -121,6 +122,20 @@ export const GATE_QUERY = '\x1b[6n';
 
 type GateState = 'open' | 'replaying' | 'closing';
 
+/** The input scanner's states: what the bytes so far of an escape sequence are. */
+const enum Scan {
+  Ground,
+  Esc,
+  /** ESC [ …: parameters until a final byte. */
+  Csi,
+  /** ESC ] / ESC P / ESC _ / ESC ^ / ESC X …: a string until BEL or ESC \. */
+  Str,
+  /** An ESC inside a string: ST if a backslash follows. */
+  StrEsc,
+  /** ESC O: one more byte (a key in application mode). */
+  Ss3,
+}
+
 export class AnswerGate {
   #state: GateState = 'open';
   /** Cursor-position answers still to come before input flows again (the replay's, then the gate's own). */
@@ -128,9 +143,8 @@ export class AnswerGate {
   #tail = '';
   #timer: NodeJS.Timeout | undefined;
   readonly #waitMs: number;
-  /** The answer scanner's state: 0 ground, 1 after ESC, 2 inside a CSI. */
-  #scan = 0;
-  /** Bytes of input dropped so far (answers, and whatever was typed meanwhile). */
+  #scan: Scan = Scan.Ground;
+  /** Bytes of input dropped so far (answers, and keys sent as escape sequences meanwhile). */
   dropped = 0;
 
   constructor(waitMs = REPLAY_ANSWER_WAIT_MS) {
@@ -145,11 +159,11 @@ export class AnswerGate {
     return this.#state === 'replaying';
   }
 
-  /** Replayed output is about to be written to the terminal: input is dropped from now on. */
+  /** Replayed output is about to be written to the terminal: answers are dropped from now on. */
   replayed(data: Uint8Array): void {
     if (this.#state === 'open') {
       this.#tail = '';
-      this.#scan = 0;
+      this.#scan = Scan.Ground;
     }
     if (this.#state !== 'replaying') this.#clearTimer();
     this.#state = 'replaying';
@@ -161,7 +175,7 @@ export class AnswerGate {
 
   /**
    * The replay has been written: returns the query to write after it (undefined when no replay was in progress).
-   * Input flows again once the terminal answered it, or after the wait.
+   * Answers are dropped until the terminal answered it, or until the wait is over.
    */
   finish(): string | undefined {
     if (this.#state !== 'replaying') return undefined;
@@ -172,20 +186,32 @@ export class AnswerGate {
     return GATE_QUERY;
   }
 
-  /** Input from the local terminal: returns what may go to the program. */
+  /**
+   * Input from the local terminal: returns what may go to the program. While the gate is closed, escape sequences
+   * (every answer is one: CSI, OSC, DCS) are dropped and counted; typed characters pass. Keys that send escape
+   * sequences (arrows, function keys) are dropped too in that short window.
+   */
   input(chunk: Buffer): Buffer {
     if (this.#state === 'open') return chunk;
+    const out: number[] = [];
     for (let i = 0; i < chunk.length; i++) {
-      if (!this.#answerEnds(chunk[i]!)) continue;
+      const b = chunk[i]!;
+      const inSequence = this.#scan !== Scan.Ground || b === ESC;
+      const cpr = this.#step(b);
+      if (!inSequence) {
+        out.push(b);
+        continue;
+      }
+      this.dropped++;
+      if (!cpr) continue;
       if (this.#expected > 0) this.#expected--;
       if (this.#expected === 0 && this.#state === 'closing') {
         this.#open();
-        this.dropped += i + 1;
-        return chunk.subarray(i + 1);
+        const rest = chunk.subarray(i + 1);
+        return out.length === 0 ? rest : Buffer.concat([Buffer.from(out), rest]);
       }
     }
-    this.dropped += chunk.length;
-    return chunk.subarray(0, 0);
+    return Buffer.from(out);
   }
 
   /** Stops the wait (the session ends). */
@@ -194,21 +220,34 @@ export class AnswerGate {
   }
 
   /** Feeds one input byte to the scanner; true when it ends a cursor-position answer (`ESC [ … R`). */
-  #answerEnds(b: number): boolean {
+  #step(b: number): boolean {
     switch (this.#scan) {
-      case 0:
-        if (b === ESC) this.#scan = 1;
+      case Scan.Ground:
+        if (b === ESC) this.#scan = Scan.Esc;
         return false;
-      case 1:
-        this.#scan = b === 0x5b ? 2 : b === ESC ? 1 : 0;
+      case Scan.Esc:
+        if (b === 0x5b) this.#scan = Scan.Csi;
+        else if (b === 0x5d || b === 0x50 || b === 0x5f || b === 0x5e || b === 0x58) this.#scan = Scan.Str;
+        else if (b === 0x4f) this.#scan = Scan.Ss3;
+        else if (b !== ESC) this.#scan = Scan.Ground; // a two-byte sequence (or Alt and a key)
         return false;
-      default:
+      case Scan.Csi:
         if (b >= 0x40 && b <= 0x7e) {
-          this.#scan = 0;
+          this.#scan = Scan.Ground;
           return b === 0x52; // R
         }
-        if (b === ESC) this.#scan = 1;
-        else if (b < 0x20 || b > 0x3f) this.#scan = 0; // not a CSI after all
+        if (b === ESC) this.#scan = Scan.Esc;
+        else if (b < 0x20) this.#scan = Scan.Ground; // not a CSI after all
+        return false;
+      case Scan.Str:
+        if (b === 0x07) this.#scan = Scan.Ground;
+        else if (b === ESC) this.#scan = Scan.StrEsc;
+        return false;
+      case Scan.StrEsc:
+        this.#scan = b === 0x5c ? Scan.Ground : Scan.Str;
+        return false;
+      case Scan.Ss3:
+        this.#scan = Scan.Ground;
         return false;
     }
   }
@@ -217,7 +256,7 @@ export class AnswerGate {
     this.#clearTimer();
     this.#state = 'open';
     this.#expected = 0;
-    this.#scan = 0;
+    this.#scan = Scan.Ground;
   }
 
   #clearTimer(): void {

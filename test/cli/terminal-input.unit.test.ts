@@ -113,20 +113,28 @@ describe('the answer gate', () => {
     expect(g.finish()).toBeUndefined(); // nothing was replayed: no query of its own
   });
 
-  it("drops every answer to a replay's queries and what comes before its own query's answer, then lets input through", () => {
+  it("drops every answer to a replay's queries, up to its own query's answer; typed characters pass meanwhile", () => {
     const g = new AnswerGate();
     g.replayed(b('hello\x1b[c\x1b[6nworld\x1b[?6n'));
     expect(g.replaying).toBe(true);
-    // Input during the replay: dropped.
-    expect(g.input(b('\x1b[?1;2c')).length).toBe(0);
+    // Answers during the replay are dropped; keys typed meanwhile are not.
+    expect(g.input(b('\x1b[?1;2cls')).toString()).toBe('ls');
     expect(g.finish()).toBe(GATE_QUERY);
-    // Two cursor-position answers to the replay, then the gate's own, then typed keys in the same chunk.
+    // Two cursor-position answers to the replay, then the gate's own, then keys in the same chunk.
     expect(g.input(b('\x1b[3;7R')).length).toBe(0);
-    expect(g.input(b('\x1b[?3;12;1R\x1b[')).length).toBe(0);
+    expect(g.input(b('\x1b]11;rgb:0000/0000/0000\x1b\\x\x1b[?3;12;1R\x1bP>|tmux\x1b\\\x1b[')).toString()).toBe('x');
     expect(g.open).toBe(false);
-    expect(g.input(b('5;1Rls\r')).toString()).toBe('ls\r');
+    expect(g.input(b('5;1R\x1b[A\r')).toString()).toBe('\x1b[A\r');
     expect(g.open).toBe(true);
     expect(g.input(b('\x1b[1;5R')).toString()).toBe('\x1b[1;5R'); // open: a key is a key
+    const answers = ['\x1b[?1;2c', '\x1b[3;7R', '\x1b]11;rgb:0000/0000/0000\x1b\\', '\x1b[?3;12;1R', '\x1bP>|tmux\x1b\\', '\x1b[5;1R'];
+    expect(g.dropped).toBe(answers.join('').length);
+  });
+
+  it('drops keys that are escape sequences while closed (an arrow), and a lone Alt-key', () => {
+    const g = new AnswerGate();
+    g.replayed(b('x'));
+    expect(g.input(b('a\x1b[Ab\x1bOPc\x1bxd')).toString()).toBe('abcd');
   });
 
   it('counts a query split across two replayed chunks once', () => {
