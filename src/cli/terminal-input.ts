@@ -123,7 +123,7 @@ export const GATE_QUERY = '\x1b[6n';
 type GateState = 'open' | 'replaying' | 'closing';
 
 /** The input scanner's states: what the bytes so far of an escape sequence are. */
-const enum Scan {
+enum Scan {
   Ground,
   Esc,
   /** ESC [ …: parameters until a final byte. */
