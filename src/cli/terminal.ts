@@ -222,7 +222,8 @@ export async function runTerminalSession(o: TerminalSessionOptions): Promise<num
   const onResize = () => sendSize();
 
   // ---- input ----
-  const escapes = new EscapeFilter(o.escape);
+  // As ssh: escapes only from a terminal (piped input is data, `~.` included).
+  const escapes = new EscapeFilter((o.stdin as Partial<ReadStream>).isTTY ? o.escape : undefined);
   let lastWrite: Promise<unknown> = Promise.resolve();
   let detach: () => void = () => {};
   const detached = new Promise<void>((resolve) => (detach = resolve));
