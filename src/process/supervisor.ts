@@ -14,6 +14,7 @@ import { checkWorkingDirectory, resolveCommand, SpawnError } from './command.js'
 import { buildChildEnv } from './env.js';
 import { EXIT_DRAIN_GRACE_MS, ManagedProcess, type ProcessObserver, TerminalEvents, type TerminalParts } from './child.js';
 import { descendantsOf, processTable, signalPid } from './procfs.js';
+import { guardedStdio, prepareDescriptorGuard } from '../terminal/descriptors.js';
 import { guardSpawnDescriptorLeak } from './spawn-guard.js';
 import { STDIN_QUEUE_CAP_BYTES } from './stdin.js';
 import type { KilledBy } from '../replay/frame.js';
@@ -318,8 +319,11 @@ async function startChild(
   env: Record<string, string>,
 ): Promise<ChildProcess> {
   let child: ChildProcess;
+  // A terminal's master is not close-on-exec (openpty): without the guard every piped child spawned while a terminal
+  // lives inherits it (measured: /dev/ptmx at fds 21, 22, 25 of a piped `ls -l /proc/self/fd`).
+  await prepareDescriptorGuard();
   try {
-    child = spawnChild(file, args, { argv0, cwd, env, detached: true, stdio: 'pipe' });
+    child = spawnChild(file, args, { argv0, cwd, env, detached: true, stdio: guardedStdio(['pipe', 'pipe', 'pipe']) });
   } catch (err) {
     // NUL in an argument or variable (ERR_INVALID_ARG_VALUE) is EINVAL to Go's exec.
     throw new SpawnError('forkExec', { path: file, reason: errnoText(syscallCode(err)) });

@@ -169,6 +169,25 @@ describe('a process on a pseudo-terminal', () => {
   });
 });
 
+describe("a terminal's descriptors", () => {
+  it('reach no other child: a piped child started while terminals live holds none of them', async () => {
+    const client = await clientOf(d);
+    try {
+      const terminals = [0, 1, 2].map(() => client.spawn({ command: 'sleep', args: ['60'], pty: { cols: 80, rows: 24 } }));
+      await Promise.all(terminals.map((t) => t.ready));
+      const probe = client.spawn({ command: '/bin/sh', args: ['-c', 'for f in /proc/self/fd/*; do readlink "$f"; done'] });
+      const chunks: Buffer[] = [];
+      for await (const c of probe.stdout) chunks.push(c);
+      const targets = Buffer.concat(chunks).toString().trim().split('\n');
+      expect(targets.length).toBeGreaterThanOrEqual(3); // its pipes, at least
+      expect(targets.filter((t) => t.startsWith('/dev/pts') || t === '/dev/ptmx')).toEqual([]);
+      await Promise.all(terminals.map((t) => t.kill('KILL')));
+    } finally {
+      await client.close();
+    }
+  });
+});
+
 describe('reattaching to a program whose start was evicted', () => {
   it('draws the screen the complete output draws: a screen frame, then the retained frames (library and wire)', async () => {
     const owner = await small.client();
