@@ -134,7 +134,7 @@ const FLAGS: readonly FlagSpec[] = [
     arg: 'n',
     default: -1,
     usage:
-      'the auth token (one line) from this open descriptor. -serve: it never touches argv or the environment, and no daemon.token is written unless -write-token. -run, -status, -ps, -kill, -purge: authenticate with it (a daemon started with -token-fd has no daemon.token)',
+      'the auth token (one line) from this open descriptor. -serve: it never touches argv or the environment, and no daemon.token is written unless -write-token. -run, -attach, -logs, -status, -ps, -kill, -purge: authenticate with it (a daemon started with -token-fd has no daemon.token)',
     modes: ['serve', 'run', 'attach', 'logs', 'status', 'ps', 'kill', 'purge'],
   },
   { name: 'signal', kind: 'string', arg: 'name', default: 'TERM', usage: 'with -kill: TERM, INT, HUP or KILL', modes: ['kill'] },
