@@ -12,7 +12,10 @@ import { KILL_USAGE, runKill } from '../src/cli/kill.js';
 import { PS_USAGE, runPs } from '../src/cli/ps.js';
 import { PURGE_USAGE, runPurge } from '../src/cli/purge.js';
 import { LOGS_USAGE, runLogs } from '../src/cli/logs.js';
+import { shellQuote } from '../src/cli/format.js';
 import { DEFAULT_RECONNECT_BUDGET_MS, RUN_USAGE, runCommand } from '../src/cli/run.js';
+import { ATTACH_USAGE, runAttach } from '../src/cli/terminal.js';
+import { DEFAULT_ESCAPE_CHAR, parseEscapeChar } from '../src/cli/terminal-input.js';
 import { runServeMode } from '../src/cli/serve.js';
 import { runService, SERVICE_ACTIONS, SERVICE_USAGE, type ServiceAction } from '../src/cli/service.js';
 import { runStatus, STATUS_USAGE } from '../src/cli/status.js';
@@ -31,11 +34,26 @@ import { splitHostPort } from '../src/util/hostport.js';
 import { BUILD } from '../src/version.js';
 
 /** The modes, in the order -help lists them. */
-const MODES = ['version', 'install', 'probe-cli', 'serve', 'bridge', 'stop', 'run', 'logs', 'status', 'ps', 'kill', 'purge', 'service'] as const;
+const MODES = [
+  'version',
+  'install',
+  'probe-cli',
+  'serve',
+  'bridge',
+  'stop',
+  'run',
+  'attach',
+  'logs',
+  'status',
+  'ps',
+  'kill',
+  'purge',
+  'service',
+] as const;
 type Mode = (typeof MODES)[number];
 
 /** Modes that work on a daemon's socket. */
-const SOCKET_MODES: readonly Mode[] = ['serve', 'stop', 'bridge', 'run', 'logs', 'status', 'ps', 'kill', 'purge', 'service'];
+const SOCKET_MODES: readonly Mode[] = ['serve', 'stop', 'bridge', 'run', 'attach', 'logs', 'status', 'ps', 'kill', 'purge', 'service'];
 /** Flags of the daemon itself: -serve runs with them, -service bakes them into the unit. */
 const DAEMON: readonly Mode[] = ['serve', 'service'];
 
@@ -60,7 +78,14 @@ const FLAGS: readonly FlagSpec[] = [
     name: 'run',
     kind: 'bool',
     usage:
-      'run a command through the daemon on -socket (started if none answers) as if here: this PATH, directory and environment; stdio, EOF and signals reach it, the exit code is its own',
+      'run a command through the daemon on -socket (started if none answers) as if here: this PATH, directory and environment; stdio, EOF and signals reach it, the exit code is its own. On a terminal of the daemon when stdin and stdout are terminals (-t, -T)',
+  },
+  {
+    name: 'attach',
+    kind: 'string',
+    arg: 'id',
+    usage:
+      'come back to terminal process <id> (one -run -t detached from, or any process spawned with a pty): its screen as it is now, then live; detach again with Enter ~ .',
   },
   {
     name: 'status',
@@ -109,8 +134,8 @@ const FLAGS: readonly FlagSpec[] = [
     arg: 'n',
     default: -1,
     usage:
-      'the auth token (one line) from this open descriptor. -serve: it never touches argv or the environment, and no daemon.token is written unless -write-token. -run, -status, -ps, -kill, -purge: authenticate with it (a daemon started with -token-fd has no daemon.token)',
-    modes: ['serve', 'run', 'logs', 'status', 'ps', 'kill', 'purge'],
+      'the auth token (one line) from this open descriptor. -serve: it never touches argv or the environment, and no daemon.token is written unless -write-token. -run, -attach, -logs, -status, -ps, -kill, -purge: authenticate with it (a daemon started with -token-fd has no daemon.token)',
+    modes: ['serve', 'run', 'attach', 'logs', 'status', 'ps', 'kill', 'purge'],
   },
   { name: 'signal', kind: 'string', arg: 'name', default: 'TERM', usage: 'with -kill: TERM, INT, HUP or KILL', modes: ['kill'] },
   {
@@ -142,12 +167,35 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'f', kind: 'bool', usage: 'with -logs: follow live output until the process exits', modes: ['logs'] },
   { name: 'daemon-env', kind: 'bool', usage: "with -run: the daemon's environment and PATH lookup instead of this shell's", modes: ['run'] },
   {
+    name: 't',
+    kind: 'bool',
+    usage:
+      'with -run: run the command on a pseudo-terminal of the daemon, this terminal in raw mode as its screen and keyboard (size and every change sent; a dropped connection resumed with the screen; Enter ~ . detaches). The default when stdin and stdout are terminals; stdout and stderr are then one stream',
+    modes: ['run'],
+  },
+  {
+    name: 'T',
+    kind: 'bool',
+    usage: 'with -run: run the command on pipes even at a terminal (stdout and stderr apart, EOF forwarded)',
+    modes: ['run'],
+  },
+  {
+    name: 'escape-char',
+    kind: 'string',
+    arg: 'c',
+    default: DEFAULT_ESCAPE_CHAR,
+    usage:
+      'with -run -t and -attach: the escape character, special right after Enter: c. detaches (the process keeps running), c? lists the escapes, cc sends c itself. One character, ^X for a control character, or none',
+    modes: ['run', 'attach'],
+  },
+  {
     name: 'reconnect-budget',
     kind: 'duration',
     arg: 'duration',
     default: formatDuration(DEFAULT_RECONNECT_BUDGET_MS),
-    usage: 'with -run: how long a dropped connection is retried before giving up (a daemon that is gone is reported at once)',
-    modes: ['run'],
+    usage:
+      'with -run and -attach: how long a dropped connection is retried before giving up (a daemon that is gone is reported at once; a terminal process is left running)',
+    modes: ['run', 'attach'],
   },
   {
     name: 'idle-exit',
@@ -356,7 +404,12 @@ const MODE_HELP: Readonly<Record<Mode, { readonly usage: string; readonly about:
   run: {
     usage: RUN_USAGE,
     about:
-      "Runs a command through the daemon as if here: looked up with this PATH, in this directory, with this environment (minus the daemon's token and systemd's LISTEN_* and NOTIFY_SOCKET). Ctrl-C, SIGTERM and SIGHUP reach the remote process group; a second Ctrl-C within 2s sends SIGTERM, a third SIGKILL. Exit code: the command's; 125 no daemon or lost, 126 cannot execute, 127 not found.",
+      "Runs a command through the daemon as if here: looked up with this PATH, in this directory, with this environment (minus the daemon's token and systemd's LISTEN_* and NOTIFY_SOCKET). At a terminal (stdin and stdout) it runs on a pseudo-terminal of the daemon (-t forces it, -T gives pipes): this terminal goes raw, its size follows, a dropped connection is resumed with the screen, and Enter ~ . detaches, leaving the command running for claustrum -attach. On pipes: Ctrl-C, SIGTERM and SIGHUP reach the remote process group; a second Ctrl-C within 2s sends SIGTERM, a third SIGKILL. Exit code: the command's; 125 no daemon or lost, 126 cannot execute, 127 not found.",
+  },
+  attach: {
+    usage: ATTACH_USAGE,
+    about:
+      "Comes back to a terminal process: this terminal in raw mode shows its screen as it is now (the daemon keeps a screen for what its replay buffer evicted), then live output, and sends it every key and this size. Enter ~ . detaches again (the process keeps running; -escape-char changes the key); a dropped connection is resumed. The process has one owner at a time: attaching takes it from a session still attached elsewhere. Exit code: the process's once it exits; 0 detached; 1 no such terminal process; 125 the daemon could not be reached or was lost.",
   },
   status: {
     usage: STATUS_USAGE,
@@ -389,6 +442,7 @@ function usage(): string {
     'Usage: claustrum -serve [flags] | -stop | -bridge | -version   [-socket path]\n' +
     '       claustrum -status | -ps | -kill id | -purge | -service install|uninstall|status   [-socket path] [-json]\n' +
     `       ${RUN_USAGE}\n` +
+    `       ${ATTACH_USAGE}\n` +
     `       ${LOGS_USAGE}\n` +
     '       claustrum -install -cli-version v [install flags] | -probe-cli path\n' +
     '       claustrum -<mode> -help: that mode alone\n\n' +
@@ -438,6 +492,14 @@ function checkCombination(mode: Mode, parsed: ParsedFlags, get: <T extends FlagV
     if (spec.modes === undefined) continue;
     if (!spec.modes.includes(mode)) {
       throw new UsageError(`-${name} does not apply to -${mode} (it goes with ${spec.modes.map((m) => `-${m}`).join(', ')})`);
+    }
+  }
+  if (mode === 'run' && get<boolean>('t') && get<boolean>('T')) throw new UsageError('-t and -T: give one (-t a terminal, -T pipes)');
+  if (parsed.given.has('escape-char')) {
+    try {
+      parseEscapeChar(get<string>('escape-char'));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
     }
   }
   if (mode !== 'run' && parsed.positionals.length > 0) {
@@ -524,6 +586,8 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const stdout = process.stdout;
   const json = get<boolean>('json');
+  // How a way back names this socket: nothing for the default.
+  const socketHint = parsed.given.has('socket') ? ` -socket ${shellQuote(socketPath)}` : '';
   const tokenFd = get<number>('token-fd');
 
   switch (mode) {
@@ -585,6 +649,18 @@ async function main(argv: readonly string[]): Promise<number> {
         reconnectBudgetMs: get<number>('reconnect-budget'),
         ...(parsed.given.has('idle-exit') ? { idleExitMs: get<number>('idle-exit') } : {}),
         tokenFd,
+        terminal: get<boolean>('t') ? 'on' : get<boolean>('T') || !process.stdin.isTTY || !process.stdout.isTTY ? 'off' : 'auto',
+        escape: parseEscapeChar(get<string>('escape-char')),
+        socketHint,
+      });
+    case 'attach':
+      return runAttach({
+        socket: socketPath,
+        socketHint,
+        id: get<string>('attach'),
+        tokenFd,
+        budgetMs: get<number>('reconnect-budget'),
+        escape: parseEscapeChar(get<string>('escape-char')),
       });
   }
   // The operator commands: a CliError is their failure, printed as such.

@@ -75,7 +75,7 @@ export interface ServeConfig {
   /** Inherited descriptors the daemon uses and must not close (its launcher's readiness pipe). */
   readonly keepDescriptors?: readonly number[];
   /** Test-only shortenings (see PROTOCOL.md); production uses the constants. */
-  readonly timings?: { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number; authDeadlineMs?: number };
+  readonly timings?: { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number; authDeadlineMs?: number; replayCapBytes?: number };
   /** Write `daemon.token` (default true). False for a token from `-token-fd` without `-write-token`. */
   readonly writeToken?: boolean;
   /** `-drain-timeout`: SIGTERM drains for up to this long first (0: off). */
@@ -173,6 +173,8 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     const supervisor = new Supervisor(log, {
       instance: instanceId,
       replayBudgetBytes: cfg.replayBudgetBytes,
+      // Test-only: a small per-process cap makes a terminal's start evictable without 16 MiB of output.
+      replayCapBytes: cfg.timings?.replayCapBytes,
       observer: {
         // The live count drops once the exit frame's waiters ran: look at it a turn later.
         exited: () => {

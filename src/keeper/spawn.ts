@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn as spawnChild } from 'node:child_process';
 import { once } from 'node:events';
+import { guardedStdio, prepareDescriptorGuard } from '../terminal/descriptors.js';
 import { errnoText, syscallCode } from '../util/errno.js';
 import { TerminalEvents, type TerminalParts } from './kept.js';
 import type { SpawnFailure, SpawnSpec } from './protocol.js';
@@ -23,8 +24,17 @@ export class KeeperSpawnError extends Error {
  */
 export async function startChild(spec: SpawnSpec): Promise<ChildProcess> {
   let child: ChildProcess;
+  // A terminal's master is not close-on-exec (openpty): without the guard every piped child spawned while a terminal
+  // lives inherits it (measured: /dev/ptmx at fds 21, 22, 25 of a piped `ls -l /proc/self/fd`).
+  await prepareDescriptorGuard();
   try {
-    child = spawnChild(spec.file, spec.args, { argv0: spec.command, cwd: spec.cwd, env: spec.env, detached: true, stdio: 'pipe' });
+    child = spawnChild(spec.file, spec.args, {
+      argv0: spec.command,
+      cwd: spec.cwd,
+      env: spec.env,
+      detached: true,
+      stdio: guardedStdio(['pipe', 'pipe', 'pipe']),
+    });
   } catch (err) {
     // NUL in an argument or variable (ERR_INVALID_ARG_VALUE) is EINVAL to Go's exec.
     throw new KeeperSpawnError({ kind: 'forkExec', reason: errnoText(syscallCode(err)) });

@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { KeeperLink } from '../keeper/link.js';
-import type { KeeperNotice, KeptState } from '../keeper/protocol.js';
+import type { KeeperNotice, KeptState, ReapInfo } from '../keeper/protocol.js';
 import type { Logger } from '../log/logger.js';
 import { REPLAY_CAP_BYTES } from '../replay/buffer.js';
 import { type BudgetMember, DEFAULT_REPLAY_BUDGET_BYTES, ReplayBudget } from '../replay/budget.js';
@@ -18,6 +18,8 @@ import { ManagedProcess, type ProcessObserver, type TerminalSide } from './child
 export const EXITED_RETENTION_MS = 15 * 60_000;
 /** How often exited processes past retention are swept (also done at every spawn). */
 export const RETENTION_SWEEP_MS = 60_000;
+/** Notices kept for processes whose spawn reply is being handled (see #pendingNotices): far more than spawns in flight. */
+export const EARLY_NOTICES_MAX = 1024;
 /** How long shutdown waits for the children it killed to be reaped. */
 export const SHUTDOWN_KILL_WAIT_MS = 1000;
 
@@ -131,6 +133,22 @@ export class Supervisor {
     return sorted.length;
   }
 
+  /**
+   * Notices about a process whose spawn reply has arrived but not been handled yet: they come in the same read as the
+   * reply (a child that exits at once), before the process is in the table. Kept until it is, bounded.
+   */
+  readonly #pendingNotices = new Map<string, { seq: number; reap: ReapInfo | undefined }>();
+
+  #early(key: string): { seq: number; reap: ReapInfo | undefined } {
+    let e = this.#pendingNotices.get(key);
+    if (e === undefined) {
+      // Only a spawn in flight has notices waiting: a handful at most; anything past this bound is stale.
+      if (this.#pendingNotices.size >= EARLY_NOTICES_MAX) this.#pendingNotices.clear();
+      this.#pendingNotices.set(key, (e = { seq: 0, reap: undefined }));
+    }
+    return e;
+  }
+
   async #adopt(state: KeptState): Promise<ManagedProcess> {
     const tty = state.spawnPty ? await this.#terminalSide(state.spawnPty) : undefined;
     const proc = new ManagedProcess(
@@ -142,6 +160,12 @@ export class Supervisor {
       this.#observer,
     );
     this.#byKey.set(state.key, proc);
+    const early = this.#pendingNotices.get(state.key);
+    if (early) {
+      this.#pendingNotices.delete(state.key);
+      if (early.reap) proc.reaped(early.reap);
+      proc.available(early.seq);
+    }
     if (!proc.exited) {
       this.#live.add(proc);
       void proc.whenExited().then(() => this.#live.delete(proc));
@@ -157,11 +181,16 @@ export class Supervisor {
   #onNotice(n: KeeperNotice): void {
     switch (n.t) {
       case 'appended':
-        for (const [key, seq] of n.procs) this.#byKey.get(key)?.available(seq);
+        for (const [key, seq] of n.procs) {
+          const proc = this.#byKey.get(key);
+          if (proc) proc.available(seq);
+          else this.#early(key).seq = seq;
+        }
         return;
       case 'reaped': {
         const proc = this.#byKey.get(n.key);
-        proc?.reaped(n.reap);
+        if (proc) proc.reaped(n.reap);
+        else this.#early(n.key).reap = n.reap;
         return;
       }
       case 'drainTimedOut': {

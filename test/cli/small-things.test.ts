@@ -21,7 +21,7 @@ describe('modes and flags', () => {
       [['-stop', '-json'], '-json does not apply to -stop (it goes with -status, -ps, -kill, -purge, -service)'],
       [
         ['-version', '-socket', '/tmp/x.sock'],
-        '-socket does not apply to -version (it goes with -serve, -stop, -bridge, -run, -logs, -status, -ps, -kill, -purge, -service)',
+        '-socket does not apply to -version (it goes with -serve, -stop, -bridge, -run, -attach, -logs, -status, -ps, -kill, -purge, -service)',
       ],
       [['-serve', '-force'], '-force does not apply to -serve (it goes with -purge)'],
       [['-install', '-cli-version', '1', '-drain-timeout', '1s'], '-drain-timeout does not apply to -install (it goes with -serve, -service)'],
