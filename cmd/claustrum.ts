@@ -16,6 +16,7 @@ import { shellQuote } from '../src/cli/format.js';
 import { DEFAULT_RECONNECT_BUDGET_MS, RUN_USAGE, runCommand } from '../src/cli/run.js';
 import { ATTACH_USAGE, runAttach } from '../src/cli/terminal.js';
 import { DEFAULT_ESCAPE_CHAR, parseEscapeChar } from '../src/cli/terminal-input.js';
+import { HANDOVER_ENV, RESTART_USAGE, runRestart } from '../src/cli/restart.js';
 import { runServeMode } from '../src/cli/serve.js';
 import { runService, SERVICE_ACTIONS, SERVICE_USAGE, type ServiceAction } from '../src/cli/service.js';
 import { runStatus, STATUS_USAGE } from '../src/cli/status.js';
@@ -41,6 +42,7 @@ const MODES = [
   'serve',
   'bridge',
   'stop',
+  'restart',
   'run',
   'attach',
   'logs',
@@ -53,7 +55,7 @@ const MODES = [
 type Mode = (typeof MODES)[number];
 
 /** Modes that work on a daemon's socket. */
-const SOCKET_MODES: readonly Mode[] = ['serve', 'stop', 'bridge', 'run', 'attach', 'logs', 'status', 'ps', 'kill', 'purge', 'service'];
+const SOCKET_MODES: readonly Mode[] = ['serve', 'stop', 'restart', 'bridge', 'run', 'attach', 'logs', 'status', 'ps', 'kill', 'purge', 'service'];
 /** Flags of the daemon itself: -serve runs with them, -service bakes them into the unit. */
 const DAEMON: readonly Mode[] = ['serve', 'service'];
 
@@ -61,6 +63,12 @@ const FLAGS: readonly FlagSpec[] = [
   // modes
   { name: 'serve', kind: 'bool', usage: 'run the RPC server on -socket: start it detached and return once it accepts (see -foreground)' },
   { name: 'stop', kind: 'bool', usage: 'stop the daemon on -socket; prints one word: stopped, none, terminated, killed or survivor' },
+  {
+    name: 'restart',
+    kind: 'bool',
+    usage:
+      'replace the daemon on -socket by one of this build with the same flags; its processes keep running and are handed over, output and stdin intact',
+  },
   { name: 'bridge', kind: 'bool', usage: 'relay stdin/stdout to the daemon on -socket, adding nothing (what an SSH session attaches to)' },
   { name: 'version', kind: 'bool', usage: 'print the version and build time, then exit' },
   {
@@ -389,12 +397,18 @@ const MODE_HELP: Readonly<Record<Mode, { readonly usage: string; readonly about:
   serve: {
     usage: 'claustrum -serve [-foreground] [-socket path] [serve flags]',
     about:
-      'Starts the daemon (detached unless -foreground) and returns once it accepts. A daemon already serving the socket is replaced: what it holds is said on stderr first.',
+      'Starts the daemon (detached unless -foreground) and returns once it accepts. A daemon already serving the socket is taken over: its processes keep running and the new daemon adopts them (said on stderr first).',
+  },
+  restart: {
+    usage: RESTART_USAGE,
+    about:
+      "Replaces the daemon on the socket by one of this build (an upgrade, when this claustrum is newer) with the flags the running one was started with. Its processes keep running with the keeper and are adopted: seqs, replay, stdin offsets and exits carry over, and clients reattach. Exit code: the new daemon's start, as -serve's; 1 when no daemon runs.",
   },
   bridge: { usage: 'claustrum -bridge [-socket path]', about: 'Relays stdin and stdout to the daemon, adding nothing.' },
   stop: {
     usage: 'claustrum -stop [-socket path]',
-    about: 'Stops the daemon (its children with it, unless it runs with -keep-children); prints one word.',
+    about:
+      'Stops the daemon and its children (with -keep-children, the children stay with the keeper for the next daemon to adopt); prints one word.',
   },
   logs: {
     usage: LOGS_USAGE,
@@ -440,6 +454,7 @@ const NOT_FORWARDED = new Set(['foreground', 'socket', 'token-file', 'token-fd',
 function usage(): string {
   return (
     'Usage: claustrum -serve [flags] | -stop | -bridge | -version   [-socket path]\n' +
+    `       ${RESTART_USAGE}\n` +
     '       claustrum -status | -ps | -kill id | -purge | -service install|uninstall|status   [-socket path] [-json]\n' +
     `       ${RUN_USAGE}\n` +
     `       ${ATTACH_USAGE}\n` +
@@ -528,7 +543,8 @@ function checkCombination(mode: Mode, parsed: ParsedFlags, get: <T extends FlagV
       throw new UsageError('-log-file - (stderr) needs -foreground: a detached daemon has no terminal; give a file path');
     }
     // (The detached daemon gets its token over the launcher's pipe and -write-token from the launcher.)
-    const detachedDaemon = process.env[DAEMON_CHILD_ENV] === '1';
+    // (A restart's daemon takes the keeper's token: not a generated one nobody knows.)
+    const detachedDaemon = process.env[DAEMON_CHILD_ENV] === '1' || process.env[HANDOVER_ENV] === '1';
     if (!detachedDaemon && parsed.given.get('write-token') === false && !parsed.given.has('token-file') && get<number>('token-fd') < 0) {
       throw new UsageError('-write-token=false with a generated token: nobody could learn it; give -token-fd or -token-file');
     }
@@ -633,6 +649,8 @@ async function main(argv: readonly string[]): Promise<number> {
       });
     case 'bridge':
       return runBridge(socketPath, process.stdin, process.stdout, (line) => process.stderr.write(`${line}\n`));
+    case 'restart':
+      return runRestart({ socket: socketPath, bin: process.argv[1]!, specs: FLAGS });
     case 'stop': {
       // One word on stdout is the whole answer; the eviction steps behind it are not narrated.
       const word = await stopDaemon(socketPath, silentLogger);
