@@ -58,8 +58,19 @@ export class KeeperLink {
   readonly #pending = new Map<number, { resolve: (body: unknown) => void; reject: (err: Error) => void }>();
   #rid = 0;
   #closing = false;
-  /** Notices, in order. */
-  onNotice: (notice: KeeperNotice) => void = () => {};
+  #onNotice: ((notice: KeeperNotice) => void) | undefined;
+  /**
+   * Notices that came before anyone listened: between the hello and the supervisor's attach the daemon takes its lock,
+   * reaps orphans and starts its listeners, while the keeper goes on appending (a SIGKILLed daemon's terminal that
+   * finished drawing in that window sent its last `appended` then, and was never read further).
+   */
+  readonly #early = new EarlyNotices();
+
+  /** Where notices go, in order; notices that came before this was set are delivered first, merged. */
+  set onNotice(listener: (notice: KeeperNotice) => void) {
+    this.#onNotice = listener;
+    for (const n of this.#early.drain()) listener(n);
+  }
   /** The connection ended without close(): the keeper died or dropped this daemon. */
   onLost: (why: string) => void = () => {};
 
@@ -171,7 +182,43 @@ export class KeeperLink {
       else p.reject(new KeeperError(msg.error.code, msg.error.message));
       return;
     }
-    this.onNotice(msg);
+    if (this.#onNotice) this.#onNotice(msg);
+    else this.#early.add(msg);
+  }
+}
+
+/** Other notices (logs, a supersession) kept before anyone listens; `appended` and `reaped` are merged and not counted. */
+export const EARLY_NOTICES_MAX = 256;
+
+/**
+ * Notices held until the daemon listens, in constant space per process: the highest `appended` seq and the `reaped`
+ * of each process (all a listener needs of them), and up to EARLY_NOTICES_MAX others in order (log relays past it are
+ * dropped: keeper.log has them).
+ */
+class EarlyNotices {
+  readonly #appended = new Map<string, number>();
+  readonly #reaped = new Map<string, KeeperNotice & { t: 'reaped' }>();
+  #others: KeeperNotice[] = [];
+
+  add(n: KeeperNotice): void {
+    if (n.t === 'appended') {
+      for (const [key, seq] of n.procs) this.#appended.set(key, Math.max(seq, this.#appended.get(key) ?? 0));
+    } else if (n.t === 'reaped') {
+      this.#reaped.set(n.key, n);
+    } else if (this.#others.length < EARLY_NOTICES_MAX || n.t !== 'log') {
+      this.#others.push(n);
+    }
+  }
+
+  /** Everything held, once: what was appended, then reaps, then the rest in arrival order. */
+  drain(): KeeperNotice[] {
+    const out: KeeperNotice[] = [];
+    if (this.#appended.size > 0) out.push({ t: 'appended', procs: [...this.#appended] });
+    out.push(...this.#reaped.values(), ...this.#others);
+    this.#appended.clear();
+    this.#reaped.clear();
+    this.#others = [];
+    return out;
   }
 }
 
