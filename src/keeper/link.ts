@@ -24,11 +24,18 @@ import {
   type KeeperNotice,
   KeeperStreamError,
   MessageReader,
+  type ReapInfo,
   type ReplyBodies,
 } from './protocol.js';
 
 /** How long a daemon waits for a keeper to come up (its own, or one another daemon is starting). */
 export const KEEPER_START_TIMEOUT_MS = 15_000;
+
+/**
+ * Log notices kept for a daemon that has not taken its notices yet (between its hello and the adoption): past this,
+ * the oldest go (they are in keeper.log too). The notices about processes are kept whole, merged per process.
+ */
+export const EARLY_LOG_NOTICES_MAX = 1000;
 
 /** The keeper refused, or could not be reached or started; the message says what to do. */
 export class KeeperError extends Error {
@@ -60,16 +67,37 @@ export class KeeperLink {
   #closing = false;
   #onNotice: ((notice: KeeperNotice) => void) | undefined;
   /**
-   * Notices that came before anyone listened: between the hello and the supervisor's attach the daemon takes its lock,
-   * reaps orphans and starts its listeners, while the keeper goes on appending (a SIGKILLed daemon's terminal that
-   * finished drawing in that window sent its last `appended` then, and was never read further).
+   * Notices that came before anyone took them: the keeper reports to a daemon from its hello on, and a daemon adopts
+   * the processes only later (after its lock, its reap of orphans). A child that exits or writes in between must not
+   * be lost to it. Merged per process (the newest journal seq, the reap), so bounded by the keeper's process table.
    */
-  readonly #early = new EarlyNotices();
+  readonly #early = {
+    appended: new Map<string, number>(),
+    reaped: new Map<string, ReapInfo>(),
+    drainTimedOut: new Set<string>(),
+    superseded: undefined as string | undefined,
+    logs: [] as KeeperNotice[],
+  };
 
-  /** Where notices go, in order; notices that came before this was set are delivered first, merged. */
-  set onNotice(listener: (notice: KeeperNotice) => void) {
-    this.#onNotice = listener;
-    for (const n of this.#early.drain()) listener(n);
+  /** Notices, in order; those that came before the first handler are handed to it when it is set. */
+  get onNotice(): (notice: KeeperNotice) => void {
+    return this.#onNotice ?? ((n) => this.#keepEarly(n));
+  }
+
+  set onNotice(handler: (notice: KeeperNotice) => void) {
+    this.#onNotice = handler;
+    const e = this.#early;
+    // The reap before the journal's growth, as the supervisor takes notices for a process it does not know yet.
+    for (const [key, reap] of e.reaped) handler({ t: 'reaped', key, reap });
+    if (e.appended.size > 0) handler({ t: 'appended', procs: [...e.appended] });
+    for (const key of e.drainTimedOut) handler({ t: 'drainTimedOut', key });
+    for (const n of e.logs) handler(n);
+    if (e.superseded !== undefined) handler({ t: 'superseded', by: e.superseded });
+    e.reaped.clear();
+    e.appended.clear();
+    e.drainTimedOut.clear();
+    e.logs.length = 0;
+    e.superseded = undefined;
   }
   /** The connection ended without close(): the keeper died or dropped this daemon. */
   onLost: (why: string) => void = () => {};
@@ -173,6 +201,28 @@ export class KeeperLink {
     this.#socket.destroySoon?.();
   }
 
+  #keepEarly(n: KeeperNotice): void {
+    const e = this.#early;
+    switch (n.t) {
+      case 'appended':
+        for (const [key, seq] of n.procs) e.appended.set(key, Math.max(seq, e.appended.get(key) ?? 0));
+        return;
+      case 'reaped':
+        e.reaped.set(n.key, n.reap);
+        return;
+      case 'drainTimedOut':
+        e.drainTimedOut.add(n.key);
+        return;
+      case 'superseded':
+        e.superseded = n.by;
+        return;
+      case 'log':
+        if (e.logs.length >= EARLY_LOG_NOTICES_MAX) e.logs.shift();
+        e.logs.push(n);
+        return;
+    }
+  }
+
   #onMessage(msg: KeeperMessage): void {
     if (msg.t === 'reply') {
       const p = this.#pending.get(msg.rid);
@@ -182,43 +232,7 @@ export class KeeperLink {
       else p.reject(new KeeperError(msg.error.code, msg.error.message));
       return;
     }
-    if (this.#onNotice) this.#onNotice(msg);
-    else this.#early.add(msg);
-  }
-}
-
-/** Other notices (logs, a supersession) kept before anyone listens; `appended` and `reaped` are merged and not counted. */
-export const EARLY_NOTICES_MAX = 256;
-
-/**
- * Notices held until the daemon listens, in constant space per process: the highest `appended` seq and the `reaped`
- * of each process (all a listener needs of them), and up to EARLY_NOTICES_MAX others in order (log relays past it are
- * dropped: keeper.log has them).
- */
-class EarlyNotices {
-  readonly #appended = new Map<string, number>();
-  readonly #reaped = new Map<string, KeeperNotice & { t: 'reaped' }>();
-  #others: KeeperNotice[] = [];
-
-  add(n: KeeperNotice): void {
-    if (n.t === 'appended') {
-      for (const [key, seq] of n.procs) this.#appended.set(key, Math.max(seq, this.#appended.get(key) ?? 0));
-    } else if (n.t === 'reaped') {
-      this.#reaped.set(n.key, n);
-    } else if (this.#others.length < EARLY_NOTICES_MAX || n.t !== 'log') {
-      this.#others.push(n);
-    }
-  }
-
-  /** Everything held, once: what was appended, then reaps, then the rest in arrival order. */
-  drain(): KeeperNotice[] {
-    const out: KeeperNotice[] = [];
-    if (this.#appended.size > 0) out.push({ t: 'appended', procs: [...this.#appended] });
-    out.push(...this.#reaped.values(), ...this.#others);
-    this.#appended.clear();
-    this.#reaped.clear();
-    this.#others = [];
-    return out;
+    this.onNotice(msg);
   }
 }
 
