@@ -40,9 +40,15 @@ export const EARLY_LOG_NOTICES_MAX = 1000;
 /** The keeper refused, or could not be reached or started; the message says what to do. */
 export class KeeperError extends Error {
   readonly code: KeeperErrorBody['code'] | 'unreachable';
+  /**
+   * Refused because another daemon took the processes over: nothing was done, and this daemon is leaving. The RPC
+   * layer leaves such a request unanswered (see Dispatcher), so a client retries it on the successor.
+   */
+  readonly withdrawn: boolean;
   constructor(code: KeeperErrorBody['code'] | 'unreachable', message: string) {
     super(message);
     this.code = code;
+    this.withdrawn = code === 'superseded';
   }
 }
 
