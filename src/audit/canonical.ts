@@ -1,0 +1,138 @@
+/**
+ * Canonical JSON for audit records, and the bounded string cuts every wire-sourced value goes through.
+ *
+ * The canonical form is RFC 8785 (JSON Canonicalization Scheme) restricted to what audit records hold:
+ * - objects: members sorted by their keys' UTF-16 code units (JavaScript's default string order); a member whose
+ *   value is `undefined` is left out (that is how optional fields are absent);
+ * - no white space anywhere;
+ * - strings: well-formed UTF-16 (lone surrogates are replaced by U+FFFD before a record is built), written as
+ *   `JSON.stringify` writes them: `"` and `\` escaped, U+0008/0009/000A/000C/000D as `\b \t \n \f \r`, every other
+ *   control character below U+0020 as `\u00xx` in lower-case hex, everything else as itself in UTF-8;
+ * - numbers: safe integers only (|n| ≤ 2^53 − 1), in decimal with no sign for zero, no fraction, no exponent. A value
+ *   from the wire that is not one (a fraction, a uint64 past 2^53) is recorded as its decimal string instead;
+ * - `true`, `false`, `null`; arrays in their order.
+ *
+ * Because numbers are integers, the rules agree with JCS implementations in every language, so a verifier need not be
+ * written in JavaScript (docs/audit-design.md shows one in shell).
+ */
+
+export class CanonicalError extends Error {}
+
+/** Records are shallow (record → params → args); a deeper value is a bug, not data. */
+export const MAX_CANONICAL_DEPTH = 8;
+
+export function canonicalJson(value: unknown): string {
+  return encode(value, 0);
+}
+
+function encode(value: unknown, depth: number): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isSafeInteger(value)) throw new CanonicalError(`not a safe integer: ${value}`);
+      return Object.is(value, -0) ? '0' : String(value);
+    case 'object': {
+      if (depth >= MAX_CANONICAL_DEPTH) throw new CanonicalError('nested too deep');
+      if (Array.isArray(value)) return `[${value.map((v) => encode(v, depth + 1)).join(',')}]`;
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(obj)
+        .filter((k) => obj[k] !== undefined)
+        .sort();
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${encode(obj[k], depth + 1)}`).join(',')}}`;
+    }
+    default:
+      throw new CanonicalError(`cannot encode a ${typeof value}`);
+  }
+}
+
+/**
+ * The bytes one code point costs inside a JSON string as `JSON.stringify` writes it (UTF-8). Caps are counted in
+ * these encoded bytes, so a string of control characters (six bytes each as `\u00xx`) cannot blow a record up to six
+ * times its cap.
+ */
+export function encodedCost(cp: number): number {
+  if (cp === 0x22 || cp === 0x5c) return 2;
+  if (cp < 0x20) return cp === 8 || cp === 9 || cp === 10 || cp === 12 || cp === 13 ? 2 : 6;
+  if (cp < 0x80) return 1;
+  if (cp < 0x800) return 2;
+  if (cp < 0x10000) return 3;
+  return 4;
+}
+
+/** Encoded size of a string's contents (without the quotes). */
+export function encodedLength(s: string): number {
+  let n = 0;
+  for (const ch of s) n += encodedCost(ch.codePointAt(0)!);
+  return n;
+}
+
+/**
+ * Cuts `s` so that its encoded contents take at most `cap` bytes including the marker, and says how much was cut:
+ * `<kept>…[cut <n> bytes]`, where n counts the UTF-8 bytes removed from the original. Cuts fall on code point
+ * boundaries. A string that fits is returned unchanged.
+ */
+export function cutString(s: string, cap: number): string {
+  s = s.toWellFormed();
+  if (encodedLength(s) <= cap) return s;
+  const total = Buffer.byteLength(s);
+  // The marker's own length depends on the number it carries: reserve room for the largest it can be.
+  const room = Math.max(0, cap - markerCost(total));
+  let used = 0;
+  let end = 0;
+  let keptBytes = 0;
+  for (const ch of s) {
+    const cp = ch.codePointAt(0)!;
+    const cost = encodedCost(cp);
+    if (used + cost > room) break;
+    used += cost;
+    end += ch.length;
+    keptBytes += Buffer.byteLength(ch);
+  }
+  return s.slice(0, end) + marker(total - keptBytes);
+}
+
+function marker(cutBytes: number): string {
+  // U+2026 costs 3 encoded bytes; the rest is ASCII.
+  return `…[cut ${cutBytes} bytes]`;
+}
+
+/** The marker's encoded size, for callers that budget several strings. */
+export function markerCost(cutBytes: number): number {
+  return encodedLength(marker(cutBytes));
+}
+
+/**
+ * A byte budget shared by several strings of one record (the params), so that many strings each under their own cap
+ * still cannot add up past the record's cap. Every string takes `min(its cap, what is left)`. Lists stop taking
+ * elements once fewer than MIN_PIECE_BYTES are left (see `spent`) and end with one marker counting the rest, so the
+ * overshoot is one marker per field, not one per element.
+ */
+export class Budget {
+  #left: number;
+
+  constructor(bytes: number) {
+    this.#left = bytes;
+  }
+
+  get left(): number {
+    return this.#left;
+  }
+
+  /** Too little is left for another list element to say anything. */
+  get spent(): boolean {
+    return this.#left < MIN_PIECE_BYTES;
+  }
+
+  take(s: string, cap: number): string {
+    const out = cutString(s, Math.min(cap, Math.max(this.#left, 0)));
+    this.#left -= encodedLength(out) + 3; // its quotes and comma
+    return out;
+  }
+}
+
+/** The least budget worth spending on one more list element: its marker alone takes about this much. */
+export const MIN_PIECE_BYTES = 32;
