@@ -161,7 +161,8 @@ const HASH_SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/;
 
 export type ParsedLine =
   | { readonly ok: true; readonly record: AuditRecord; readonly body: string; readonly hash: string }
-  | { readonly ok: false; readonly reason: string };
+  /** `seq` and `log` when the line is a record whose bytes do not match its hash (so a reader can resynchronize). */
+  | { readonly ok: false; readonly reason: string; readonly seq?: number; readonly log?: string };
 
 /**
  * Parses one line (without its newline) and checks everything the line alone can show: the hash suffix, JSON, the
@@ -194,7 +195,9 @@ export function parseLine(line: string): ParsedLine {
   if (typeof r.kind !== 'string') return { ok: false, reason: 'kind is missing' };
   if (typeof r.ts !== 'string') return { ok: false, reason: 'ts is missing' };
   const hash = m[1]!;
-  if (chainHash(r.prev, body) !== hash) return { ok: false, reason: 'hash does not match the record: its bytes were changed' };
+  if (chainHash(r.prev, body) !== hash) {
+    return { ok: false, reason: 'hash does not match the record: its bytes were changed', seq: r.seq as number, log: r.log };
+  }
   return { ok: true, record: { ...r, hash } as unknown as AuditRecord, body, hash };
 }
 

@@ -82,6 +82,8 @@ export interface AuditStats {
   /** Records written to the file (headers included). */
   readonly records: number;
   readonly bytes: number;
+  /** write() calls that succeeded: records / writes is the batching factor. */
+  readonly writes: number;
   readonly dropped: number;
   readonly refused: number;
   /** Records waiting for the disk, and reservations of requests in progress. */
@@ -155,6 +157,7 @@ export class AuditWriter {
   // counters
   #records = 0;
   #bytes = 0;
+  #writes = 0;
   #dropped = 0;
   #refused = 0;
   #rotations = 0;
@@ -267,6 +270,7 @@ export class AuditWriter {
     return {
       records: this.#records,
       bytes: this.#bytes,
+      writes: this.#writes,
       dropped: this.#dropped,
       refused: this.#refused,
       queueDepth: this.#queuedRecords,
@@ -325,20 +329,21 @@ export class AuditWriter {
   }
 
   #enqueue(entry: Entry): void {
-    const encoded = this.#encode(entry);
-    if (this.#plannedRecords > 0 && this.#plannedBytes + encoded.bytes > this.maxBytes && entry.kind !== 'header') {
+    let item = this.#encode(entry);
+    if (this.#plannedRecords > 0 && this.#plannedBytes + item.bytes > this.maxBytes && entry.kind !== 'header') {
+      // The record goes to a new file, behind a header; both are encoded again on the chain as it will be.
       this.#queue.push({ kind: 'rotate' });
       this.#chain.file++;
       this.#plannedBytes = 0;
       this.#plannedRecords = 0;
-      this.#push(this.#encode(this.#header('rotate')));
-      this.#push(this.#encode(entry));
-    } else {
-      this.#push(encoded);
+      this.#push(this.#commit(this.#encode(this.#header('rotate'))));
+      item = this.#encode(entry);
     }
+    this.#push(this.#commit(item));
     this.#schedule();
   }
 
+  /** The record's line on the chain as it stands; nothing changes until #commit. */
   #encode(entry: Entry): Extract<QueueItem, { kind: 'line' }> {
     const c = this.#chain;
     const chain: ChainFields = {
@@ -350,11 +355,15 @@ export class AuditWriter {
       refused: this.#refusedSinceLast > 0 ? this.#refusedSinceLast : undefined,
     };
     const { line, hash } = encodeRecord(entry, chain);
-    c.seq++;
-    c.prev = hash;
+    return { kind: 'line', line, bytes: Buffer.byteLength(line), seq: chain.seq, hash };
+  }
+
+  #commit(item: Extract<QueueItem, { kind: 'line' }>): Extract<QueueItem, { kind: 'line' }> {
+    this.#chain.seq = item.seq;
+    this.#chain.prev = item.hash;
     this.#lostSinceLast = 0;
     this.#refusedSinceLast = 0;
-    return { kind: 'line', line, bytes: Buffer.byteLength(line), seq: chain.seq, hash };
+    return item;
   }
 
   #push(item: Extract<QueueItem, { kind: 'line' }>): void {
@@ -403,6 +412,7 @@ export class AuditWriter {
         this.#queuedRecords -= batch.length;
         this.#records += batch.length;
         this.#bytes += bytes;
+        this.#writes++;
         const last = batch.at(-1)!;
         this.#head = { log: this.#chain.log, seq: last.seq, hash: last.hash };
         if (this.#failing !== undefined) this.#log.info('Audit', `writing ${this.path} works again`);

@@ -106,7 +106,12 @@ describe('the chain hash', () => {
     const ok = parseLine(text);
     expect(ok.ok && ok.record.seq === 1 && ok.record.kind === 'stop').toBe(true);
 
-    expect(parseLine(text.replace('shutdown', 'shutdowN'))).toEqual({ ok: false, reason: 'hash does not match the record: its bytes were changed' });
+    expect(parseLine(text.replace('shutdown', 'shutdowN'))).toEqual({
+      ok: false,
+      reason: 'hash does not match the record: its bytes were changed',
+      seq: 1,
+      log: LOG,
+    });
     // Re-hashed after an edit that a lenient reader would not notice: still refused, as not canonical.
     const rehash = (body: string) => `${body.slice(0, -1)},"hash":"${chainHash(GENESIS_HASH, body)}"}`;
     const body = `${text.slice(0, text.indexOf(',"hash":'))}}`;
