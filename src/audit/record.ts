@@ -188,7 +188,8 @@ export function parseLine(line: string): ParsedLine {
   } catch {
     canonical = '';
   }
-  if (canonical !== body) return { ok: false, reason: 'not in canonical form (keys out of order, a duplicate key, white space or a number that is not an integer)' };
+  if (canonical !== body)
+    return { ok: false, reason: 'not in canonical form (keys out of order, a duplicate key, white space or a number that is not an integer)' };
   if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 1) return { ok: false, reason: 'seq is missing or not a positive integer' };
   if (typeof r.log !== 'string' || !/^[0-9a-f]{32}$/.test(r.log)) return { ok: false, reason: 'log is missing or not 32 hex digits' };
   if (typeof r.prev !== 'string' || !/^[0-9a-f]{64}$/.test(r.prev)) return { ok: false, reason: 'prev is missing or not 64 hex digits' };
@@ -226,7 +227,13 @@ interface MethodRule {
 
 // The shapes each namespace binds (src/server/methods/*.ts): a mistyped member anywhere in them fails the request.
 const FILES_SHAPE = { path: 'string', maxBytes: 'int64', archivePath: 'string', destDir: 'string' } as const satisfies Shape;
-const GIT_SHAPE = { path: 'string', baseRepo: 'string', branchName: 'string', worktreePath: 'string', sourceBranch: 'string' } as const satisfies Shape;
+const GIT_SHAPE = {
+  path: 'string',
+  baseRepo: 'string',
+  branchName: 'string',
+  worktreePath: 'string',
+  sourceBranch: 'string',
+} as const satisfies Shape;
 
 /**
  * Per method: what an investigator needs to know who did what, and nothing that carries data. Never recorded:

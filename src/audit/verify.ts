@@ -266,7 +266,13 @@ class Verifier {
     const r = p.record;
     if (this.#log === undefined) this.#log = r.log;
     if (r.log !== this.#log) {
-      this.#find({ kind: 'foreign', file: f.path, line: ev.number, seq: r.seq, message: `line ${ev.number} is a record of another log (${r.log}, seq ${r.seq})` });
+      this.#find({
+        kind: 'foreign',
+        file: f.path,
+        line: ev.number,
+        seq: r.seq,
+        message: `line ${ev.number} is a record of another log (${r.log}, seq ${r.seq})`,
+      });
       return undefined;
     }
     const expected = this.#expected ?? r.seq;
@@ -306,8 +312,10 @@ class Verifier {
         message: `${r.lost} records were dropped before seq ${r.seq} (line ${ev.number}): the audit queue was full (-audit-full drop)`,
       });
     }
-    if (r.refused !== undefined) this.#notes.push(`${r.refused} requests were refused before seq ${r.seq} while the audit queue was full (-audit-full block)`);
-    if (r.kind === 'header' && r.reason === 'start' && ev.number > 1) this.#notes.push(`the daemon (pid ${r.pid}) started again at seq ${r.seq} in ${f.path}`);
+    if (r.refused !== undefined)
+      this.#notes.push(`${r.refused} requests were refused before seq ${r.seq} while the audit queue was full (-audit-full block)`);
+    if (r.kind === 'header' && r.reason === 'start' && ev.number > 1)
+      this.#notes.push(`the daemon (pid ${r.pid}) started again at seq ${r.seq} in ${f.path}`);
     this.#expected = r.seq + 1;
     this.#prev = p.hash;
     this.#records++;

@@ -317,7 +317,10 @@ export class AuditWriter {
       if (now - this.#lastDropLog >= DROP_LOG_INTERVAL_MS) {
         this.#lastDropLog = now;
         const why = this.#failing ? `writing ${this.path} fails (${this.#failing})` : 'the disk is not keeping up';
-        this.#log.error('Audit', `audit queue full (${this.#queuedRecords} records): ${why}; ${this.#dropped} records dropped so far (-audit-full drop)`);
+        this.#log.error(
+          'Audit',
+          `audit queue full (${this.#queuedRecords} records): ${why}; ${this.#dropped} records dropped so far (-audit-full drop)`,
+        );
       }
       return;
     }
@@ -513,7 +516,9 @@ function checkOptions(o: AuditWriterOptions): void {
   const keep = o.keep ?? DEFAULT_AUDIT_KEEP;
   const queue = o.queueRecords ?? DEFAULT_AUDIT_QUEUE_RECORDS;
   if (!Number.isSafeInteger(maxBytes) || maxBytes < MIN_AUDIT_MAX_BYTES) {
-    throw new AuditSetupError(`-audit-max-bytes ${maxBytes} is too small: a file must hold at least ${MIN_AUDIT_MAX_BYTES} bytes (two records of the largest size)`);
+    throw new AuditSetupError(
+      `-audit-max-bytes ${maxBytes} is too small: a file must hold at least ${MIN_AUDIT_MAX_BYTES} bytes (two records of the largest size)`,
+    );
   }
   if (!Number.isSafeInteger(keep) || keep < 1 || keep > MAX_AUDIT_KEEP) {
     throw new AuditSetupError(`-audit-keep ${keep} is out of range: keep 1 to ${MAX_AUDIT_KEEP} rotated files`);
@@ -574,14 +579,16 @@ async function openLog(p: string, fresh: boolean): Promise<FileHandle> {
   } catch (err) {
     const code = errorCode(err);
     if (code === 'ELOOP') throw new AuditSetupError(`${p} is a symbolic link; the audit log is never written through a link`);
-    if (code === 'EEXIST') throw new AuditSetupError(`${p} appeared while the log was being rotated; someone else is creating files at the log's name`);
+    if (code === 'EEXIST')
+      throw new AuditSetupError(`${p} appeared while the log was being rotated; someone else is creating files at the log's name`);
     throw new AuditSetupError(`open ${p}: ${errnoText(code)}`);
   }
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new AuditSetupError(`${p} is not a regular file`);
     const uid = process.getuid?.();
-    if (uid !== undefined && st.uid !== uid) throw new AuditSetupError(`${p} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to append to it`);
+    if (uid !== undefined && st.uid !== uid)
+      throw new AuditSetupError(`${p} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to append to it`);
     if ((st.mode & 0o077) !== 0) await fh.chmod(0o600);
     return fh;
   } catch (err) {

@@ -3,7 +3,19 @@
  * and directory checks, the single-writer lock, crash recovery, and the queue's block and drop policies at their
  * exact boundary. (A real full disk: diskfull.test.ts.)
  */
-import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GENESIS_HASH, MAX_RECORD_BYTES } from '../../src/audit/record.js';
@@ -23,7 +35,16 @@ describe('the chain on disk', () => {
     await drained(w);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const lines = linesOf(file);
-    expect(lines[0]).toMatchObject({ kind: 'header', seq: 1, file: 1, reason: 'start', format: 1, prev: GENESIS_HASH, version: 'test', pid: process.pid });
+    expect(lines[0]).toMatchObject({
+      kind: 'header',
+      seq: 1,
+      file: 1,
+      reason: 'start',
+      format: 1,
+      prev: GENESIS_HASH,
+      version: 'test',
+      pid: process.pid,
+    });
     expect(lines.slice(1).map((l) => l.seq)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     for (let i = 1; i < lines.length; i++) {
       expect(lines[i]!.prev).toBe(lines[i - 1]!.hash);
@@ -128,7 +149,9 @@ describe('the file and its directory', () => {
     const open = path.join(sb.dir(), 'shared');
     mkdirSync(open);
     chmodSync(open, 0o777);
-    await expect(AuditWriter.open({ path: path.join(open, 'audit.jsonl'), version: 't', log: silentLogger })).rejects.toThrow(/is writable by other users \(mode 777\)/);
+    await expect(AuditWriter.open({ path: path.join(open, 'audit.jsonl'), version: 't', log: silentLogger })).rejects.toThrow(
+      /is writable by other users \(mode 777\)/,
+    );
     chmodSync(open, 0o1777); // sticky, like /tmp: accepted
     const w2 = await sb.writer({ path: path.join(open, 'audit.jsonl') });
     expect(w2.stats().records).toBe(1);
@@ -151,7 +174,9 @@ describe('the file and its directory', () => {
 
   it('rejects options out of range with the flag they come from', async () => {
     const file = path.join(sb.dir(), 'audit.jsonl');
-    await expect(AuditWriter.open({ path: file, version: 't', log: silentLogger, maxBytes: MIN_AUDIT_MAX_BYTES - 1 })).rejects.toThrow(/-audit-max-bytes/);
+    await expect(AuditWriter.open({ path: file, version: 't', log: silentLogger, maxBytes: MIN_AUDIT_MAX_BYTES - 1 })).rejects.toThrow(
+      /-audit-max-bytes/,
+    );
     await expect(AuditWriter.open({ path: file, version: 't', log: silentLogger, keep: 0 })).rejects.toThrow(/-audit-keep 0/);
     await expect(AuditWriter.open({ path: file, version: 't', log: silentLogger, keep: 1000 })).rejects.toThrow(/-audit-keep 1000/);
     const w = await sb.writer({ path: file, maxBytes: MIN_AUDIT_MAX_BYTES, keep: 999 });
@@ -174,7 +199,12 @@ describe('recovery at start', () => {
     expect(linesOf(file)[0]).toMatchObject({ kind: 'header', reason: 'start', file: 2, seq: (stop.seq as number) + 1, prev: stop.hash });
     const report = await verifyLog(file);
     expect(report.findings).toEqual([
-      expect.objectContaining({ kind: 'truncated', file: `${file}.1`, line: 4, message: expect.stringContaining('ends inside a record: 36 bytes after seq 3') }),
+      expect.objectContaining({
+        kind: 'truncated',
+        file: `${file}.1`,
+        line: 4,
+        message: expect.stringContaining('ends inside a record: 36 bytes after seq 3'),
+      }),
     ]);
   });
 
@@ -226,7 +256,7 @@ describe('the queue limit', () => {
     const refused = w.reserve();
     expect(refused).toEqual({ ok: false, reason: '0 records are waiting for the disk: the disk is not keeping up' });
     // Appending through the tickets turns reservations into queued records: still full until written.
-    tickets.forEach((t, i) => t.append(requestRecord(i)));
+    for (const [i, t] of tickets.entries()) t.append(requestRecord(i));
     tickets[0]!.append(requestRecord(99)); // a spent ticket queues nothing
     expect(w.reserve().ok).toBe(false);
     expect(w.stats()).toMatchObject({ queueDepth: 5, reserved: 0, refused: 2 });
@@ -260,7 +290,9 @@ describe('the queue limit', () => {
     expect(lines.map((l) => l.id ?? l.kind)).toEqual(['header', '0', '1', '2', '3', '4', '8']);
     expect(lines[6]).toMatchObject({ lost: 3, seq: 7 });
     const report = await verifyLog(file);
-    expect(report.findings).toEqual([expect.objectContaining({ kind: 'dropped', line: 7, seq: 7, message: expect.stringMatching(/^3 records were dropped before seq 7/) })]);
+    expect(report.findings).toEqual([
+      expect.objectContaining({ kind: 'dropped', line: 7, seq: 7, message: expect.stringMatching(/^3 records were dropped before seq 7/) }),
+    ]);
   });
 
   it('close() writes what is queued and a stop record, then refuses more', async () => {
