@@ -3,11 +3,12 @@
  * The `claustrum` executable: flag parsing and mode selection, nothing else.
  */
 import path from 'node:path';
+import { auditPath, runAuditTail, runAuditVerify, TAIL_USAGE, VERIFY_USAGE } from '../src/audit/cli.js';
 import { flagValue, formatUsage, HelpRequested, parseFlags, type FlagSpec, type FlagValue, type ParsedFlags } from '../src/cli/flags.js';
 import { LOGS_USAGE, runLogs } from '../src/cli/logs.js';
 import { RUN_USAGE, runCommand } from '../src/cli/run.js';
 import { runBridge } from '../src/daemon/bridge.js';
-import { defaultSocketPath } from '../src/protocol/paths.js';
+import { defaultSocketPath, runDirectory } from '../src/protocol/paths.js';
 import { stopDaemon } from '../src/daemon/stop.js';
 import { runInstall, runProbeCli } from '../src/install/install.js';
 import { DEFAULT_CLI_KEEP } from '../src/install/bounds.js';
@@ -45,7 +46,37 @@ const FLAGS: readonly FlagSpec[] = [
     usage:
       "print what process <id> wrote (stdout to stdout, stderr to stderr) as an observer: it never takes the process from its owner; exit code = the process's once it exited",
   },
-  { name: 'f', kind: 'bool', usage: 'with -logs: follow live output until the process exits' },
+  {
+    name: 'f',
+    kind: 'bool',
+    usage: 'with -logs: follow live output until the process exits; with -audit-tail: follow the log (across rotations) until interrupted',
+  },
+  {
+    name: 'audit-verify',
+    kind: 'bool',
+    usage: `check an audit log's hash chain over all its rotated files: ${VERIFY_USAGE} (default path: audit.jsonl beside -socket); exit 0 intact, 1 problems (each at its record), 2 no log`,
+  },
+  {
+    name: 'audit-tail',
+    kind: 'bool',
+    usage: `print an audit log's records in order, and with -f follow it across rotations: ${TAIL_USAGE}; gaps and truncations are reported on stderr`,
+  },
+  // audit-verify, audit-tail
+  { name: 'json', kind: 'bool', usage: 'with -audit-verify: print the report as one JSON object' },
+  {
+    name: 'audit-head',
+    kind: 'string',
+    arg: 'hash',
+    usage: 'with -audit-verify: a head hash kept elsewhere (from /info or the metrics); the log must contain it, else its end was cut',
+  },
+  { name: 'from-seq', kind: 'int', arg: 'n', default: 0, usage: 'with -audit-tail: show records after seq n (resume from the last seq seen)' },
+  {
+    name: 'from-log',
+    kind: 'string',
+    arg: 'id',
+    usage: 'with -audit-tail: the log id that -from-seq belongs to; another log at the path is reported and shown whole',
+  },
+  { name: 'pretty', kind: 'bool', usage: 'with -audit-tail: render records as [audit.<kind>] k:v lines (for people; the JSON lines are the record)' },
   // where
   {
     name: 'socket',
@@ -169,16 +200,17 @@ const FLAGS: readonly FlagSpec[] = [
   },
 ];
 
-const MODES = ['version', 'install', 'probe-cli', 'serve', 'bridge', 'stop', 'run', 'logs'] as const;
+const MODES = ['version', 'install', 'probe-cli', 'serve', 'bridge', 'stop', 'run', 'logs', 'audit-verify', 'audit-tail'] as const;
 
 /** Serve flags a launcher hands on to the daemon it starts (the token sources it consumes itself). */
 const NOT_FORWARDED = new Set([
   ...['serve', 'foreground', 'socket', 'token-file', 'token-fd', 'stop', 'bridge', 'version', 'install', 'probe-cli', 'run', 'logs', 'f'],
   ...['cli-version', 'cli-dir', 'cli-url', 'cli-checksum', 'cli-zst', 'cli-keep', 'max-cli-bytes', 'cli-download-timeout'],
+  ...['audit-verify', 'audit-tail', 'json', 'audit-head', 'from-seq', 'from-log', 'pretty'],
 ]);
 
 function usage(): string {
-  return `Usage: claustrum -serve [flags] | -stop | -bridge | -version   [-socket path]\n       claustrum -install -cli-version v [install flags] | -probe-cli path\n       ${RUN_USAGE}\n       ${LOGS_USAGE}\n\n${formatUsage(FLAGS)}\n`;
+  return `Usage: claustrum -serve [flags] | -stop | -bridge | -version   [-socket path]\n       claustrum -install -cli-version v [install flags] | -probe-cli path\n       ${RUN_USAGE}\n       ${LOGS_USAGE}\n       ${VERIFY_USAGE}\n       ${TAIL_USAGE}\n\n${formatUsage(FLAGS)}\n`;
 }
 
 function forwardedFlags(parsed: ParsedFlags): string[] {
@@ -254,6 +286,29 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (get<boolean>('run')) return runCommand({ socket: socketPath, argv: parsed.positionals });
   if (parsed.given.has('logs')) return runLogs({ socket: socketPath, id: get<string>('logs'), follow: get<boolean>('f') });
+  if (get<boolean>('audit-verify') || get<boolean>('audit-tail')) {
+    if (parsed.positionals.length > 1) {
+      process.stderr.write(`claustrum: one audit log path at most (got ${parsed.positionals.length})\n${usage()}`);
+      return 2;
+    }
+    const file = auditPath(parsed.positionals[0], runDirectory(socketPath));
+    const stdout = { write: quietWriter(process.stdout) };
+    const stderr = { write: quietWriter(process.stderr) };
+    if (get<boolean>('audit-verify'))
+      return runAuditVerify({ path: file, json: get<boolean>('json'), head: get<string>('audit-head'), stdout, stderr });
+    const stop = new AbortController();
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => stop.abort());
+    return runAuditTail({
+      path: file,
+      follow: get<boolean>('f'),
+      fromSeq: get<number>('from-seq'),
+      fromLog: get<string>('from-log'),
+      pretty: get<boolean>('pretty'),
+      stdout: process.stdout,
+      stderr,
+      signal: stop.signal,
+    });
+  }
   process.stderr.write(`claustrum: one of ${MODES.map((m) => `--${m}`).join('/')} is required\n`);
   return 2;
 }
