@@ -38,8 +38,13 @@ export function openForReading(p: string): Promise<FileHandle> {
 
 /**
  * Every file of the log at `logPath`, ordered as the log was written: by header `file` number when the headers are
- * there, else by name (the highest suffix is the oldest). Files are identified by device and inode, so a rotation
- * that renames a file while this runs cannot make it appear twice.
+ * there, else by name (the highest suffix is the oldest). Files are identified by device and inode, so one that a
+ * rotation renames while this runs is listed once.
+ *
+ * Names are probed in ascending suffix order, from the name itself up to past the highest the directory shows:
+ * a rotation only ever moves a file to a higher suffix, so a file renamed during the scan is met at its new name
+ * later in it, never missed (a scan in directory order can miss one: it may look at `.1` before the rename and at
+ * the name after it).
  */
 export async function listLogFiles(logPath: string): Promise<LogFile[]> {
   const dir = path.dirname(logPath);
@@ -50,23 +55,43 @@ export async function listLogFiles(logPath: string): Promise<LogFile[]> {
   } catch {
     return [];
   }
-  const suffixes: number[] = [];
+  let highest = 0;
   for (const name of names) {
-    if (name === base) suffixes.push(0);
-    else if (name.startsWith(`${base}.`)) {
-      const rest = name.slice(base.length + 1);
-      if (/^[1-9]\d{0,5}$/.test(rest)) suffixes.push(Number(rest));
-    }
+    if (!name.startsWith(`${base}.`)) continue;
+    const rest = name.slice(base.length + 1);
+    if (/^[1-9]\d{0,5}$/.test(rest)) highest = Math.max(highest, Number(rest));
   }
   const files: LogFile[] = [];
   const seen = new Set<string>();
-  for (const suffix of suffixes) {
+  // Two past the highest: files the rotations during the scan pushed beyond it.
+  for (let suffix = 0; suffix <= highest + 2; suffix++) {
     const f = await describe(logPath, suffix);
-    if (f === undefined || seen.has(`${f.dev}:${f.ino}`)) continue;
+    if (f === undefined) continue;
+    if (suffix > highest) highest = suffix;
+    if (seen.has(`${f.dev}:${f.ino}`)) continue;
     seen.add(`${f.dev}:${f.ino}`);
     files.push(f);
   }
   return files.sort(compareFiles);
+}
+
+/**
+ * Opens a listed file again, by identity: rotations since the listing may have moved it to a higher suffix (never a
+ * lower one), so the names from its own up are tried. Undefined when it is gone (rotated out).
+ */
+export async function reopen(logPath: string, f: LogFile, ahead = 4): Promise<FileHandle | undefined> {
+  for (let suffix = f.suffix; suffix <= f.suffix + ahead; suffix++) {
+    let fh: FileHandle;
+    try {
+      fh = await openForReading(rotatedPath(logPath, suffix));
+    } catch {
+      continue;
+    }
+    const st = await fh.stat();
+    if (st.dev === f.dev && st.ino === f.ino) return fh;
+    await fh.close();
+  }
+  return undefined;
 }
 
 function compareFiles(a: LogFile, b: LogFile): number {

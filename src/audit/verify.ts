@@ -18,7 +18,7 @@
  * closes that gap.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type LineEvent, listLogFiles, type LogFile, openForReading, readLines } from './files.js';
+import { type LineEvent, listLogFiles, type LogFile, openForReading, readLines, reopen } from './files.js';
 import { GENESIS_HASH, parseLine } from './record.js';
 
 /** How far ahead a record out of order is looked for before the gap is called missing records. */
@@ -174,9 +174,9 @@ class Verifier {
     let records = 0;
     let firstSeq: number | undefined;
     let lastSeq: number | undefined;
-    const fh = await openForReading(f.path).catch(() => undefined);
+    const fh = await reopen(this.#path, f);
     if (fh === undefined) {
-      this.#find({ kind: 'fileMissing', file: f.path, message: `${f.path} disappeared while it was being verified (a rotation?); verify again` });
+      this.#find({ kind: 'fileMissing', file: f.path, message: `${f.path} disappeared while it was being verified (rotated out?); verify again` });
       return;
     }
     try {

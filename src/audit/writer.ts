@@ -266,6 +266,11 @@ export class AuditWriter {
     this.#offer(entry);
   }
 
+  /** Resolves once every record queued so far is on disk (or the writer closed). */
+  flushed(): Promise<void> {
+    return this.#drained();
+  }
+
   stats(): AuditStats {
     return {
       records: this.#records,

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VerifyReport } from '../../src/audit/verify.js';
 import { MIN_AUDIT_MAX_BYTES } from '../../src/audit/writer.js';
 import { runCli } from '../helpers/cli.js';
-import { auditSandbox, linesOf, requestRecord, until } from './helpers.js';
+import { auditSandbox, linesOf, requestRecord } from './helpers.js';
 
 const sb = auditSandbox();
 let pristine: string;
@@ -23,7 +23,7 @@ beforeAll(async () => {
   let i = 0;
   while (w.stats().rotations < 4) {
     for (let k = 0; k < 20; k++) w.append(requestRecord(i++));
-    await until(() => w.stats().queueDepth === 0, 'the queue to drain');
+    await w.flushed();
   }
   for (let k = 0; k < 20; k++) w.append(requestRecord(i++));
   await w.close();

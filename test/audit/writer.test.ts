@@ -22,10 +22,10 @@ import { GENESIS_HASH, MAX_RECORD_BYTES } from '../../src/audit/record.js';
 import { verifyLog } from '../../src/audit/verify.js';
 import { AuditSetupError, AuditWriter, MIN_AUDIT_MAX_BYTES } from '../../src/audit/writer.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { auditSandbox, linesOf, requestRecord, until } from './helpers.js';
+import { auditSandbox, linesOf, requestRecord } from './helpers.js';
 
 const sb = auditSandbox();
-const drained = (w: AuditWriter) => until(() => w.stats().queueDepth === 0, 'the queue to drain');
+const drained = (w: AuditWriter) => w.flushed();
 
 describe('the chain on disk', () => {
   it('creates the file 0600 with a start header, then appends chained records and counts them', async () => {
