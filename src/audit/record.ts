@@ -68,6 +68,8 @@ export type PeerInfo =
       /** The peer's command name (/proc/<pid>/comm) and its OS start time in clock ticks, which pin the pid. */
       readonly comm?: string;
       readonly startTime?: string;
+      /** Every process holding the other end, when several do (a descriptor shared after fork or passed on). */
+      readonly pids?: readonly number[];
       /** Why pid is null. */
       readonly unknown?: string;
     }
