@@ -314,22 +314,31 @@ export class AuditWriter {
 
   // ---- queueing ----
 
+  /**
+   * Counts a record lost before it reached the queue (a caller that holds records in order, whose own wait list is
+   * full under `drop`): reported on the next record like any other drop.
+   */
+  drop(): void {
+    this.#countDrop();
+  }
+
   #offer(entry: Entry): void {
-    if (this.full === 'drop' && this.#queuedRecords >= this.queueRecords) {
-      this.#dropped++;
-      this.#lostSinceLast++;
-      const now = performance.now();
-      if (now - this.#lastDropLog >= DROP_LOG_INTERVAL_MS) {
-        this.#lastDropLog = now;
-        const why = this.#failing ? `writing ${this.path} fails (${this.#failing})` : 'the disk is not keeping up';
-        this.#log.error(
-          'Audit',
-          `audit queue full (${this.#queuedRecords} records): ${why}; ${this.#dropped} records dropped so far (-audit-full drop)`,
-        );
-      }
-      return;
+    if (this.full === 'drop' && this.#queuedRecords >= this.queueRecords) this.#countDrop();
+    else this.#enqueue(entry);
+  }
+
+  #countDrop(): void {
+    this.#dropped++;
+    this.#lostSinceLast++;
+    const now = performance.now();
+    if (now - this.#lastDropLog >= DROP_LOG_INTERVAL_MS) {
+      this.#lastDropLog = now;
+      const why = this.#failing ? `writing ${this.path} fails (${this.#failing})` : 'the disk is not keeping up';
+      this.#log.error(
+        'Audit',
+        `audit queue full (${this.#queuedRecords} records): ${why}; ${this.#dropped} records dropped so far (-audit-full drop)`,
+      );
     }
-    this.#enqueue(entry);
   }
 
   #header(reason: 'start' | 'rotate'): Entry {
