@@ -8,6 +8,7 @@
  * is refused with a reason, never cut or coerced: an identity that was shortened would be a different identity.
  */
 import { member } from '../server/request.js';
+import { sortKeys } from './canonical.js';
 
 /** Most members one caller may carry (driver, identity, runId and five more). */
 export const MAX_CALLER_FIELDS = 8;
@@ -61,7 +62,7 @@ export function parseCaller(value: unknown): CallerResult {
   for (const required of REQUIRED_CALLER_FIELDS) {
     if (!(required in out)) return { ok: false, reason: `${required} is required` };
   }
-  return { ok: true, caller: Object.freeze(out) };
+  return { ok: true, caller: Object.freeze(sortKeys(out)) };
 }
 
 /**

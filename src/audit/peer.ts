@@ -98,14 +98,14 @@ export class UnixPeerResolver {
           : 'no process holds the other end (it exited, or belongs to a user whose processes this daemon cannot see)',
       );
     const [uid, stat, comm] = await Promise.all([uidOf(pid), readStat(pid), commOf(pid)]);
-    return {
+    return Object.freeze({
       kind: 'unix',
       pid,
       uid,
       ...(comm !== undefined ? { comm } : {}),
       ...(stat !== undefined ? { startTime: stat.startTime } : {}),
       ...(pids.length > 1 ? { pids: pids.slice(0, MAX_PEER_PIDS) } : {}),
-    };
+    } as const);
   }
 
   #lookup(inode: number): Promise<SsRow | string> {
@@ -188,7 +188,7 @@ export function parseSs(text: string, wanted: ReadonlyMap<number, unknown>): Map
 }
 
 function unknown(why: string): UnixPeer {
-  return { kind: 'unix', pid: null, uid: null, unknown: why };
+  return Object.freeze({ kind: 'unix', pid: null, uid: null, unknown: why } as const);
 }
 
 /** The real uid of a process (first field of `Uid:` in /proc/<pid>/status). */
@@ -212,10 +212,10 @@ async function commOf(pid: number): Promise<string | undefined> {
 /** The peer of a WebSocket connection, from its upgrade request. */
 export function webSocketPeer(req: IncomingMessage): Extract<PeerInfo, { kind: 'ws' }> {
   const origin = req.headers.origin;
-  return {
+  return Object.freeze({
     kind: 'ws',
     address: req.socket.remoteAddress ?? '',
     port: req.socket.remotePort ?? 0,
     origin: typeof origin === 'string' ? cutString(origin, MAX_ORIGIN_BYTES) : null,
-  };
+  } as const);
 }

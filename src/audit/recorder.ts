@@ -26,7 +26,8 @@ import type { NumberLiterals } from '../server/request.js';
 import { type Caller, type IdentifyOutcome, identify, parseCaller } from './caller.js';
 import type { AuditServeOptions } from './cli.js';
 import { type PeerResolverOptions, UnixPeerResolver, webSocketPeer } from './peer.js';
-import { type ExitEntry, type PeerInfo, type RequestFacts, requestEntry, Scrubber, type Transport } from './record.js';
+import { cutString } from './canonical.js';
+import { type ExitEntry, MAX_NAME_BYTES, type PeerInfo, type RequestFacts, requestEntry, Scrubber, type Transport } from './record.js';
 import { type AuditStats, AuditWriter, type Ticket } from './writer.js';
 
 export interface RecorderOptions extends AuditServeOptions {
@@ -90,7 +91,18 @@ export class AuditRecorder {
 
   /** A child's exit (its exit frame). Never refused: it reports what already happened. */
   exit(e: Omit<ExitEntry, 'kind'>): void {
-    const entry: ExitEntry = { kind: 'exit', ...e, processId: this.#scrubber.scrub(e.processId) };
+    const entry: ExitEntry = {
+      kind: 'exit',
+      processId: cutString(this.#scrubber.scrub(e.processId), MAX_NAME_BYTES),
+      pid: e.pid,
+      exitCode: e.exitCode,
+      signal: e.signal,
+      killedBy: e.killedBy,
+      // Whole milliseconds: canonical numbers are integers.
+      ms: Math.max(0, Math.floor(e.ms)),
+      stdoutBytes: e.stdoutBytes,
+      stderrBytes: e.stderrBytes,
+    };
     this.inOrder(
       undefined,
       () => this.writer.append(entry),

@@ -365,7 +365,7 @@ export class AuditWriter {
     const c = this.#chain;
     const chain: ChainFields = {
       seq: c.seq + 1,
-      ts: new Date().toISOString(),
+      ts: this.#now(),
       log: c.log,
       prev: c.prev,
       lost: this.#lostSinceLast > 0 ? this.#lostSinceLast : undefined,
@@ -373,6 +373,18 @@ export class AuditWriter {
     };
     const { line, hash } = encodeRecord(entry, chain);
     return { kind: 'line', line, bytes: Buffer.byteLength(line), seq: chain.seq, hash };
+  }
+
+  #lastMs = 0;
+  #lastIso = '';
+  /** The time, ISO 8601; formatted once per millisecond however many records share it. */
+  #now(): string {
+    const ms = Date.now();
+    if (ms !== this.#lastMs) {
+      this.#lastMs = ms;
+      this.#lastIso = new Date(ms).toISOString();
+    }
+    return this.#lastIso;
   }
 
   #commit(item: Extract<QueueItem, { kind: 'line' }>): Extract<QueueItem, { kind: 'line' }> {

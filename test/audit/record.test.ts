@@ -9,7 +9,6 @@ import {
   chainHash,
   encodeRecord,
   type Entry,
-  fitRecord,
   GENESIS_HASH,
   MAX_ARGS,
   MAX_ENV_KEYS,
@@ -127,6 +126,65 @@ describe('the chain hash', () => {
     }
     expect(parseLine(body).ok).toBe(false);
     expect(parseLine('').ok).toBe(false);
+  });
+});
+
+describe('the fast encoder', () => {
+  it('writes exactly the canonical form for every kind of record, whatever order the wire used', () => {
+    const reversed = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).reverse());
+    const entries: Entry[] = [
+      { kind: 'header', format: 1, file: 3, reason: 'rotate', pid: 7, version: 'v' },
+      { kind: 'exit', processId: 'p', pid: 9, exitCode: -1, signal: 'SIGKILL', killedBy: 'client', ms: 5, stdoutBytes: 1, stderrBytes: 0 },
+      { kind: 'stop', reason: 'shutdown' },
+    ];
+    const samples: Record<string, [unknown, unknown]> = {
+      'process.spawn': [
+        reversed({ id: 'p', command: 'c', args: ['a'], cwd: '/', env: { Z: '1', A: '2' }, wantPid: true }),
+        { success: true, pid: 3 },
+      ],
+      'process.stdin': [reversed({ id: 'p', data: 'AAAA', offset: 2 ** 60, eof: true }), { success: true, applied: 3, duplicate: true }],
+      'process.killAndWait': [
+        { id: 'p', timeoutMs: 'x' },
+        { found: true, died: true, escalated: true },
+      ],
+      'files.read': [
+        { path: '/x', maxBytes: 5 },
+        { content: 'abc', exists: true },
+      ],
+      'git.worktree_create': [reversed({ worktreePath: '/r/w', branchName: 'b', baseRepo: '/r' }), { success: false, error: 'e', errorCode: 'c' }],
+      'process.list': [{}, { processes: [1, 2] }],
+      'nosuch.method': [{ a: 1 }, {}],
+    };
+    for (const [method, [params, result]] of Object.entries(samples)) {
+      for (const authenticated of [true, false]) {
+        entries.push(
+          requestEntry(
+            facts({
+              method,
+              params,
+              authenticated,
+              reply: { result },
+              caller: Object.assign(Object.create(null), { runId: 'r', identity: 'i', driver: 'd' }),
+              peer: { uid: 1, startTime: '5', pid: 2, kind: 'unix', comm: 'x', pids: [2, 3] },
+            }),
+            new Scrubber(['tok-0123456789']),
+          ),
+        );
+      }
+    }
+    entries.push(
+      requestEntry(
+        facts({ reply: { error: { code: -32602, message: 'Invalid params' } }, peer: { origin: null, port: 5, address: '::1', kind: 'ws' } }),
+        none,
+      ),
+    );
+    for (const [i, e] of entries.entries()) {
+      const c = { ...chain(i + 1), ...(i % 2 ? { lost: 2, refused: 1 } : {}) };
+      const { line } = encodeRecord(e, c);
+      const parsed = parseLine(line.trimEnd());
+      expect(parsed.ok, `${e.kind} ${(e as { method?: string }).method ?? ''}: ${parsed.ok ? '' : parsed.reason}`).toBe(true);
+      expect(line).toBe(`${canonicalJson({ ...e, ...c }).slice(0, -1)},"hash":"${chainHash(c.prev, canonicalJson({ ...e, ...c }))}"}\n`);
+    }
   });
 });
 
@@ -352,9 +410,14 @@ describe('request records', () => {
 
   it('the safety net replaces params and result by their size when a record would not fit', () => {
     const e: RequestEntry = { ...requestEntry(facts(), none), params: { blob: 'b'.repeat(MAX_RECORD_BYTES) }, result: { x: 1 } };
-    const fitted = fitRecord(e);
-    expect(fitted.params).toEqual({ cut: expect.any(Number) });
-    expect(fitted.result).toBeUndefined();
-    expect(Buffer.byteLength(encodeRecord(fitted, chain(1)).line)).toBeLessThanOrEqual(MAX_RECORD_BYTES);
+    const { line } = encodeRecord(e, chain(1));
+    expect(Buffer.byteLength(line)).toBeLessThanOrEqual(MAX_RECORD_BYTES);
+    const parsed = parseLine(line.trimEnd());
+    expect(parsed.ok).toBe(true);
+    if (parsed.ok && parsed.record.kind === 'request') {
+      expect(parsed.record.params).toEqual({ cut: Buffer.byteLength(JSON.stringify({ params: e.params, result: e.result })) });
+      expect(parsed.record.result).toBeUndefined();
+      expect(parsed.record.method).toBe('process.spawn');
+    }
   });
 });
