@@ -75,7 +75,7 @@ describe('command line', () => {
     expect(r).toMatchObject({
       code: 2,
       stdout: '',
-      stderr: 'claustrum: one of --version/--install/--probe-cli/--serve/--bridge/--stop/--run/--logs is required\n',
+      stderr: 'claustrum: one of --version/--install/--probe-cli/--serve/--bridge/--stop/--run/--logs/--audit-verify/--audit-tail is required\n',
     });
     const s = await runCli(['-socket', '/tmp/x.sock', '-keep-children']);
     expect(s.code).toBe(2);
