@@ -136,7 +136,7 @@ async function recorderCost(n) {
     const t0 = performance.now();
     for (let i = 0; i < n; ) {
       for (let k = 0; k < 100; k++, i++) {
-        const a = conn.admit();
+        const a = conn.admit('server.ping');
         conn.record(a, ping);
       }
       await audit.writer.flushed();

@@ -5,7 +5,7 @@
  *     const a = audit.unixConnection(connNumber, socket);            // at accept (starts the peer lookup)
  *     const a = audit.webSocketConnection(connNumber, upgradeRequest);
  *     // for every request that passed the parse stage (refused ones included):
- *     const admission = a.admit();                                   // before the gate's auth step
+ *     const admission = a.admit(req.method);                         // before the gate's auth step
  *     if (!admission.ok) → reply CATALOGUE.auditUnavailable(admission.reason), record nothing (it is counted)
  *     … dispatch …
  *     a.record(admission, { transport, authenticated, method, idJson, params, literals, caller, reply });
@@ -29,6 +29,8 @@ import { type PeerResolverOptions, UnixPeerResolver, webSocketPeer } from './pee
 import { cutString } from './canonical.js';
 import { type ExitEntry, MAX_NAME_BYTES, type PeerInfo, type RequestFacts, requestEntry, Scrubber, type Transport } from './record.js';
 import { type AuditStats, AuditWriter, type Ticket } from './writer.js';
+
+const SHUTDOWN = 'server.shutdown';
 
 export interface RecorderOptions extends AuditServeOptions {
   readonly version: string;
@@ -192,9 +194,12 @@ export class AuditConnection {
     return parsed.ok ? { caller: parsed.caller } : { reason: parsed.reason };
   }
 
-  /** Right after the parse stage: a place for the record, or (under -audit-full block) the reason to refuse. */
-  admit(): Admission {
-    const r = this.#recorder.writer.reserve();
+  /**
+   * Right after the parse stage: a place for the record, or (under -audit-full block) the reason to refuse. Never
+   * refused for server.shutdown: a full disk must not keep the daemon from stopping (its record may pass the limit).
+   */
+  admit(method: string): Admission {
+    const r = this.#recorder.writer.reserve({ force: method === SHUTDOWN });
     return r.ok ? { ok: true, ticket: r.ticket, startedAt: performance.now() } : { ok: false, reason: r.reason };
   }
 

@@ -226,10 +226,11 @@ export class AuditWriter {
    * A place for the record of a request about to run. With `full: 'block'` it is refused while the queue is full
    * (the request must then be refused); with `drop` it always succeeds and the record may be dropped instead.
    */
-  reserve(): Reservation {
+  reserve(options: { readonly force?: boolean } = {}): Reservation {
     if (this.#closed || this.#closing) return { ok: false, reason: 'the audit log is closed' };
     if (this.full === 'block') {
-      if (this.#queuedRecords + this.#reserved >= this.queueRecords) {
+      // `force`: a request that must not be refused (server.shutdown: a full disk must not keep the daemon up).
+      if (!options.force && this.#queuedRecords + this.#reserved >= this.queueRecords) {
         this.#refused++;
         this.#refusedSinceLast++;
         const why = this.#failing ? `writing ${this.path} fails (${this.#failing})` : 'the disk is not keeping up';
