@@ -7,7 +7,7 @@
  * other names optional). Names are short identifiers; values are non-empty printable text of bounded size. Bad input
  * is refused with a reason, never cut or coerced: an identity that was shortened would be a different identity.
  */
-import { member } from '../server/request.js';
+import { member } from '../server/rpc/request.js';
 import { sortKeys } from './canonical.js';
 
 /** Most members one caller may carry (driver, identity, runId and five more). */

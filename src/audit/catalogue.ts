@@ -3,7 +3,7 @@
  * (with `ErrorCode.AuditUnavailable = -32004`). Kept apart until then so the docs test does not demand them in
  * PROTOCOL.md before the daemon can send them.
  */
-import { ErrorCode } from '../server/errors.js';
+import { ErrorCode } from '../protocol/errors.js';
 
 /** -32004: the next free code after the reference's -32001..-32003. */
 export const AUDIT_UNAVAILABLE_CODE = -32004;

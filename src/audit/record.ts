@@ -26,8 +26,8 @@
  * since the previous record under `full: 'block'`) tell the verifier what the queue could not keep.
  */
 import { createHash } from 'node:crypto';
-import { bindParams, type FieldKind, type Shape } from '../server/params.js';
-import type { NumberLiterals } from '../server/request.js';
+import { bindParams, type FieldKind, type Shape } from '../server/rpc/params.js';
+import type { NumberLiterals } from '../server/rpc/request.js';
 import type { Caller } from './caller.js';
 import { Budget, CanonicalError, canonicalJson, cutString, sortKeys } from './canonical.js';
 
@@ -348,6 +348,12 @@ export const REDACTION: Readonly<Record<string, MethodRule>> = {
     keep: { id: 'name', fromSeq: 'count', wantPid: 'flag' },
     result: { found: 'value', running: 'value', firstSeq: 'value', lastSeq: 'value', pid: 'value' },
   },
+  'process.observe': {
+    shape: { id: 'string', fromSeq: 'uint64' },
+    keep: { id: 'name', fromSeq: 'count' },
+    result: { found: 'value', running: 'value', firstSeq: 'value', lastSeq: 'value' },
+  },
+  'process.unobserve': { shape: { id: 'string' }, keep: { id: 'name' }, result: { found: 'value' } },
   'process.list': { shape: {}, keep: {}, result: { processes: 'length' } },
   'process.stats': { shape: { id: 'string' }, keep: { id: 'name' }, result: { found: 'value', pid: 'value' } },
 };

@@ -22,7 +22,7 @@ import type http from 'node:http';
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger.js';
-import type { NumberLiterals } from '../server/request.js';
+import type { NumberLiterals } from '../server/rpc/request.js';
 import { type Caller, type IdentifyOutcome, identify, parseCaller } from './caller.js';
 import type { AuditServeOptions } from './cli.js';
 import { type PeerResolverOptions, UnixPeerResolver, webSocketPeer } from './peer.js';
