@@ -19,9 +19,9 @@
 export class CanonicalError extends Error {}
 
 /**
- * A copy of `obj` with its own keys in sorted order. Records are built from such objects at every level, so that
- * `JSON.stringify` (several times faster than `canonicalJson` on the request path) writes the canonical form;
- * test/audit/record.test.ts checks the two agree for every kind of record.
+ * `obj` itself when its keys are in sorted order, else a copy that has them so. Records build their nested objects
+ * this way once (a caller per connection, params per request), so `canonicalJson` finds them sorted and skips its
+ * sort on the request path.
  */
 export function sortKeys<T extends object>(obj: T): T {
   const keys = Object.keys(obj);

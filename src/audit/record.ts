@@ -297,7 +297,7 @@ const GIT_SHAPE = {
  *
  * A method not in this table (unknown methods, refused with -32601) records `params: null`: its params reached no
  * handler, and keeping even their structure would keep key names a client may have filled with data. A served
- * method missing here is a test failure (test/audit/record.test.ts).
+ * method missing here is a test failure (test/audit/record.unit.test.ts).
  */
 export const REDACTION: Readonly<Record<string, MethodRule>> = {
   'server.ping': { shape: {}, keep: {} },
