@@ -41,12 +41,16 @@ const cpuMs = () => {
   return (u.user + u.system) / 1000;
 };
 
+// One connection's peer and caller: they live as long as the connection, and the recorder encodes them once.
+const PEER = Object.freeze({ kind: 'unix', pid: 4242, uid: 1000, comm: 'node', startTime: '123456' });
+const CALLER = Object.freeze({ driver: 'ci', identity: 'alice@example.com', runId: 'job_948f93' });
+
 function facts(i) {
   return {
     conn: 7,
     transport: 'unix/ndjson',
-    peer: { kind: 'unix', pid: 4242, uid: 1000, comm: 'node', startTime: '123456' },
-    caller: { driver: 'ci', identity: 'alice@example.com', runId: 'job_948f93' },
+    peer: PEER,
+    caller: CALLER,
     authenticated: true,
     method: 'process.spawn',
     idJson: String(i),

@@ -95,8 +95,12 @@ export function encodedCost(cp: number): number {
   return 4;
 }
 
+/** Printable ASCII but `"` and `\`: one byte each, the common case for paths, commands and ids. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 /** Encoded size of a string's contents (without the quotes). */
 export function encodedLength(s: string): number {
+  if (PLAIN.test(s)) return s.length;
   let n = 0;
   for (const ch of s) n += encodedCost(ch.codePointAt(0)!);
   return n;
@@ -108,6 +112,7 @@ export function encodedLength(s: string): number {
  * boundaries. A string that fits is returned unchanged.
  */
 export function cutString(s: string, cap: number): string {
+  if (s.length <= cap && PLAIN.test(s)) return s;
   s = s.toWellFormed();
   if (encodedLength(s) <= cap) return s;
   const total = Buffer.byteLength(s);

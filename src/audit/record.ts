@@ -366,6 +366,15 @@ export class Scrubber {
     this.#secrets = secrets.filter((s) => s.length >= MIN_SCRUBBED_SECRET_LENGTH);
   }
 
+  readonly #callers = new WeakMap<Caller, Caller>();
+
+  /** The scrubbed form of a caller, made by `make` the first time this caller object is seen. */
+  caller(c: Caller, make: () => Caller): Caller {
+    let out = this.#callers.get(c);
+    if (out === undefined) this.#callers.set(c, (out = make()));
+    return out;
+  }
+
   /** Whether there is anything to scrub. */
   get active(): boolean {
     return this.#secrets.length > 0;
@@ -551,11 +560,17 @@ export function requestEntry(f: RequestFacts, scrubber: Scrubber): RequestEntry 
   return entry;
 }
 
+/**
+ * A caller lives as long as its connection: its scrubbed, key-ordered form is made once per caller object (and then
+ * encoded once, see cachedJson), not per request.
+ */
 function scrubCaller(caller: Caller, scrubber: Scrubber): Caller {
-  if (!scrubber.active) return sortKeys(caller);
-  const out: Record<string, string> = Object.create(null);
-  for (const [k, v] of Object.entries(caller)) out[k] = scrubber.scrub(v);
-  return sortKeys(out);
+  return scrubber.caller(caller, () => {
+    if (!scrubber.active) return sortKeys(caller);
+    const out: Record<string, string> = Object.create(null);
+    for (const [k, v] of Object.entries(caller)) out[k] = scrubber.scrub(v);
+    return Object.freeze(sortKeys(out));
+  });
 }
 
 /**
