@@ -1,0 +1,584 @@
+/**
+ * Audit records: their shapes, their bytes on disk, the hash chain, and what of a request is kept.
+ *
+ * One line per record:
+ *
+ *     <body without its final "}">,"hash":"<64 hex>"}\n
+ *
+ * where `body` is the canonical JSON (canonical.ts) of the record without `hash`, and
+ *
+ *     hash = hex(SHA-256(prev ‖ body))
+ *
+ * over the 64 ASCII hex characters of `prev` (the previous record's hash; GENESIS_HASH before the first record of a
+ * log) followed by the body's UTF-8 bytes. So a verifier hashes the bytes as they lie in the file, re-serializes
+ * nothing, and can be a shell pipeline. `body` also carries `prev`, `seq` and `log`, so a record removed, swapped or
+ * edited breaks the chain at exactly that place.
+ *
+ * Every record carries `seq` (1, 2, … with no gaps over the whole life of a log, across rotations and restarts),
+ * `ts` (ISO 8601 UTC with milliseconds), `log` (32 hex digits, random when the log is created and kept across
+ * rotations and restarts: a follower resumes by (log, seq), never by inode) and `kind`:
+ * - `header`: the first record of every file (`reason: "start"|"rotate"`, `file`: the file's number in the log,
+ *   from 1), and one more at each daemon start in an existing file;
+ * - `request`: one per request that passed the parse stage, refused ones included;
+ * - `exit`: one per spawned process's exit;
+ * - `stop`: the daemon closed the log on a graceful shutdown.
+ * Optional `lost` (records dropped since the previous record under `full: 'drop'`) and `refused` (requests refused
+ * since the previous record under `full: 'block'`) tell the verifier what the queue could not keep.
+ */
+import { createHash } from 'node:crypto';
+import { bindParams, type FieldKind, type Shape } from '../server/rpc/params.js';
+import type { NumberLiterals } from '../server/rpc/request.js';
+import type { Caller } from './caller.js';
+import { Budget, CanonicalError, canonicalJson, cutString, sortKeys } from './canonical.js';
+
+export const GENESIS_HASH = '0'.repeat(64);
+/** The record format; written in every header so a future change is recognisable. */
+export const AUDIT_FORMAT = 1;
+
+/**
+ * The largest line (body, hash and newline) a record may take. Params are budgeted below it (PARAMS_BUDGET_BYTES)
+ * and every other wire-sourced string has its own cap, so real records stay far under it; a record that would pass
+ * it anyway has its params replaced by a marker (see `fitRecord`). Readers use it as their line cap.
+ */
+export const MAX_RECORD_BYTES = 16 * 1024;
+/** Encoded bytes all strings of one request's params and result may take together. */
+export const PARAMS_BUDGET_BYTES = 8 * 1024;
+/** One path, command, cwd or argument: PATH_MAX is 4096. */
+export const MAX_STRING_BYTES = 4096;
+/** Names: process ids, signals, branch names, env keys, the method, the request id's JSON text. */
+export const MAX_NAME_BYTES = 256;
+/** Arguments kept per spawn; the rest are counted in one marker element. */
+export const MAX_ARGS = 128;
+/** Env keys kept per spawn; the rest are counted in one marker element. */
+export const MAX_ENV_KEYS = 128;
+/** An error message (the catalogue's texts with their paths filled in). */
+export const MAX_MESSAGE_BYTES = 1024;
+/** A secret shorter than this is not scrubbed from recorded strings: it would match ordinary text. */
+export const MIN_SCRUBBED_SECRET_LENGTH = 8;
+
+export type Transport = 'unix/ndjson' | 'unix/msgpack' | 'ws/json' | 'ws/msgpack';
+
+/** What the daemon itself knows of the other end; see peer.ts. Keys are written sorted. */
+export type PeerInfo =
+  | {
+      readonly kind: 'unix';
+      /** Peer process, found through the kernel's socket diagnostics; null when it could not be. */
+      readonly pid: number | null;
+      readonly uid: number | null;
+      /** The peer's command name (/proc/<pid>/comm) and its OS start time in clock ticks, which pin the pid. */
+      readonly comm?: string;
+      readonly startTime?: string;
+      /** Every process holding the other end, when several do (a descriptor shared after fork or passed on). */
+      readonly pids?: readonly number[];
+      /** Why pid is null. */
+      readonly unknown?: string;
+    }
+  | {
+      readonly kind: 'ws';
+      readonly address: string;
+      readonly port: number;
+      /** The Origin header of the upgrade; null when the client sent none (CLIs, SDKs). */
+      readonly origin: string | null;
+    };
+
+export type Outcome = 'ok' | { readonly code: number; readonly message: string };
+
+/** The chain fields every record carries; the writer fills them. */
+export interface ChainFields {
+  readonly seq: number;
+  readonly ts: string;
+  readonly log: string;
+  readonly prev: string;
+  readonly lost?: number;
+  readonly refused?: number;
+}
+
+export interface HeaderEntry {
+  readonly kind: 'header';
+  readonly format: number;
+  /** The file's number in this log: 1 for the first file, +1 at each rotation. */
+  readonly file: number;
+  readonly reason: 'start' | 'rotate';
+  /** The daemon writing: its pid and version. */
+  readonly pid: number;
+  readonly version: string;
+}
+
+export interface RequestEntry {
+  readonly kind: 'request';
+  /** The connection's number, unique per daemon run (the connection label's number). */
+  readonly conn: number;
+  readonly transport: Transport;
+  readonly peer: PeerInfo | null;
+  /** Asserted by the client; null when none was declared or the request was not authenticated. */
+  readonly caller: Caller | null;
+  /** Whether the request carried the right token (server.shutdown on the Unix socket passes without one). */
+  readonly authenticated: boolean;
+  readonly method: string;
+  /** The request id's JSON text as the reply echoes it, cut at MAX_NAME_BYTES. */
+  readonly id: string;
+  readonly params: Readonly<Record<string, unknown>> | null;
+  readonly outcome: Outcome;
+  /** What of the result an investigator needs (pid, success/error of result-level failures, counts). */
+  readonly result?: Readonly<Record<string, unknown>>;
+  /** Milliseconds from the parse to the reply, rounded down. */
+  readonly ms: number;
+}
+
+export interface ExitEntry {
+  readonly kind: 'exit';
+  readonly processId: string;
+  readonly pid: number;
+  readonly exitCode: number;
+  readonly signal: string | null;
+  readonly killedBy: 'client' | 'shutdown' | null;
+  /** Milliseconds from the spawn to the exit frame. */
+  readonly ms: number;
+  readonly stdoutBytes: number;
+  readonly stderrBytes: number;
+}
+
+export interface StopEntry {
+  readonly kind: 'stop';
+  readonly reason: string;
+}
+
+export type Entry = HeaderEntry | RequestEntry | ExitEntry | StopEntry;
+export type AuditRecord = Entry & ChainFields & { readonly hash: string };
+
+// ------------------------------------------------------------------------------------------------ bytes and chain
+
+export function chainHash(prev: string, body: string): string {
+  return createHash('sha256').update(prev, 'latin1').update(body, 'utf8').digest('hex');
+}
+
+/**
+ * The record's line, newline included, and its hash. A request whose line would pass MAX_RECORD_BYTES goes through
+ * `fitRecord` first (see there): the check costs a length, the refit only the record that needs it.
+ */
+export function encodeRecord(entry: Entry, chain: ChainFields): { line: string; hash: string } {
+  let body = recordBody(entry, chain);
+  if (entry.kind === 'request' && Buffer.byteLength(body) + LINE_SUFFIX_BYTES > MAX_RECORD_BYTES) {
+    body = recordBody(fitRecord(entry, Buffer.byteLength(JSON.stringify({ params: entry.params, result: entry.result }))), chain);
+  }
+  const hash = chainHash(chain.prev, body);
+  return { line: `${body.slice(0, -1)},"hash":"${hash}"}\n`, hash };
+}
+
+/**
+ * The canonical body: requests (nearly every record) by `requestBody`, the rest by `canonicalJson` over the top
+ * level merged in key order. The record tests compare both with `canonicalJson` of the whole for every kind.
+ */
+function recordBody(entry: Entry, chain: ChainFields): string {
+  if (entry.kind === 'request') return requestBody(entry, chain);
+  const e = entry as unknown as Record<string, unknown>;
+  const c = chain as unknown as Record<string, unknown>;
+  const keys = Object.keys(e).concat(Object.keys(c)).sort();
+  const top: Record<string, unknown> = {};
+  for (const k of keys) top[k] = Object.hasOwn(c, k) ? c[k] : e[k];
+  return canonicalJson(top);
+}
+
+/**
+ * A request's body by concatenation, top-level keys in their sorted order, nested objects through `canonicalJson`
+ * (small; their keys are usually in order already, which it checks before sorting), and the per-connection parts
+ * (peer, caller) encoded once and cached. Every request makes one of these: profiled, the generic merge and encode
+ * was a third of a recorded ping's audit CPU.
+ */
+function requestBody(e: RequestEntry, c: ChainFields): string {
+  let out = `{"authenticated":${e.authenticated},"caller":${cachedJson(e.caller)},"conn":${int(e.conn)},"id":${JSON.stringify(e.id)},"kind":"request","log":${JSON.stringify(c.log)}`;
+  if (c.lost !== undefined) out += `,"lost":${int(c.lost)}`;
+  out += `,"method":${JSON.stringify(e.method)},"ms":${int(e.ms)},"outcome":${e.outcome === 'ok' ? '"ok"' : canonicalJson(e.outcome)}`;
+  out += `,"params":${canonicalJson(e.params)},"peer":${cachedJson(e.peer)},"prev":${JSON.stringify(c.prev)}`;
+  if (c.refused !== undefined) out += `,"refused":${int(c.refused)}`;
+  if (e.result !== undefined) out += `,"result":${canonicalJson(e.result)}`;
+  return `${out},"seq":${int(c.seq)},"transport":${JSON.stringify(e.transport)},"ts":${JSON.stringify(c.ts)}}`;
+}
+
+const jsonOf = new WeakMap<object, string>();
+/** JSON of a long-lived object (a connection's peer or caller, both frozen), encoded once. */
+function cachedJson(v: object | null): string {
+  if (v === null) return 'null';
+  let j = jsonOf.get(v);
+  if (j === undefined) jsonOf.set(v, (j = canonicalJson(v)));
+  return j;
+}
+
+function int(n: number): number {
+  if (!Number.isSafeInteger(n)) throw new CanonicalError(`not a safe integer: ${n}`);
+  return n;
+}
+
+/** `,"hash":"<64 hex>"` and the newline. */
+const LINE_SUFFIX_BYTES = 75;
+
+const HASH_SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/;
+
+export type ParsedLine =
+  | { readonly ok: true; readonly record: AuditRecord; readonly body: string; readonly hash: string }
+  /** `seq` and `log` when the line is a record whose bytes do not match its hash (so a reader can resynchronize). */
+  | { readonly ok: false; readonly reason: string; readonly seq?: number; readonly log?: string };
+
+/**
+ * Parses one line (without its newline) and checks everything the line alone can show: the hash suffix, JSON, the
+ * canonical form (so no duplicate key, reordering or white space can make two readers see different records), the
+ * chain fields' types, and that the hash matches `prev` and the body. Whether `prev` is the previous record's hash
+ * is the caller's business.
+ */
+export function parseLine(line: string): ParsedLine {
+  const m = HASH_SUFFIX.exec(line);
+  if (m === null) return { ok: false, reason: 'not an audit record (no hash at its end)' };
+  const body = `${line.slice(0, m.index)}}`;
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return { ok: false, reason: 'not an audit record (not JSON)' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'not an audit record (not an object)' };
+  const r = value as Record<string, unknown>;
+  let canonical: string;
+  try {
+    canonical = canonicalJson(r);
+  } catch {
+    canonical = '';
+  }
+  if (canonical !== body)
+    return { ok: false, reason: 'not in canonical form (keys out of order, a duplicate key, white space or a number that is not an integer)' };
+  if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 1) return { ok: false, reason: 'seq is missing or not a positive integer' };
+  if (typeof r.log !== 'string' || !/^[0-9a-f]{32}$/.test(r.log)) return { ok: false, reason: 'log is missing or not 32 hex digits' };
+  if (typeof r.prev !== 'string' || !/^[0-9a-f]{64}$/.test(r.prev)) return { ok: false, reason: 'prev is missing or not 64 hex digits' };
+  if (typeof r.kind !== 'string') return { ok: false, reason: 'kind is missing' };
+  if (typeof r.ts !== 'string') return { ok: false, reason: 'ts is missing' };
+  const hash = m[1]!;
+  if (chainHash(r.prev, body) !== hash) {
+    return { ok: false, reason: 'hash does not match the record: its bytes were changed', seq: r.seq as number, log: r.log };
+  }
+  return { ok: true, record: { ...r, hash } as unknown as AuditRecord, body, hash };
+}
+
+// ------------------------------------------------------------------------------------------------ redaction
+
+/**
+ * How one param is kept:
+ * - `string`: a path, command or cwd, cut at MAX_STRING_BYTES;
+ * - `name`: an id, signal or branch name, cut at MAX_NAME_BYTES;
+ * - `flag`: a boolean;
+ * - `count`: an integer (offsets, byte counts, fromSeq, timeouts), as a number, or its decimal string past 2^53;
+ * - `args`: each argument cut at MAX_STRING_BYTES, at most MAX_ARGS of them, then one `…[+n args]` marker;
+ * - `envKeys`: the keys only, sorted, at most MAX_ENV_KEYS; never a value. Recorded as `envKeys`;
+ * - `byteLength`: stdin data: its decoded length only, never its bytes. Recorded as `<name>Bytes`.
+ */
+export type KeepRule = 'string' | 'name' | 'flag' | 'count' | 'args' | 'envKeys' | 'byteLength';
+
+interface MethodRule {
+  /** The shape the method's handler binds (so the audit reads params exactly as the handler did). */
+  readonly shape: Shape;
+  /** The members kept, and how; members of the shape not listed here are never recorded. */
+  readonly keep: Readonly<Record<string, KeepRule>>;
+  /** The members of a result worth keeping (pids, success and error of result-level failures, counts). */
+  readonly result?: Readonly<Record<string, 'value' | 'name' | 'string' | 'length'>>;
+}
+
+// The shapes each namespace binds (src/server/methods/*.ts): a mistyped member anywhere in them fails the request.
+const FILES_SHAPE = { path: 'string', maxBytes: 'int64', archivePath: 'string', destDir: 'string' } as const satisfies Shape;
+const GIT_SHAPE = {
+  path: 'string',
+  baseRepo: 'string',
+  branchName: 'string',
+  worktreePath: 'string',
+  sourceBranch: 'string',
+} as const satisfies Shape;
+
+/**
+ * Per method: what an investigator needs to know who did what, and nothing that carries data. Never recorded:
+ * stdin bytes, file contents, environment values, the token (it is not a param, and any recorded string that
+ * contains it is scrubbed), result contents (`files.read` content, listings).
+ *
+ * A method not in this table (unknown methods, refused with -32601) records `params: null`: its params reached no
+ * handler, and keeping even their structure would keep key names a client may have filled with data. A served
+ * method missing here is a test failure (test/audit/record.unit.test.ts).
+ */
+export const REDACTION: Readonly<Record<string, MethodRule>> = {
+  'server.ping': { shape: {}, keep: {} },
+  'server.capabilities': { shape: {}, keep: {} },
+  'server.shutdown': { shape: {}, keep: {} },
+  // The caller it declares is the record's `caller`.
+  'session.identify': { shape: {}, keep: {} },
+  'files.list': { shape: FILES_SHAPE, keep: { path: 'string' }, result: { entries: 'length' } },
+  'files.validate': { shape: FILES_SHAPE, keep: { path: 'string' }, result: { valid: 'value', isDir: 'value' } },
+  'files.stat': { shape: FILES_SHAPE, keep: { path: 'string' }, result: { exists: 'value', isDir: 'value', size: 'value' } },
+  'files.read': { shape: FILES_SHAPE, keep: { path: 'string', maxBytes: 'count' }, result: { exists: 'value', content: 'length' } },
+  'files.extract_tar': {
+    shape: FILES_SHAPE,
+    keep: { archivePath: 'string', destDir: 'string' },
+    result: { success: 'value', fileCount: 'value', error: 'string' },
+  },
+  'git.info': { shape: GIT_SHAPE, keep: { path: 'string' }, result: { isRepo: 'value', root: 'string', branch: 'name' } },
+  'git.status': { shape: GIT_SHAPE, keep: { path: 'string', baseRepo: 'string' }, result: { isRepo: 'value', clean: 'value', changes: 'length' } },
+  'git.list_branches': { shape: GIT_SHAPE, keep: { path: 'string' }, result: { isRepo: 'value', branches: 'length' } },
+  'git.worktree_create': {
+    shape: GIT_SHAPE,
+    keep: { baseRepo: 'string', branchName: 'name', worktreePath: 'string', sourceBranch: 'name' },
+    result: { success: 'value', path: 'string', sourceBranch: 'name', error: 'string', errorCode: 'name' },
+  },
+  'git.worktree_remove': {
+    shape: GIT_SHAPE,
+    keep: { baseRepo: 'string', worktreePath: 'string' },
+    result: { success: 'value', error: 'string' },
+  },
+  'process.spawn': {
+    shape: { id: 'string', command: 'string', args: 'stringArray', cwd: 'string', env: 'stringMap', wantPid: 'bool' },
+    keep: { id: 'name', command: 'string', args: 'args', cwd: 'string', env: 'envKeys', wantPid: 'flag' },
+    result: { pid: 'value' },
+  },
+  'process.stdin': {
+    shape: { id: 'string', data: 'bytes', offset: 'uint64', eof: 'bool' },
+    keep: { id: 'name', data: 'byteLength', offset: 'count', eof: 'flag' },
+    result: { applied: 'value', duplicate: 'value' },
+  },
+  'process.kill': { shape: { id: 'string', signal: 'string' }, keep: { id: 'name', signal: 'name' } },
+  'process.killAndWait': {
+    shape: { id: 'string', signal: 'string', timeoutMs: 'uint64', escalate: 'bool' },
+    keep: { id: 'name', signal: 'name', timeoutMs: 'count', escalate: 'flag' },
+    result: { found: 'value', died: 'value', alreadyExited: 'value', escalated: 'value' },
+  },
+  'process.reattach': {
+    shape: { id: 'string', fromSeq: 'uint64', wantPid: 'bool' },
+    keep: { id: 'name', fromSeq: 'count', wantPid: 'flag' },
+    result: { found: 'value', running: 'value', firstSeq: 'value', lastSeq: 'value', pid: 'value' },
+  },
+  'process.observe': {
+    shape: { id: 'string', fromSeq: 'uint64' },
+    keep: { id: 'name', fromSeq: 'count' },
+    result: { found: 'value', running: 'value', firstSeq: 'value', lastSeq: 'value' },
+  },
+  'process.unobserve': { shape: { id: 'string' }, keep: { id: 'name' }, result: { found: 'value' } },
+  'process.list': { shape: {}, keep: {}, result: { processes: 'length' } },
+  'process.stats': { shape: { id: 'string' }, keep: { id: 'name' }, result: { found: 'value', pid: 'value' } },
+};
+
+/** Removes secrets (the token) from recorded strings, as defence in depth: a client may pass one as an argument. */
+export class Scrubber {
+  readonly #secrets: readonly string[];
+
+  constructor(secrets: readonly string[]) {
+    this.#secrets = secrets.filter((s) => s.length >= MIN_SCRUBBED_SECRET_LENGTH);
+  }
+
+  readonly #callers = new WeakMap<Caller, Caller>();
+
+  /** The scrubbed form of a caller, made by `make` the first time this caller object is seen. */
+  caller(c: Caller, make: () => Caller): Caller {
+    let out = this.#callers.get(c);
+    if (out === undefined) this.#callers.set(c, (out = make()));
+    return out;
+  }
+
+  /** Whether there is anything to scrub. */
+  get active(): boolean {
+    return this.#secrets.length > 0;
+  }
+
+  scrub(s: string): string {
+    for (const secret of this.#secrets) if (s.includes(secret)) s = s.replaceAll(secret, '[token]');
+    return s;
+  }
+}
+
+/**
+ * The params kept for the record. `params` is the request's params member as decoded (`undefined` when absent),
+ * `literals` the NDJSON number texts the binder uses for exact uint64 checks.
+ *
+ * The params are bound with the handler's own shape and binder, so a key spelled `Command` or a null member is read
+ * exactly as the handler read it. If the whole binding fails (the request was refused `Invalid params`), each
+ * member is bound alone: what binds is kept, and the names of the members that did not are listed in `invalid`.
+ */
+export function redactParams(
+  method: string,
+  params: unknown,
+  literals: NumberLiterals | undefined,
+  scrubber: Scrubber,
+  budget = new Budget(PARAMS_BUDGET_BYTES),
+): Readonly<Record<string, unknown>> | null {
+  const rule = REDACTION[method];
+  if (rule === undefined) return null;
+  const names = Object.keys(rule.keep);
+  if (names.length === 0) return {};
+  if (params !== undefined && params !== null && (typeof params !== 'object' || Array.isArray(params) || params instanceof Uint8Array)) {
+    return { invalid: ['params'] };
+  }
+  let bound = bindParams(params, rule.shape, literals) as Record<string, unknown> | undefined;
+  const invalid: string[] = [];
+  if (bound === undefined) {
+    bound = {};
+    for (const name of names) {
+      const one = bindParams(params, { [name]: rule.shape[name] as FieldKind }, literals) as Record<string, unknown> | undefined;
+      if (one === undefined) invalid.push(name);
+      else bound[name] = one[name];
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const name of names) {
+    const v = bound[name];
+    if (v === undefined) continue;
+    keepValue(out, name, rule.keep[name]!, v, budget, scrubber);
+  }
+  if (invalid.length > 0) out.invalid = invalid;
+  return sortKeys(out);
+}
+
+function keepValue(out: Record<string, unknown>, name: string, rule: KeepRule, v: unknown, budget: Budget, scrubber: Scrubber): void {
+  switch (rule) {
+    case 'string':
+      out[name] = budget.take(scrubber.scrub(v as string), MAX_STRING_BYTES);
+      return;
+    case 'name':
+      out[name] = budget.take(scrubber.scrub(v as string), MAX_NAME_BYTES);
+      return;
+    case 'flag':
+      out[name] = v as boolean;
+      return;
+    case 'count':
+      out[name] = integerValue(v as number);
+      return;
+    case 'args': {
+      const args = v as string[];
+      out[name] = keepList(args, MAX_ARGS, 'args', (a) => budget.take(scrubber.scrub(a), MAX_STRING_BYTES), budget);
+      return;
+    }
+    case 'envKeys': {
+      const keys = Object.keys(v as Record<string, string>).sort();
+      out.envKeys = keepList(keys, MAX_ENV_KEYS, 'keys', (k) => budget.take(scrubber.scrub(k), MAX_NAME_BYTES), budget);
+      return;
+    }
+    case 'byteLength':
+      // Base64 text: its decoded length, computed from the text's length and padding without decoding it.
+      out[`${name}Bytes`] = typeof v === 'string' ? Buffer.byteLength(v, 'base64') : (v as Uint8Array).byteLength;
+      return;
+  }
+}
+
+/** At most `max` elements, while the budget lasts; the rest are counted in one final marker `…[+n <what>]`. */
+function keepList(items: readonly string[], max: number, what: string, take: (s: string) => string, budget: Budget): string[] {
+  const kept: string[] = [];
+  for (const item of items) {
+    if (kept.length === max || budget.spent) break;
+    kept.push(take(item));
+  }
+  if (kept.length < items.length) kept.push(`…[+${items.length - kept.length} ${what}]`);
+  return kept;
+}
+
+/** A canonical number: the integer itself while it is safe, else its decimal text (uint64 offsets past 2^53). */
+function integerValue(n: number): number | string {
+  return Number.isSafeInteger(n) ? n : String(n);
+}
+
+/** The result members kept for `method` (see REDACTION); undefined when the method keeps none or none are there. */
+export function redactResult(
+  method: string,
+  result: unknown,
+  scrubber: Scrubber,
+  budget = new Budget(PARAMS_BUDGET_BYTES),
+): Readonly<Record<string, unknown>> | undefined {
+  const keep = REDACTION[method]?.result;
+  if (keep === undefined || typeof result !== 'object' || result === null) return undefined;
+  const r = result as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [name, how] of Object.entries(keep)) {
+    const v = r[name];
+    if (v === undefined || v === null) continue;
+    switch (how) {
+      case 'value':
+        if (typeof v === 'boolean') out[name] = v;
+        else if (typeof v === 'number' && Number.isFinite(v)) out[name] = Number.isInteger(v) ? integerValue(v) : String(v);
+        break;
+      case 'name':
+        if (typeof v === 'string') out[name] = budget.take(scrubber.scrub(v), MAX_NAME_BYTES);
+        break;
+      case 'string':
+        if (typeof v === 'string') out[name] = budget.take(scrubber.scrub(v), MAX_STRING_BYTES);
+        break;
+      case 'length':
+        // The size of what was returned, never its contents: a listing's entries, a file's characters.
+        if (Array.isArray(v)) out[`${name}Count`] = v.length;
+        else if (typeof v === 'string') out[`${name}Bytes`] = Buffer.byteLength(v);
+        break;
+    }
+  }
+  return Object.keys(out).length > 0 ? sortKeys(out) : undefined;
+}
+
+// ------------------------------------------------------------------------------------------------ building
+
+/** What the RPC layer knows of one request once it has been answered. */
+export interface RequestFacts {
+  readonly conn: number;
+  readonly transport: Transport;
+  readonly peer: PeerInfo | null;
+  /** The request's own `caller`, else the connection's; ignored unless `authenticated`. */
+  readonly caller: Caller | undefined;
+  readonly authenticated: boolean;
+  readonly method: string;
+  /** The id as the reply echoes it (EchoId.json). */
+  readonly idJson: string;
+  /** The params member as decoded; `undefined` when absent. */
+  readonly params: unknown;
+  readonly literals: NumberLiterals | undefined;
+  /** The reply: its result, or its error. */
+  readonly reply: { readonly result: unknown } | { readonly error: { readonly code: number; readonly message: string } };
+  /** performance.now() at the parse and at the reply. */
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
+/**
+ * The record of one request. An unauthenticated request keeps only what the daemon itself saw (method, id,
+ * transport, peer, outcome): its params and caller are the words of someone who proved nothing, and logging them
+ * would let anyone who can reach the socket write into the audit.
+ */
+export function requestEntry(f: RequestFacts, scrubber: Scrubber): RequestEntry {
+  const error = 'error' in f.reply ? f.reply.error : undefined;
+  // Params and result share one budget: together they are what a request's record holds of the wire.
+  const budget = new Budget(PARAMS_BUDGET_BYTES);
+  const outcome: Outcome = error === undefined ? 'ok' : { code: error.code, message: cutString(scrubber.scrub(error.message), MAX_MESSAGE_BYTES) };
+  const entry: RequestEntry = {
+    kind: 'request',
+    conn: f.conn,
+    transport: f.transport,
+    peer: f.peer,
+    caller: f.authenticated && f.caller !== undefined ? scrubCaller(f.caller, scrubber) : null,
+    authenticated: f.authenticated,
+    method: cutString(scrubber.scrub(f.method), MAX_NAME_BYTES),
+    id: cutString(scrubber.scrub(f.idJson), MAX_NAME_BYTES),
+    params: f.authenticated ? redactParams(f.method, f.params, f.literals, scrubber, budget) : null,
+    outcome,
+    result: error === undefined && f.authenticated && 'result' in f.reply ? redactResult(f.method, f.reply.result, scrubber, budget) : undefined,
+    ms: Math.max(0, Math.floor(f.endedAt - f.startedAt)),
+  };
+  return entry;
+}
+
+/**
+ * A caller lives as long as its connection: its scrubbed, key-ordered form is made once per caller object (and then
+ * encoded once, see cachedJson), not per request.
+ */
+function scrubCaller(caller: Caller, scrubber: Scrubber): Caller {
+  return scrubber.caller(caller, () => {
+    if (!scrubber.active) return sortKeys(caller);
+    const out: Record<string, string> = Object.create(null);
+    for (const [k, v] of Object.entries(caller)) out[k] = scrubber.scrub(v);
+    return Object.freeze(sortKeys(out));
+  });
+}
+
+/**
+ * The safety net under the caps: a request whose line would not fit MAX_RECORD_BYTES keeps everything but its
+ * params and result, which are replaced by `{"cut": <their encoded bytes>}`. The caps above make this unreachable for
+ * every method in REDACTION (a test builds the largest record they allow); it exists so that no future field can
+ * make an unbounded record.
+ */
+export function fitRecord(entry: RequestEntry, cutBytes: number): RequestEntry {
+  return { ...entry, params: { cut: cutBytes }, result: undefined };
+}
