@@ -104,6 +104,8 @@ export class ManagedProcess {
   #exitWaiters: (() => void)[] = [];
   #openPipes = 2;
   #outputEnded = false;
+  #stdoutBytes = 0;
+  #stderrBytes = 0;
   #drainTimer: NodeJS.Timeout | undefined;
 
   /** A piped child (`child`), or a terminal one (`tty`, with its events bound here). */
@@ -181,6 +183,15 @@ export class ManagedProcess {
     return this.#reaped ? { exitCode: this.#exitCode ?? -1, signal: this.#exitSignal ?? undefined } : undefined;
   }
 
+  /** Raw bytes read from the child's stdout (a terminal's output counts here) and stderr, for its exit's audit record. */
+  get stdoutBytes(): number {
+    return this.#stdoutBytes;
+  }
+
+  get stderrBytes(): number {
+    return this.#stderrBytes;
+  }
+
   get exitFrame(): ExitFrame | undefined {
     return this.#exitFrame;
   }
@@ -222,6 +233,8 @@ export class ManagedProcess {
 
   #onOutput(stream: OutputStream, chunk: Buffer): void {
     this.#observer.output?.(chunk.length);
+    if (stream === 'stdout') this.#stdoutBytes += chunk.length;
+    else this.#stderrBytes += chunk.length;
     for (let at = 0; at < chunk.length; at += MAX_FRAME_DATA) {
       const data = at === 0 && chunk.length <= MAX_FRAME_DATA ? chunk : chunk.subarray(at, at + MAX_FRAME_DATA);
       this.#emit(this.origin.dataFrame(++this.#seq, stream, data));
@@ -231,6 +244,7 @@ export class ManagedProcess {
   /** @internal A terminal's read, before cutting. */
   terminalData(bytes: Buffer): void {
     this.#observer.output?.(bytes.length);
+    this.#stdoutBytes += bytes.length;
     this.#tty!.cutter.push(bytes);
   }
 
