@@ -6,7 +6,16 @@
  * not apply to is an error, as are two modes at once. `claustrum -<mode> -help` prints that mode's own help.
  */
 import path from 'node:path';
-import { AUDIT_SERVE_FLAGS, AuditFlagError, auditPath, auditServeOptions, runAuditTail, runAuditVerify, TAIL_USAGE, VERIFY_USAGE } from '../src/audit/cli.js';
+import {
+  AUDIT_SERVE_FLAGS,
+  AuditFlagError,
+  auditPath,
+  auditServeOptions,
+  runAuditTail,
+  runAuditVerify,
+  TAIL_USAGE,
+  VERIFY_USAGE,
+} from '../src/audit/cli.js';
 import { flagValue, formatUsage, HelpRequested, parseFlags, type FlagSpec, type FlagValue, type ParsedFlags } from '../src/cli/flags.js';
 import { CliError } from '../src/cli/connect.js';
 import { KILL_USAGE, runKill } from '../src/cli/kill.js';
@@ -438,7 +447,7 @@ const MODE_HELP: Readonly<Record<Mode, { readonly usage: string; readonly about:
   'audit-tail': {
     usage: TAIL_USAGE,
     about:
-      'Prints an audit log\'s records, oldest first, as the lines in the file (or HUD lines with -pretty); with -f follows the log across rotations until SIGINT, SIGTERM or SIGHUP. It resumes by (log, seq), never by inode. Gaps, truncations and damaged lines are reported on stderr, never skipped silently.',
+      "Prints an audit log's records, oldest first, as the lines in the file (or HUD lines with -pretty); with -f follows the log across rotations until SIGINT, SIGTERM or SIGHUP. It resumes by (log, seq), never by inode. Gaps, truncations and damaged lines are reported on stderr, never skipped silently.",
   },
 };
 

@@ -1,55 +1,198 @@
 #!/usr/bin/env node
 /**
- * The audit trail's costs (issue 14), measured on the built dist/ (run `npm run build` first). Not part of
- * `npm test`; `node bench/figures/audit.mjs [--json]` prints the figures.
+ * The audit trail's costs (issue 14), measured on the built dist/ (run `npm run build` first).
  *
- * 1. Recording: CPU per request record (redaction, canonical bytes, SHA-256: what a request path pays, sync) and
- *    the writer's sustained rate to disk (records/s, CPU per record including the write() calls in the thread pool),
- *    for a typical process.spawn record, with and without frequent rotation.
- * 2. The recorder as the RPC layer calls it (admit + record, peer settled): CPU per request. Against the daemon's
- *    measured cost of a ping this is the figure the "≤ 10% fewer pings/s" target is about; pings/s with and without
- *    the audit are for bench/run.mjs once the RPC layer records (see measureAudit's note).
- * 3. Peer lookup: one `ss -xpnH` run (wall and CPU) on this host, with the number of processes and Unix sockets
- *    that its cost grows with; and UnixPeerResolver on real connections (wall per lookup, runs per batch).
+ * `measureAuditOverhead` is figure 12 of bench/run.mjs: the same daemon with and without `-audit on`, started
+ * afresh for every run and interleaved run by run (off/on, then on/off), measuring
+ * - server.ping per second, 64 in flight on one NDJSON connection (the issue's target: at most 10% fewer with the
+ *   audit on), and the daemon's CPU per ping: its main thread, and all its threads (the audit's writer thread is the
+ *   difference's other part);
+ * - small spawns per second (`true`, 8 in flight, to the exit frame): two records each, a request and an exit.
+ *
+ * `node bench/figures/audit.mjs [--json]` prints the components' costs besides:
+ * 1. building a request record's text on the request path, and the writer's rate to disk (records/s), with and
+ *    without frequent rotation;
+ * 2. the recorder as the RPC layer calls it (admit + record), per thread;
+ * 3. peer lookup: one `ss -xpnH` run (wall and CPU) on this host, with the number of processes and Unix sockets that
+ *    its cost grows with; and UnixPeerResolver on real connections (wall per lookup, runs per batch);
  * 4. -audit-verify and the follower's reading rate (records/s).
  *
  * Each figure is the median of `runs` rounds; load on the shared machine is noted with os.loadavg().
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect } from '../lib/client.mjs';
-import { cpuOf, startDaemon } from '../lib/daemon.mjs';
+import { startDaemon } from '../lib/daemon.mjs';
 import { median } from '../lib/stats.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dist = (p) => import(pathToFileURL(path.join(ROOT, 'dist/src/audit', p)).href);
 
 const { AuditWriter } = await dist('writer.js');
-const { requestEntry, encodeRecord, Scrubber, GENESIS_HASH } = await dist('record.js');
+const { requestText, Scrubber, LineAssembler, GENESIS_HASH } = await dist('record.js');
 const { AuditRecorder } = await dist('recorder.js');
 const { UnixPeerResolver } = await dist('peer.js');
 const { verifyLog } = await dist('verify.js');
 const { tailLog } = await dist('tail.js');
 const { silentLogger } = await import(pathToFileURL(path.join(ROOT, 'dist/src/log/logger.js')).href);
 
-const cpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
+const CLK_TCK = 100;
 
-// One connection's peer and caller: they live as long as the connection, and the recorder encodes them once.
-const PEER = Object.freeze({ kind: 'unix', pid: 4242, uid: 1000, comm: 'node', startTime: '123456' });
+/** CPU seconds of each thread of `pid` (user + system), by thread id. */
+function threadCpu(pid) {
+  const out = new Map();
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(t), (Number(f[11]) + Number(f[12])) / CLK_TCK);
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+/** Microseconds of CPU per `n` between two threadCpu readings: the main thread (tid = pid) and all threads. */
+function cpuPer(pid, before, after, n) {
+  let all = 0;
+  for (const [tid, s] of after) all += s - (before.get(tid) ?? 0);
+  const main = (after.get(pid) ?? 0) - (before.get(pid) ?? 0);
+  return { mainUs: (main * 1e6) / n, allUs: (all * 1e6) / n };
+}
+
+// ------------------------------------------------------------------------------------------------ figure 12
+
+async function pings(client, count, inFlight) {
+  const pending = new Set();
+  for (let i = 0; i < count; i++) {
+    const p = client.call('server.ping', {}).finally(() => pending.delete(p));
+    pending.add(p);
+    if (pending.size >= inFlight) await Promise.race(pending);
+  }
+  await Promise.all(pending);
+}
+
+let spawnSeq = 0;
+async function spawns(client, count, inFlight) {
+  let started = 0;
+  const one = async () => {
+    while (started < count) {
+      started++;
+      const id = `a-${++spawnSeq}`;
+      const exit = client.waitExit(id);
+      await client.call('process.spawn', { id, command: 'true' });
+      const f = await exit;
+      if (f.exitCode !== 0) throw new Error(`true exited ${f.exitCode}`);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, one));
+}
+
+/** One daemon, audit on or off: pings/s and spawns/s, with its CPU per request. */
+async function oneDaemon(audit, o) {
+  const daemon = await startDaemon({ args: audit ? ['-audit', 'on'] : [] });
+  try {
+    const client = await connect({ wire: 'ndjson', socket: daemon.socket, token: daemon.token });
+    // Warm-up: the JIT, the connection's peer lookup, the login-shell PATH the first spawn waits for.
+    await pings(client, Math.min(5000, o.pings), 64);
+    await spawns(client, 4, 1);
+    const file = path.join(daemon.dir, 'audit.jsonl');
+    const size0 = audit ? statSync(file).size : 0;
+    let before = threadCpu(daemon.pid);
+    let t0 = performance.now();
+    await pings(client, o.pings, 64);
+    const pingMs = performance.now() - t0;
+    const pingCpu = cpuPer(daemon.pid, before, threadCpu(daemon.pid), o.pings);
+    // The writer thread takes records every few ms: by now the pings' records are on disk.
+    await new Promise((r) => setTimeout(r, 100));
+    const bytesPerPing = audit ? (statSync(file).size - size0) / o.pings : 0;
+    before = threadCpu(daemon.pid);
+    t0 = performance.now();
+    await spawns(client, o.spawns, o.spawnInFlight);
+    const spawnMs = performance.now() - t0;
+    const spawnCpu = cpuPer(daemon.pid, before, threadCpu(daemon.pid), o.spawns);
+    await client.close();
+    const out = {
+      pingsPerSecond: (o.pings / pingMs) * 1000,
+      pingMainUs: pingCpu.mainUs,
+      pingAllUs: pingCpu.allUs,
+      spawnsPerSecond: (o.spawns / spawnMs) * 1000,
+      spawnMainUs: spawnCpu.mainUs,
+      spawnAllUs: spawnCpu.allUs,
+      bytesPerPing,
+    };
+    await daemon.stop();
+    return out;
+  } catch (err) {
+    await daemon.stop();
+    throw err;
+  }
+}
+
+/**
+ * Figure 12: pings/s and spawns/s with and without the audit, fresh daemons interleaved run by run, medians of
+ * `runs` runs; ratios are on/off within a run.
+ */
+export async function measureAuditOverhead({
+  runs = 5,
+  pings: pingCount = 100_000,
+  spawns: spawnCount = 300,
+  spawnInFlight = 8,
+  log = () => {},
+} = {}) {
+  const o = { pings: pingCount, spawns: spawnCount, spawnInFlight };
+  const rounds = [];
+  const loadBefore = os.loadavg();
+  for (let r = 0; r < runs; r++) {
+    const order = r % 2 === 0 ? [false, true] : [true, false];
+    const round = {};
+    for (const audit of order) round[audit ? 'on' : 'off'] = await oneDaemon(audit, o);
+    round.pingRatio = round.on.pingsPerSecond / round.off.pingsPerSecond;
+    round.spawnRatio = round.on.spawnsPerSecond / round.off.spawnsPerSecond;
+    rounds.push(round);
+    log(
+      `  run ${r + 1}: pings/s off ${round.off.pingsPerSecond.toFixed(0)} on ${round.on.pingsPerSecond.toFixed(0)} (${round.pingRatio.toFixed(3)}×); ` +
+        `spawns/s off ${round.off.spawnsPerSecond.toFixed(0)} on ${round.on.spawnsPerSecond.toFixed(0)} (${round.spawnRatio.toFixed(3)}×); load ${os.loadavg()[0].toFixed(1)}`,
+    );
+  }
+  const m = (f) => median(rounds.map(f));
+  return {
+    runs: rounds,
+    loadavgBefore: loadBefore,
+    loadavgAfter: os.loadavg(),
+    pingRatio: m((r) => r.pingRatio),
+    spawnRatio: m((r) => r.spawnRatio),
+    pingsOff: m((r) => r.off.pingsPerSecond),
+    pingsOn: m((r) => r.on.pingsPerSecond),
+    spawnsOff: m((r) => r.off.spawnsPerSecond),
+    spawnsOn: m((r) => r.on.spawnsPerSecond),
+    // The audit's CPU per ping record: on minus off, on the main thread and over all threads.
+    recordMainUs: m((r) => r.on.pingMainUs - r.off.pingMainUs),
+    recordAllUs: m((r) => r.on.pingAllUs - r.off.pingAllUs),
+    pingMainUsOff: m((r) => r.off.pingMainUs),
+    pingAllUsOff: m((r) => r.off.pingAllUs),
+    spawnAllUsOff: m((r) => r.off.spawnAllUs),
+    bytesPerPingRecord: m((r) => r.on.bytesPerPing),
+    spawnAllUsOn: m((r) => r.on.spawnAllUs),
+  };
+}
+
+// ------------------------------------------------------------------------------------------------ components
+
+// One connection's peer: it lives as long as the connection, and its JSON is made once.
+const PEER_JSON = JSON.stringify({ comm: 'node', kind: 'unix', pid: 4242, startTime: '123456', uid: 1000 });
 const CALLER = Object.freeze({ driver: 'ci', identity: 'alice@example.com', runId: 'job_948f93' });
 
 function facts(i) {
   return {
     conn: 7,
     transport: 'unix/ndjson',
-    peer: PEER,
+    peer: null,
     caller: CALLER,
     authenticated: true,
     method: 'process.spawn',
@@ -62,52 +205,62 @@ function facts(i) {
   };
 }
 
-/** 1a. The synchronous part a request path pays: build the record, encode it, hash it. */
+/** 1a. The request path's part: a spawn record's text; 1b. the writer thread's: its line, hashed. */
 function encodeCost(n) {
   const scrubber = new Scrubber(['tok-0123456789abcdef']);
+  const texts = Array.from({ length: 1000 }, (_, i) => requestText(facts(i), scrubber, PEER_JSON, '7'));
+  let t0 = performance.now();
+  let chars = 0;
+  for (let i = 0; i < n; i++) chars += requestText(facts(i), scrubber, PEER_JSON, '7').length;
+  const textUs = ((performance.now() - t0) * 1000) / n;
+  const frames = texts.map((t) => Buffer.from(t));
+  const assembler = new LineAssembler();
   let prev = GENESIS_HASH;
-  const c0 = cpuMs();
-  const t0 = performance.now();
   let bytes = 0;
+  t0 = performance.now();
   for (let i = 0; i < n; i++) {
-    const { line, hash } = encodeRecord(requestEntry(facts(i), scrubber), { seq: i + 1, ts: new Date().toISOString(), log: 'a'.repeat(32), prev });
+    const f = frames[i % frames.length];
+    const { line, hash } = assembler.assemble(f, 0, f.length, { seq: i + 1, ts: '2025-06-01T12:00:00.123Z', log: 'a'.repeat(32), prev });
     prev = hash;
     bytes += line.length;
   }
-  return { usPerRecord: ((cpuMs() - c0) * 1000) / n, wallUsPerRecord: ((performance.now() - t0) * 1000) / n, bytesPerRecord: bytes / n };
+  const lineUs = ((performance.now() - t0) * 1000) / n;
+  return { textUs, lineUs, bytesPerRecord: bytes / n, charsPerText: chars / n };
 }
 
-/** 1b. Records to disk: append in batches as requests would, await the disk. */
+/** 1c. Records to disk through the writer, in batches as the writer thread takes them from the ring. */
 async function writerRate(n, maxBytes) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'claustrum-bench-audit-'));
   try {
-    const w = await AuditWriter.open({
-      path: path.join(dir, 'audit.jsonl'),
-      version: 'bench',
-      log: silentLogger,
-      maxBytes,
-      keep: 5,
-      queueRecords: 1 << 20,
-    });
+    const w = await AuditWriter.open({ path: path.join(dir, 'audit.jsonl'), version: 'bench', log: silentLogger, maxBytes, keep: 5 });
     const scrubber = new Scrubber([]);
-    const entries = Array.from({ length: 1000 }, (_, i) => requestEntry(facts(i), scrubber));
-    const c0 = cpuMs();
+    const frames = Array.from({ length: 1000 }, (_, i) => Buffer.from(requestText(facts(i), scrubber, PEER_JSON, '7')));
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < n; ) {
-      for (let k = 0; k < 100; k++, i++) w.append(entries[i % entries.length]);
+      for (let k = 0; k < 100; k++, i++) {
+        const f = frames[i % frames.length];
+        w.appendFrame(Date.now(), f, 0, f.length);
+      }
       await w.flushed();
     }
     const s = w.stats();
     const ms = performance.now() - t0;
-    const cpu = cpuMs() - c0;
+    const cpu = process.cpuUsage(c0);
     await w.close();
-    return { recordsPerSecond: (n / ms) * 1000, cpuUsPerRecord: (cpu * 1000) / n, writes: s.writes, rotations: s.rotations, bytes: s.bytes };
+    return {
+      recordsPerSecond: (n / ms) * 1000,
+      cpuUsPerRecord: (cpu.user + cpu.system) / n,
+      writes: s.writes,
+      rotations: s.rotations,
+      bytes: s.bytes,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** 2. The recorder as the RPC layer calls it, one request at a time (admit, record), peer already settled. */
+/** 2. The recorder as the RPC layer calls it (admit, record), peer settled, 64 requests a turn; CPU per thread. */
 async function recorderCost(n) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'claustrum-bench-audit-'));
   const sock = path.join(dir, 's.sock');
@@ -120,14 +273,15 @@ async function recorderCost(n) {
       version: 'b',
       log: silentLogger,
       token: 'tok-0123456789abcdef',
+      queueRecords: 1 << 20,
     });
     let conn;
-    const srv = net.createServer((s) => (conn = audit.unixConnection(1, s)));
+    const srv = net.createServer((s) => (conn = audit.connection(1, { kind: 'unix', socket: s })));
     await new Promise((r) => srv.listen(sock, r));
     const client = net.connect(sock);
-    while (conn === undefined || conn.peer === undefined) await new Promise((r) => setTimeout(r, 5));
+    while (conn === undefined || conn.peerPending) await new Promise((r) => setTimeout(r, 5));
     const ping = {
-      transport: 'unix/ndjson',
+      wire: 'json',
       authenticated: true,
       method: 'server.ping',
       idJson: '1',
@@ -136,50 +290,22 @@ async function recorderCost(n) {
       caller: undefined,
       reply: { result: { pong: true } },
     };
-    const c0 = cpuMs();
+    const before = threadCpu(process.pid);
     const t0 = performance.now();
     for (let i = 0; i < n; ) {
-      for (let k = 0; k < 100; k++, i++) {
-        const a = conn.admit('server.ping');
-        conn.record(a, ping);
-      }
-      await audit.writer.flushed();
+      for (let k = 0; k < 64; k++, i++) conn.record(conn.admit('server.ping'), ping);
+      await new Promise((r) => setImmediate(r));
+      while (audit.stats().queueDepth > 50_000) await new Promise((r) => setTimeout(r, 1));
     }
-    const res = { pingRecordsPerSecond: (n / (performance.now() - t0)) * 1000, cpuUsPerPing: ((cpuMs() - c0) * 1000) / n };
+    while (audit.stats().queueDepth > 0) await new Promise((r) => setTimeout(r, 1));
+    const cpu = cpuPer(process.pid, before, threadCpu(process.pid), n);
+    const res = { pingRecordsPerSecond: (n / (performance.now() - t0)) * 1000, mainUsPerRecord: cpu.mainUs, allUsPerRecord: cpu.allUs };
     client.destroy();
     srv.close();
     await audit.close();
     return res;
   } finally {
     rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/**
- * 2b. The denominator: the daemon's CPU per ping today (no audit yet), 64 pings in flight on one connection. The
- * recorder's CPU per ping over this is the audit's share of a ping.
- */
-async function daemonPingCost(n) {
-  const daemon = await startDaemon();
-  try {
-    const client = await connect({ wire: 'ndjson', socket: daemon.socket, token: daemon.token });
-    const burst = async (count) => {
-      const inFlight = new Set();
-      for (let i = 0; i < count; i++) {
-        const p = client.call('server.ping', {}).finally(() => inFlight.delete(p));
-        inFlight.add(p);
-        if (inFlight.size >= 64) await Promise.race(inFlight);
-      }
-      await Promise.all(inFlight);
-    };
-    await burst(2000);
-    const c0 = cpuOf(daemon.pid);
-    const t0 = performance.now();
-    await burst(n);
-    const ms = performance.now() - t0;
-    return { pingsPerSecond: (n / ms) * 1000, daemonCpuUsPerPing: ((cpuOf(daemon.pid) - c0) * 1e6) / n };
-  } finally {
-    await daemon.stop();
   }
 }
 
@@ -190,8 +316,7 @@ async function peerCost(connections) {
   const ssRuns = [];
   for (let i = 0; i < 10; i++) {
     const t0 = performance.now();
-    const r = spawnSync('sh', ['-c', 'ss -xpnH > /dev/null; cat /proc/$$/stat'], { encoding: 'utf8' });
-    void r;
+    spawnSync('ss', ['-xpnH'], { stdio: 'ignore' });
     ssRuns.push(performance.now() - t0);
   }
   // CPU of ss itself: the children's rusage of a shell that runs it ten times.
@@ -201,7 +326,7 @@ async function peerCost(connections) {
     .at(-1);
   const [cu, cs] = times.split(/\s+/).map((t) => {
     const m = /(\d+)m([\d.]+)s/.exec(t);
-    return m ? Number(m[1]) * 60_000 + Number(m[2]) * 1000 : NaN;
+    return m ? Number(m[1]) * 60_000 + Number(m[2]) * 1000 : Number.NaN;
   });
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'claustrum-bench-peer-'));
@@ -238,10 +363,13 @@ async function readRates(n) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'claustrum-bench-audit-'));
   const file = path.join(dir, 'audit.jsonl');
   try {
-    const w = await AuditWriter.open({ path: file, version: 'bench', log: silentLogger, maxBytes: 8 << 20, keep: 50, queueRecords: 1 << 20 });
+    const w = await AuditWriter.open({ path: file, version: 'bench', log: silentLogger, maxBytes: 8 << 20, keep: 50 });
     const scrubber = new Scrubber([]);
     for (let i = 0; i < n; ) {
-      for (let k = 0; k < 1000; k++, i++) w.append(requestEntry(facts(i), scrubber));
+      for (let k = 0; k < 1000; k++, i++) {
+        const f = Buffer.from(requestText(facts(i), scrubber, PEER_JSON, '7'));
+        w.appendFrame(Date.now(), f, 0, f.length);
+      }
       await w.flushed();
     }
     await w.close();
@@ -257,7 +385,7 @@ async function readRates(n) {
   }
 }
 
-export async function measureAudit({ runs = 5, records = 20_000, log = () => {} } = {}) {
+export async function measureAuditComponents({ runs = 5, records = 20_000, log = () => {} } = {}) {
   const round = async (fn) => {
     const xs = [];
     for (let r = 0; r < runs; r++) xs.push(await fn());
@@ -271,37 +399,32 @@ export async function measureAudit({ runs = 5, records = 20_000, log = () => {} 
   out.writer = await round(() => writerRate(records, 64 << 20));
   out.writerRotating = await round(() => writerRate(records, 256 << 10));
   log('recorder…');
-  out.recorder = await round(() => recorderCost(records));
-  out.daemonPing = await round(() => daemonPingCost(records));
-  out.recorderShareOfPing = out.recorder.cpuUsPerPing / out.daemonPing.daemonCpuUsPerPing;
+  out.recorder = await round(() => recorderCost(records * 5));
   log('peer…');
   out.peer = await peerCost(20);
   log('read…');
   out.read = await round(() => readRates(records));
   out.loadavgAfter = os.loadavg();
-  out.note =
-    'pings/s with and without the audit need the RPC layer to record; until then, recorder.cpuUsPerPing against the daemon’s CPU per ping (bench/RESULTS.md) is the overhead';
   return out;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const res = await measureAudit({ log: (s) => process.stderr.write(`${s}\n`) });
+  const res = await measureAuditComponents({ log: (s) => process.stderr.write(`${s}\n`) });
   if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
   else {
     const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
     console.log(
       `load ${res.loadavgBefore.map((x) => x.toFixed(1)).join(' ')} → ${res.loadavgAfter.map((x) => x.toFixed(1)).join(' ')} on ${res.cpus} cpus`,
     );
-    console.log(`record build+encode+hash: ${f(res.encode.usPerRecord)} µs CPU per record (${f(res.encode.bytesPerRecord, 0)} bytes)`);
+    console.log(
+      `a spawn record: its text ${f(res.encode.textUs, 2)} µs (request path), its line and hash ${f(res.encode.lineUs, 2)} µs (writer thread); ${f(res.encode.bytesPerRecord, 0)} bytes`,
+    );
     console.log(
       `writer to disk: ${f(res.writer.recordsPerSecond, 0)} records/s, ${f(res.writer.cpuUsPerRecord)} µs CPU per record (${res.writer.writes} writes)`,
     );
     console.log(`writer rotating every 256 KiB: ${f(res.writerRotating.recordsPerSecond, 0)} records/s, ${res.writerRotating.rotations} rotations`);
     console.log(
-      `recorder (admit+record) per ping: ${f(res.recorder.cpuUsPerPing)} µs CPU; ${f(res.recorder.pingRecordsPerSecond, 0)} ping records/s`,
-    );
-    console.log(
-      `daemon today: ${f(res.daemonPing.pingsPerSecond, 0)} pings/s, ${f(res.daemonPing.daemonCpuUsPerPing)} µs CPU per ping → the audit would add ${f(100 * res.recorderShareOfPing, 0)}% CPU per ping`,
+      `recorder (admit+record) per ping: ${f(res.recorder.mainUsPerRecord, 2)} µs on the request thread, ${f(res.recorder.allUsPerRecord, 2)} µs in all threads; ${f(res.recorder.pingRecordsPerSecond, 0)} ping records/s`,
     );
     console.log(
       `peer: ss -xpnH ${f(res.peer.ssWallMs)} ms wall, ${f(res.peer.ssCpuMsPerRun)} ms CPU (${res.peer.processes} processes, ${res.peer.unixSockets} unix sockets); ` +

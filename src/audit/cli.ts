@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import path from 'node:path';
 import type { FlagSpec } from '../cli/flags.js';
-import { renderRecordHud } from './hud.js';
+import { renderRecordHud } from '../client/hud.js';
 import { tailLog } from './tail.js';
 import { formatReport, NoLogError, verifyLog } from './verify.js';
 import { DEFAULT_AUDIT_FULL, DEFAULT_AUDIT_KEEP, DEFAULT_AUDIT_MAX_BYTES, type FullPolicy, MAX_AUDIT_KEEP, MIN_AUDIT_MAX_BYTES } from './writer.js';

@@ -1,7 +1,7 @@
 /**
- * The audit's Prometheus metrics and its `/info` member, read from the writer's counters at scrape time (nothing on
- * the request path). For the lead to call from src/metrics/metrics.ts once the daemon records:
- * `registerAuditMetrics(this.registry, () => audit?.stats())`.
+ * The audit's Prometheus metrics, read from the recorder's counters at scrape time (nothing on the request path);
+ * src/metrics/metrics.ts registers them. (Its `/info` member is info.ts: this module loads prom-client, which the
+ * daemon loads only with -metrics-addr.)
  *
  * The head hash is what makes a cut tail detectable: an operator who ships it elsewhere (a scrape, a log collector)
  * can later check the log still reaches it (`claustrum -audit-verify -audit-head <hash>`). As a Prometheus label it
@@ -69,19 +69,4 @@ export function registerAuditMetrics(registry: Registry, stats: () => AuditStats
       if (s) this.set({ log: s.head.log, hash: s.head.hash }, s.head.seq);
     },
   });
-}
-
-/** The audit's part of an `/info` answer. */
-export function auditInfo(path: string, s: AuditStats) {
-  return {
-    path,
-    log: s.head.log,
-    seq: s.head.seq,
-    head: s.head.hash,
-    records: s.records,
-    dropped: s.dropped,
-    refused: s.refused,
-    queueDepth: s.queueDepth,
-    failing: s.failing ?? null,
-  };
 }

@@ -25,7 +25,7 @@
  * Optional `lost` (records dropped since the previous record under `full: 'drop'`) and `refused` (requests refused
  * since the previous record under `full: 'block'`) tell the verifier what the queue could not keep.
  */
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import { bindParams, type FieldKind, type Shape } from '../server/rpc/params.js';
 import type { NumberLiterals } from '../server/rpc/request.js';
 import type { Caller } from './caller.js';
@@ -146,10 +146,151 @@ export interface StopEntry {
 export type Entry = HeaderEntry | RequestEntry | ExitEntry | StopEntry;
 export type AuditRecord = Entry & ChainFields & { readonly hash: string };
 
+/**
+ * The members of a record without its chain fields, cut where the chain fields go: `[before log, log..lost,
+ * lost..prev, prev..refused, refused..seq, seq..ts, after ts]`. Each part is a run of `,"key":value` members in
+ * canonical form and key order (or empty), so the writer makes the body by concatenation alone (assembleBody). The
+ * chain keys sort as log < lost < prev < refused < seq < ts, so every record's keys fall into exactly these gaps.
+ */
+export type RecordParts = readonly [string, string, string, string, string, string, string];
+
+/** The chain fields' keys, in key order: the boundaries of RecordParts. */
+const CHAIN_KEYS = ['log', 'lost', 'prev', 'refused', 'seq', 'ts'] as const;
+
+/**
+ * The most bytes the chain fields, the hash and the newline add to a record's parts: `,"log":"<32>"` 41,
+ * `,"lost":<16 digits>` 24, `,"prev":"<64>"` 74, `,"refused":<16>` 27, `,"seq":<16>` 23, `,"ts":"<24>"` 32, braces 2,
+ * `,"hash":"<64>"` and the newline 75.
+ */
+export const CHAIN_BYTES = 41 + 24 + 74 + 27 + 23 + 32 + 2 + 75;
+
 // ------------------------------------------------------------------------------------------------ bytes and chain
 
+// crypto.hash (Node 20.12+) hashes in one call, a third cheaper than createHash's object; older Node 20s take the
+// long way.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string }).hash;
+
 export function chainHash(prev: string, body: string): string {
-  return createHash('sha256').update(prev, 'latin1').update(body, 'utf8').digest('hex');
+  if (oneShot !== undefined) return oneShot('sha256', prev + body, 'hex');
+  return crypto.createHash('sha256').update(prev, 'latin1').update(body, 'utf8').digest('hex');
+}
+
+/** SHA-256 of bytes that hold `prev ‖ body` already. */
+function hashBytes(bytes: Uint8Array): string {
+  if (oneShot !== undefined) return oneShot('sha256', bytes, 'hex');
+  return crypto.createHash('sha256').update(bytes).digest('hex');
+}
+
+const NUL = 0;
+const COMMA = 0x2c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+
+/** Node's own string writers, which skip `Buffer.write`'s argument handling (present since Node 8; else `write`). */
+type FastWrites = Buffer & { latin1Write?(s: string, offset: number, length: number): number };
+const latin1Write = (Buffer.prototype as FastWrites).latin1Write;
+
+function putLatin1(b: Buffer, s: string, at: number): number {
+  return latin1Write !== undefined ? latin1Write.call(b, s, at, s.length) : b.write(s, at, s.length, 'latin1');
+}
+
+/** Copies a short constant; a loop is cheaper than a native call for a few bytes. */
+function putBytes(b: Buffer, bytes: Uint8Array, at: number): number {
+  for (let i = 0; i < bytes.length; i++) b[at + i] = bytes[i]!;
+  return bytes.length;
+}
+
+/** A non-negative safe integer in decimal. */
+function putInt(b: Buffer, n: number, at: number): number {
+  if (n < 10) {
+    b[at] = 0x30 + n;
+    return 1;
+  }
+  return putLatin1(b, String(int(n)), at);
+}
+
+const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const PREV_KEY = ascii(',"prev":"');
+const SEQ_KEY = ascii(',"seq":');
+const HASH_KEY = ascii(',"hash":"');
+const LINE_END = ascii('"}\n');
+
+/** Lines are cut from slabs of this size: a batch of them is one contiguous range, written without a copy. */
+export const LINE_SLAB_BYTES = 1024 * 1024;
+
+/**
+ * The chain fields the request side knows when it makes a record: the log's id, the time, and what was dropped or
+ * refused since its previous record. The writer thread adds `prev` and `seq`.
+ */
+export interface FrameChain {
+  readonly log: string;
+  readonly ts: string;
+  readonly lost?: number;
+  readonly refused?: number;
+}
+
+/**
+ * A record as the request side hands it to the writer thread (ring.ts): its canonical body without `prev` and `seq`,
+ * cut where they go, as `A NUL B NUL C` — A the members before `prev` (with `{` as its leading comma), B those
+ * between `prev` and `seq`, C those after `seq` (with the closing brace left off). Canonical JSON holds no raw
+ * control character, so NUL cannot occur inside a piece.
+ */
+export function frameText(p: RecordParts, c: FrameChain): string {
+  const lost = c.lost !== undefined ? `,"lost":${int(c.lost)}` : '';
+  const refused = c.refused !== undefined ? `,"refused":${int(c.refused)}` : '';
+  return `${p[0]},"log":"${c.log}"${p[1]}${lost}${p[2]}\0${p[3]}${refused}${p[4]}\0${p[5]},"ts":${JSON.stringify(c.ts)}${p[6]}`;
+}
+
+/**
+ * encodeRecord for a record given as its frame text (frameText) in UTF-8: the writer thread makes every request and
+ * exit line this way. The body is assembled in a slab right behind `prev` (so `prev ‖ body` is hashed where it lies),
+ * then moved over `prev` and given its hash: the line is a range of the slab, and consecutive lines are consecutive
+ * bytes. Three copies, two searches and the hash per record; no string is made but the hash's hex (profiled: per-part
+ * copies and views were half the writer thread's time). The record tests check it against encodeRecord byte for byte.
+ */
+export class LineAssembler {
+  #slab = Buffer.allocUnsafe(LINE_SLAB_BYTES);
+  #used = 0;
+
+  /**
+   * The line of the record whose frame text is `src[start, end)`, with `seq` and `prev`: `slab[at, at + bytes)`,
+   * valid while the slab is held (a new one is taken when this one is full).
+   */
+  assemble(src: Buffer, start: number, end: number, seq: number, prev: string): { slab: Buffer; at: number; bytes: number; hash: string } {
+    const need = 64 + (end - start) + CHAIN_BYTES;
+    if (this.#used + need > this.#slab.length) {
+      this.#slab = Buffer.allocUnsafe(Math.max(LINE_SLAB_BYTES, need));
+      this.#used = 0;
+    }
+    const s = this.#slab;
+    const base = this.#used;
+    const a = src.indexOf(NUL, start);
+    const b = a < 0 ? -1 : src.indexOf(NUL, a + 1);
+    if (b < 0 || b >= end || src[start] !== COMMA) throw new Error('an audit record frame is not A NUL B NUL C');
+    putLatin1(s, prev, base);
+    // The body from base + 64: A's leading comma becomes its `{`.
+    let o = base + 64;
+    o += src.copy(s, o, start, a);
+    o += putBytes(s, PREV_KEY, o);
+    s.copyWithin(o, base, base + 64);
+    o += 64;
+    s[o++] = 0x22;
+    o += src.copy(s, o, a + 1, b);
+    o += putBytes(s, SEQ_KEY, o);
+    o += putInt(s, seq, o);
+    o += src.copy(s, o, b + 1, end);
+    s[base + 64] = OPEN_BRACE;
+    s[o++] = CLOSE_BRACE;
+    const hash = hashBytes(new Uint8Array(s.buffer, s.byteOffset + base, o - base));
+    // The body without its `}` moves over prev; then `,"hash":"<64 hex>"}` and the newline.
+    s.copyWithin(base, base + 64, o - 1);
+    let l = base + (o - 1 - (base + 64));
+    l += putBytes(s, HASH_KEY, l);
+    l += putLatin1(s, hash, l);
+    l += putBytes(s, LINE_END, l);
+    this.#used = l;
+    return { slab: s, at: base, bytes: l - base, hash };
+  }
 }
 
 /**
@@ -157,42 +298,59 @@ export function chainHash(prev: string, body: string): string {
  * `fitRecord` first (see there): the check costs a length, the refit only the record that needs it.
  */
 export function encodeRecord(entry: Entry, chain: ChainFields): { line: string; hash: string } {
-  let body = recordBody(entry, chain);
-  if (entry.kind === 'request' && Buffer.byteLength(body) + LINE_SUFFIX_BYTES > MAX_RECORD_BYTES) {
-    body = recordBody(fitRecord(entry, Buffer.byteLength(JSON.stringify({ params: entry.params, result: entry.result }))), chain);
-  }
+  const body = assembleBody(entryParts(entry), chain);
   const hash = chainHash(chain.prev, body);
   return { line: `${body.slice(0, -1)},"hash":"${hash}"}\n`, hash };
 }
 
-/**
- * The canonical body: requests (nearly every record) by `requestBody`, the rest by `canonicalJson` over the top
- * level merged in key order. The record tests compare both with `canonicalJson` of the whole for every kind.
- */
-function recordBody(entry: Entry, chain: ChainFields): string {
-  if (entry.kind === 'request') return requestBody(entry, chain);
+/** The canonical body: the parts with the chain fields between them. */
+export function assembleBody(p: RecordParts, c: ChainFields): string {
+  let s = `${p[0]},"log":"${c.log}"${p[1]}`;
+  if (c.lost !== undefined) s += `,"lost":${int(c.lost)}`;
+  s += `${p[2]},"prev":"${c.prev}"${p[3]}`;
+  if (c.refused !== undefined) s += `,"refused":${int(c.refused)}`;
+  s += `${p[4]},"seq":${int(c.seq)}${p[5]},"ts":${JSON.stringify(c.ts)}${p[6]}`;
+  return `{${s.slice(1)}}`;
+}
+
+/** The parts of any record: requests (nearly every record) by `requestParts`, the rest member by member. */
+export function entryParts(entry: Entry): RecordParts {
+  if (entry.kind === 'request') return requestParts(entry);
+  const parts = ['', '', '', '', '', '', ''];
   const e = entry as unknown as Record<string, unknown>;
-  const c = chain as unknown as Record<string, unknown>;
-  const keys = Object.keys(e).concat(Object.keys(c)).sort();
-  const top: Record<string, unknown> = {};
-  for (const k of keys) top[k] = Object.hasOwn(c, k) ? c[k] : e[k];
-  return canonicalJson(top);
+  for (const k of Object.keys(e).sort()) {
+    const v = e[k];
+    if (v === undefined) continue;
+    let gap = 0;
+    while (gap < CHAIN_KEYS.length && CHAIN_KEYS[gap]! < k) gap++;
+    parts[gap] += `,${JSON.stringify(k)}:${canonicalJson(v)}`;
+  }
+  return parts as unknown as RecordParts;
 }
 
 /**
- * A request's body by concatenation, top-level keys in their sorted order, nested objects through `canonicalJson`
- * (small; their keys are usually in order already, which it checks before sorting), and the per-connection parts
- * (peer, caller) encoded once and cached. Every request makes one of these: profiled, the generic merge and encode
- * was a third of a recorded ping's audit CPU.
+ * A request's parts by concatenation, members in key order, nested objects through `canonicalJson` (small; their
+ * keys are usually in order already, which it checks before sorting), and the per-connection values (peer, caller)
+ * encoded once and cached. Every request makes one of these, on the request path. A request whose line would pass
+ * MAX_RECORD_BYTES is refitted (`fitRecord`): the check costs a length, the refit only the record that needs it.
  */
-function requestBody(e: RequestEntry, c: ChainFields): string {
-  let out = `{"authenticated":${e.authenticated},"caller":${cachedJson(e.caller)},"conn":${int(e.conn)},"id":${JSON.stringify(e.id)},"kind":"request","log":${JSON.stringify(c.log)}`;
-  if (c.lost !== undefined) out += `,"lost":${int(c.lost)}`;
-  out += `,"method":${JSON.stringify(e.method)},"ms":${int(e.ms)},"outcome":${e.outcome === 'ok' ? '"ok"' : canonicalJson(e.outcome)}`;
-  out += `,"params":${canonicalJson(e.params)},"peer":${cachedJson(e.peer)},"prev":${JSON.stringify(c.prev)}`;
-  if (c.refused !== undefined) out += `,"refused":${int(c.refused)}`;
-  if (e.result !== undefined) out += `,"result":${canonicalJson(e.result)}`;
-  return `${out},"seq":${int(c.seq)},"transport":${JSON.stringify(e.transport)},"ts":${JSON.stringify(c.ts)}}`;
+export function requestParts(e: RequestEntry): RecordParts {
+  const parts = requestPartsAsIs(e);
+  let chars = 0;
+  for (const p of parts) chars += p.length;
+  // A UTF-16 unit is at most 3 UTF-8 bytes: only a long record needs its exact size.
+  if (chars * 3 + CHAIN_BYTES <= MAX_RECORD_BYTES) return parts;
+  let bytes = 0;
+  for (const p of parts) bytes += Buffer.byteLength(p);
+  if (bytes + CHAIN_BYTES <= MAX_RECORD_BYTES) return parts;
+  return requestPartsAsIs(fitRecord(e, Buffer.byteLength(JSON.stringify({ params: e.params, result: e.result }))));
+}
+
+function requestPartsAsIs(e: RequestEntry): RecordParts {
+  const head = `,"authenticated":${e.authenticated},"caller":${cachedJson(e.caller)},"conn":${int(e.conn)},"id":${JSON.stringify(e.id)},"kind":"request"`;
+  const mid = `,"method":${JSON.stringify(e.method)},"ms":${int(e.ms)},"outcome":${e.outcome === 'ok' ? '"ok"' : canonicalJson(e.outcome)},"params":${canonicalJson(e.params)},"peer":${cachedJson(e.peer)}`;
+  const result = e.result === undefined ? '' : `,"result":${canonicalJson(e.result)}`;
+  return [head, '', mid, '', result, `,"transport":${JSON.stringify(e.transport)}`, ''];
 }
 
 const jsonOf = new WeakMap<object, string>();
@@ -208,9 +366,6 @@ function int(n: number): number {
   if (!Number.isSafeInteger(n)) throw new CanonicalError(`not a safe integer: ${n}`);
   return n;
 }
-
-/** `,"hash":"<64 hex>"` and the newline. */
-const LINE_SUFFIX_BYTES = 75;
 
 const HASH_SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/;
 
@@ -383,6 +538,18 @@ export class Scrubber {
   scrub(s: string): string {
     for (const secret of this.#secrets) if (s.includes(secret)) s = s.replaceAll(secret, '[token]');
     return s;
+  }
+
+  readonly #methods = new Map<string, string>();
+
+  /** A method's JSON as a record holds it (scrubbed, cut); for the methods the daemon serves, made once. */
+  methodJson(method: string): string {
+    let json = this.#methods.get(method);
+    if (json === undefined) {
+      json = JSON.stringify(cutString(this.scrub(method), MAX_NAME_BYTES));
+      if (Object.hasOwn(REDACTION, method)) this.#methods.set(method, json);
+    }
+    return json;
   }
 }
 
@@ -558,6 +725,41 @@ export function requestEntry(f: RequestFacts, scrubber: Scrubber): RequestEntry 
     ms: Math.max(0, Math.floor(f.endedAt - f.startedAt)),
   };
   return entry;
+}
+
+/**
+ * A request's record as the ring carries it (ring.ts): its frame text, made straight from the facts in one template,
+ * with no intermediate entry. This is the request path's form of `frameText(requestParts(requestEntry(f, scrubber)),
+ * chain)`, and equal to it for every input (test/audit/record.unit.test.ts); `peerJson` and `connJson` are the
+ * connection's, encoded once. A record that might pass MAX_RECORD_BYTES goes the long way, which refits it.
+ */
+export function requestText(f: RequestFacts, scrubber: Scrubber, peerJson: string, connJson: string, chain: FrameChain): string {
+  const error = 'error' in f.reply ? f.reply.error : undefined;
+  let params = 'null';
+  let result = '';
+  if (f.authenticated) {
+    const rule = REDACTION[f.method];
+    if (rule !== undefined) {
+      // Params and result share one budget, as in requestEntry.
+      const budget = new Budget(PARAMS_BUDGET_BYTES);
+      params = canonicalJson(redactParams(f.method, f.params, f.literals, scrubber, budget));
+      if (error === undefined && rule.result !== undefined && 'result' in f.reply) {
+        const r = redactResult(f.method, f.reply.result, scrubber, budget);
+        if (r !== undefined) result = `,"result":${canonicalJson(r)}`;
+      }
+    }
+  }
+  const caller = f.authenticated && f.caller !== undefined ? cachedJson(scrubCaller(f.caller, scrubber)) : 'null';
+  const outcome =
+    error === undefined ? '"ok"' : canonicalJson({ code: int(error.code), message: cutString(scrubber.scrub(error.message), MAX_MESSAGE_BYTES) });
+  const id = JSON.stringify(cutString(scrubber.scrub(f.idJson), MAX_NAME_BYTES));
+  const ms = Math.max(0, Math.floor(f.endedAt - f.startedAt));
+  const lost = chain.lost !== undefined ? `,"lost":${int(chain.lost)}` : '';
+  const refused = chain.refused !== undefined ? `,"refused":${int(chain.refused)}` : '';
+  const text = `,"authenticated":${f.authenticated},"caller":${caller},"conn":${connJson},"id":${id},"kind":"request","log":"${chain.log}"${lost},"method":${scrubber.methodJson(f.method)},"ms":${ms},"outcome":${outcome},"params":${params},"peer":${peerJson}\0${refused}${result}\0,"transport":"${f.transport}","ts":"${chain.ts}"`;
+  // A UTF-16 unit is at most 3 UTF-8 bytes: only a long record needs a closer look.
+  if (text.length * 3 + CHAIN_BYTES <= MAX_RECORD_BYTES) return text;
+  return frameText(requestParts(requestEntry(f, scrubber)), chain);
 }
 
 /**

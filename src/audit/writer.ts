@@ -6,19 +6,18 @@
  *   be the user's and not writable by others (the socket directory's rule): whoever can rename in it can swap logs.
  * - One writer per log: `<path>.lock` (O_EXCL, holding the owner's pid and OS start time; a holder that is gone is
  *   replaced). Two daemons appending to one chain would fork it.
- * - `append()` never waits: it assigns seq, prev and hash, encodes the line and queues it. Lines queued during one
- *   turn of the event loop go out in one write() (at most MAX_BATCH_BYTES).
+ * - It runs in the audit's own thread (thread.ts): the request path hands it each record as its canonical parts in
+ *   UTF-8 (`appendFrame`, from the ring of ring.ts), and the writer assigns seq, prev and hash, assembles the line
+ *   and queues it. Lines queued during one turn of the event loop go out in one write() (at most MAX_BATCH_BYTES),
+ *   and `onProgress` tells the request side how many of its records are on disk.
  * - Rotation is decided when a record is queued: a record that would take the file past `maxBytes` goes into a new
  *   file instead, behind a header whose `prev` is the last hash of the file before it. The old file is complete
  *   before it is renamed (`<path>` → `<path>.1` → … → `<path>.<keep>`, the oldest overwritten), so a follower that
  *   drains it after the rename loses nothing. The new file is created O_EXCL.
- * - A slow or failing disk: records wait in the queue, up to `queueRecords`. A failed write (ENOSPC, EIO, EFBIG) is
- *   cut back to the last whole record (ftruncate of our own partial write) and retried every `retryMs`. Past the
- *   limit, per `full`:
- *   - `block`: `reserve()` refuses, and the RPC layer answers the request with the auditUnavailable error: nothing
- *     happens that is not recorded. Refusals are counted and the next record carries `refused: n`.
- *   - `drop`: records are dropped, counted (logged at most every DROP_LOG_INTERVAL_MS), and the next record carries
- *     `lost: n`, so the verifier reports the loss at the place it happened.
+ * - A slow or failing disk: records wait in the queue. A failed write (ENOSPC, EIO, EFBIG) is cut back to the last
+ *   whole record (ftruncate of our own partial write) and retried every `retryMs`. The queue's limit and the
+ *   `-audit-full` policy are the request side's (recorder.ts), which counts what it refused or dropped and hands the
+ *   counts on (`addGaps`): the next record carries them as `refused` and `lost`.
  * - `stats()` gives the counters for metrics and the head (log, seq, hash of the last record on disk) for /info.
  */
 import { randomBytes } from 'node:crypto';
@@ -29,7 +28,7 @@ import type { Logger } from '../log/logger.js';
 import { isSameProcess, startTimeOf } from '../process/procfs.js';
 import { errnoText, errorCode } from '../util/errno.js';
 import { readFirstLine, readTail, rotatedPath } from './files.js';
-import { AUDIT_FORMAT, type ChainFields, encodeRecord, type Entry, GENESIS_HASH, MAX_RECORD_BYTES, parseLine } from './record.js';
+import { AUDIT_FORMAT, type ChainFields, encodeRecord, type Entry, GENESIS_HASH, LineAssembler, MAX_RECORD_BYTES, parseLine } from './record.js';
 
 export type FullPolicy = 'block' | 'drop';
 
@@ -51,8 +50,6 @@ export const DEFAULT_AUDIT_FULL: FullPolicy = 'block';
 export const MAX_BATCH_BYTES = 1024 * 1024;
 /** After a failed write, the queue is tried again this often (a full disk is not polled in a loop). */
 export const DEFAULT_RETRY_MS = 1000;
-/** Drops are logged at the first one and then at most this often, with the running count. */
-export const DROP_LOG_INTERVAL_MS = 10_000;
 /** How long close() waits for the queue to reach the disk. */
 export const CLOSE_FLUSH_MS = 2000;
 
@@ -64,12 +61,15 @@ export interface AuditWriterOptions {
   readonly path: string;
   readonly maxBytes?: number;
   readonly keep?: number;
-  readonly full?: FullPolicy;
-  readonly queueRecords?: number;
   readonly retryMs?: number;
   /** The daemon's version, written in headers. */
   readonly version: string;
   readonly log: Logger;
+  /**
+   * After each write that succeeded (`written`: how many appended records it completed, headers and stop records
+   * not counted) and each that failed (`written` 0, `stats().failing` says why).
+   */
+  readonly onProgress?: (written: number) => void;
 }
 
 export interface AuditHead {
@@ -78,17 +78,15 @@ export interface AuditHead {
   readonly hash: string;
 }
 
-export interface AuditStats {
+/** What the writer knows: the file's side of the audit's counters. */
+export interface WriterStats {
   /** Records written to the file (headers included). */
   readonly records: number;
   readonly bytes: number;
   /** write() calls that succeeded: records / writes is the batching factor. */
   readonly writes: number;
-  readonly dropped: number;
-  readonly refused: number;
-  /** Records waiting for the disk, and reservations of requests in progress. */
+  /** Records queued here and not yet written. */
   readonly queueDepth: number;
-  readonly reserved: number;
   readonly rotations: number;
   readonly writeErrors: number;
   /** The last write failure while it lasts (cleared by the next successful write). */
@@ -97,18 +95,36 @@ export interface AuditStats {
   readonly head: AuditHead;
 }
 
-/** A place in the queue held for a request's record while the request runs (`full: 'block'`). */
-export interface Ticket {
-  /** Queues the record; the ticket is then spent. */
-  append(entry: Entry): void;
-  /** Gives the place back without a record (a request that will never have one). */
-  cancel(): void;
+/** The audit's counters as metrics and /info show them: the writer's, and the request side's queue and losses. */
+export interface AuditStats extends WriterStats {
+  /** Records dropped under `-audit-full drop`. */
+  readonly dropped: number;
+  /** Requests refused under `-audit-full block`. */
+  readonly refused: number;
+  /** Places held by requests in progress (`block`), whose records are not made yet. */
+  readonly reserved: number;
 }
 
-export type Reservation = { readonly ok: true; readonly ticket: Ticket } | { readonly ok: false; readonly reason: string };
+/** A record as the ring carries it: its frame text (record.ts, frameText) in `src[start, end)`, read during the call. */
+interface FrameRecord {
+  readonly kind: 'frame';
+  readonly src: Buffer;
+  readonly start: number;
+  readonly end: number;
+}
 
 type QueueItem =
-  | { readonly kind: 'line'; readonly line: string; readonly bytes: number; readonly seq: number; readonly hash: string }
+  | {
+      readonly kind: 'line';
+      /** The line is `buf[start, start + bytes)`. */
+      readonly buf: Buffer;
+      readonly start: number;
+      readonly bytes: number;
+      readonly seq: number;
+      readonly hash: string;
+      /** An appended record (not a header or stop record the writer made itself). */
+      readonly appended: boolean;
+    }
   | { readonly kind: 'rotate' };
 
 interface ChainState {
@@ -123,9 +139,8 @@ export class AuditWriter {
   readonly path: string;
   readonly maxBytes: number;
   readonly keep: number;
-  readonly full: FullPolicy;
-  readonly queueRecords: number;
   readonly #retryMs: number;
+  readonly #onProgress: ((written: number) => void) | undefined;
   readonly #version: string;
   readonly #log: Logger;
   #fh: FileHandle | undefined;
@@ -140,7 +155,6 @@ export class AuditWriter {
   #plannedRecords = 0;
   readonly #queue: QueueItem[] = [];
   #queuedRecords = 0;
-  #reserved = 0;
   #lostSinceLast = 0;
   #refusedSinceLast = 0;
   #scheduled = false;
@@ -153,13 +167,10 @@ export class AuditWriter {
   #closing = false;
   #closed = false;
   #drainWaiters: (() => void)[] = [];
-  #lastDropLog = -Infinity;
   // counters
   #records = 0;
   #bytes = 0;
   #writes = 0;
-  #dropped = 0;
-  #refused = 0;
   #rotations = 0;
   #writeErrors = 0;
   #failing: string | undefined;
@@ -169,9 +180,8 @@ export class AuditWriter {
     this.path = o.path;
     this.maxBytes = o.maxBytes ?? DEFAULT_AUDIT_MAX_BYTES;
     this.keep = o.keep ?? DEFAULT_AUDIT_KEEP;
-    this.full = o.full ?? DEFAULT_AUDIT_FULL;
-    this.queueRecords = o.queueRecords ?? DEFAULT_AUDIT_QUEUE_RECORDS;
     this.#retryMs = o.retryMs ?? DEFAULT_RETRY_MS;
+    this.#onProgress = o.onProgress;
     this.#version = o.version;
     this.#log = o.log;
     this.#chain = chain;
@@ -210,7 +220,7 @@ export class AuditWriter {
         // The current file is empty and the chain continues from the newest rotated one.
         writer.#chain.file++;
       }
-      writer.#enqueue(writer.#header('start'));
+      writer.#enqueue(writer.#header('start'), false);
       await writer.#drained();
       if (writer.#failing !== undefined) throw new AuditSetupError(`cannot write the audit log ${logPath}: ${writer.#failing}`);
       return writer;
@@ -223,48 +233,30 @@ export class AuditWriter {
   }
 
   /**
-   * A place for the record of a request about to run. With `full: 'block'` it is refused while the queue is full
-   * (the request must then be refused); with `drop` it always succeeds and the record may be dropped instead.
+   * Queues a record. The queue has no limit of its own: the request side bounds what it hands over (recorder.ts).
+   * False once the writer is closing: the record is not written.
    */
-  reserve(options: { readonly force?: boolean } = {}): Reservation {
-    if (this.#closed || this.#closing) return { ok: false, reason: 'the audit log is closed' };
-    if (this.full === 'block') {
-      // `force`: a request that must not be refused (server.shutdown: a full disk must not keep the daemon up).
-      if (!options.force && this.#queuedRecords + this.#reserved >= this.queueRecords) {
-        this.#refused++;
-        this.#refusedSinceLast++;
-        const why = this.#failing ? `writing ${this.path} fails (${this.#failing})` : 'the disk is not keeping up';
-        return { ok: false, reason: `${this.#queuedRecords} records are waiting for the disk: ${why}` };
-      }
-      this.#reserved++;
-    }
-    let spent = false;
-    const release = () => {
-      if (spent) return false;
-      spent = true;
-      if (this.full === 'block') this.#reserved--;
-      return true;
-    };
-    return {
-      ok: true,
-      ticket: {
-        append: (entry) => {
-          if (release()) this.#offer(entry);
-        },
-        cancel: () => {
-          release();
-        },
-      },
-    };
+  append(entry: Entry): boolean {
+    if (this.#closed || this.#closing) return false;
+    this.#enqueue(entry, true);
+    return true;
   }
 
   /**
-   * Queues a record that no request waits on (a process exit). Under `block` it is always kept, so the queue may pass
-   * its limit by the number of exits of processes whose spawns were admitted; under `drop` it is dropped when full.
+   * `append` for a record from the ring (ring.ts): its frame text in `src[start, end)`, read before this returns. The
+   * text holds its time and log id already, and the gaps (`lost`, `refused`) before it: addGaps is for the writer's
+   * own records (the stop record).
    */
-  append(entry: Entry): void {
-    if (this.#closed || this.#closing) return;
-    this.#offer(entry);
+  appendFrame(src: Buffer, start: number, end: number): boolean {
+    if (this.#closed || this.#closing) return false;
+    this.#enqueue({ kind: 'frame', src, start, end }, true);
+    return true;
+  }
+
+  /** Records the request side dropped (`lost`) or requests it refused (`refused`): the next record carries them. */
+  addGaps(lost: number, refused: number): void {
+    this.#lostSinceLast += lost;
+    this.#refusedSinceLast += refused;
   }
 
   /** Resolves once every record queued so far is on disk (or the writer closed). */
@@ -272,15 +264,12 @@ export class AuditWriter {
     return this.#drained();
   }
 
-  stats(): AuditStats {
+  stats(): WriterStats {
     return {
       records: this.#records,
       bytes: this.#bytes,
       writes: this.#writes,
-      dropped: this.#dropped,
-      refused: this.#refused,
       queueDepth: this.#queuedRecords,
-      reserved: this.#reserved,
       rotations: this.#rotations,
       writeErrors: this.#writeErrors,
       failing: this.#failing,
@@ -291,7 +280,7 @@ export class AuditWriter {
   /** Writes a stop record and what is queued (for at most `flushMs`), closes the file and releases the lock. */
   async close(reason = 'shutdown', flushMs = CLOSE_FLUSH_MS): Promise<void> {
     if (this.#closing || this.#closed) return;
-    this.#enqueue({ kind: 'stop', reason });
+    this.#enqueue({ kind: 'stop', reason }, false);
     this.#closing = true;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, flushMs)));
@@ -315,72 +304,50 @@ export class AuditWriter {
 
   // ---- queueing ----
 
-  /**
-   * Counts a record lost before it reached the queue (a caller that holds records in order, whose own wait list is
-   * full under `drop`): reported on the next record like any other drop.
-   */
-  drop(): void {
-    this.#countDrop();
-  }
-
-  #offer(entry: Entry): void {
-    if (this.full === 'drop' && this.#queuedRecords >= this.queueRecords) this.#countDrop();
-    else this.#enqueue(entry);
-  }
-
-  #countDrop(): void {
-    this.#dropped++;
-    this.#lostSinceLast++;
-    const now = performance.now();
-    if (now - this.#lastDropLog >= DROP_LOG_INTERVAL_MS) {
-      this.#lastDropLog = now;
-      const why = this.#failing ? `writing ${this.path} fails (${this.#failing})` : 'the disk is not keeping up';
-      this.#log.error(
-        'Audit',
-        `audit queue full (${this.#queuedRecords} records): ${why}; ${this.#dropped} records dropped so far (-audit-full drop)`,
-      );
-    }
-  }
-
   #header(reason: 'start' | 'rotate'): Entry {
     return { kind: 'header', format: AUDIT_FORMAT, file: this.#chain.file, reason, pid: process.pid, version: this.#version };
   }
 
-  #enqueue(entry: Entry): void {
-    let item = this.#encode(entry);
+  #enqueue(entry: Entry | FrameRecord, appended: boolean): void {
+    let item = this.#encode(entry, appended);
     if (this.#plannedRecords > 0 && this.#plannedBytes + item.bytes > this.maxBytes && entry.kind !== 'header') {
       // The record goes to a new file, behind a header; both are encoded again on the chain as it will be.
       this.#queue.push({ kind: 'rotate' });
       this.#chain.file++;
       this.#plannedBytes = 0;
       this.#plannedRecords = 0;
-      this.#push(this.#commit(this.#encode(this.#header('rotate'))));
-      item = this.#encode(entry);
+      this.#push(this.#commit(this.#encode(this.#header('rotate'), false)));
+      item = this.#encode(entry, appended);
     }
     this.#push(this.#commit(item));
     this.#schedule();
   }
 
   /** The record's line on the chain as it stands; nothing changes until #commit. */
-  #encode(entry: Entry): Extract<QueueItem, { kind: 'line' }> {
+  #encode(entry: Entry | FrameRecord, appended: boolean): Extract<QueueItem, { kind: 'line' }> {
     const c = this.#chain;
+    if (entry.kind === 'frame') {
+      const a = this.#assembler.assemble(entry.src, entry.start, entry.end, c.seq + 1, c.prev);
+      return { kind: 'line', buf: a.slab, start: a.at, bytes: a.bytes, seq: c.seq + 1, hash: a.hash, appended };
+    }
     const chain: ChainFields = {
       seq: c.seq + 1,
-      ts: this.#now(),
+      ts: this.#iso(Date.now()),
       log: c.log,
       prev: c.prev,
       lost: this.#lostSinceLast > 0 ? this.#lostSinceLast : undefined,
       refused: this.#refusedSinceLast > 0 ? this.#refusedSinceLast : undefined,
     };
     const { line, hash } = encodeRecord(entry, chain);
-    return { kind: 'line', line, bytes: Buffer.byteLength(line), seq: chain.seq, hash };
+    const buf = Buffer.from(line);
+    return { kind: 'line', buf, start: 0, bytes: buf.length, seq: chain.seq, hash, appended };
   }
 
+  readonly #assembler = new LineAssembler();
   #lastMs = 0;
   #lastIso = '';
-  /** The time, ISO 8601; formatted once per millisecond however many records share it. */
-  #now(): string {
-    const ms = Date.now();
+  /** A time as ISO 8601; formatted once per millisecond however many records share it. */
+  #iso(ms: number): string {
     if (ms !== this.#lastMs) {
       this.#lastMs = ms;
       this.#lastIso = new Date(ms).toISOString();
@@ -437,7 +404,9 @@ export class AuditWriter {
           batch.push(item);
           bytes += item.bytes;
         }
-        await this.#write(Buffer.from(batch.map((b) => b.line).join('')));
+        let appended = 0;
+        for (const b of batch) if (b.appended) appended++;
+        await this.#write(joined(batch, bytes));
         this.#queue.splice(0, batch.length);
         this.#queuedRecords -= batch.length;
         this.#records += batch.length;
@@ -447,6 +416,7 @@ export class AuditWriter {
         this.#head = { log: this.#chain.log, seq: last.seq, hash: last.hash };
         if (this.#failing !== undefined) this.#log.info('Audit', `writing ${this.path} works again`);
         this.#failing = undefined;
+        this.#onProgress?.(appended);
       }
       for (const wake of this.#drainWaiters.splice(0)) wake();
     } catch (err) {
@@ -454,6 +424,7 @@ export class AuditWriter {
       const text = describeError(err);
       if (this.#failing !== text) this.#log.error('Audit', `cannot write ${this.path}: ${text}; retrying every ${this.#retryMs} ms`);
       this.#failing = text;
+      this.#onProgress?.(0);
       // open() waits for the start header and learns of the failure from #failing.
       if (this.#records === 0) for (const wake of this.#drainWaiters.splice(0)) wake();
       if (!this.#closed) {
@@ -538,10 +509,24 @@ export class AuditWriter {
   }
 }
 
+/** The lines as one buffer: a view of their slab when they lie next to each other there (the usual case), else a copy. */
+function joined(lines: readonly { readonly buf: Buffer; readonly start: number; readonly bytes: number }[], bytes: number): Buffer {
+  const first = lines[0]!;
+  let next = first.start;
+  for (const l of lines) {
+    if (l.buf !== first.buf || l.start !== next)
+      return Buffer.concat(
+        lines.map((x) => x.buf.subarray(x.start, x.start + x.bytes)),
+        bytes,
+      );
+    next += l.bytes;
+  }
+  return first.buf.subarray(first.start, first.start + bytes);
+}
+
 function checkOptions(o: AuditWriterOptions): void {
   const maxBytes = o.maxBytes ?? DEFAULT_AUDIT_MAX_BYTES;
   const keep = o.keep ?? DEFAULT_AUDIT_KEEP;
-  const queue = o.queueRecords ?? DEFAULT_AUDIT_QUEUE_RECORDS;
   if (!Number.isSafeInteger(maxBytes) || maxBytes < MIN_AUDIT_MAX_BYTES) {
     throw new AuditSetupError(
       `-audit-max-bytes ${maxBytes} is too small: a file must hold at least ${MIN_AUDIT_MAX_BYTES} bytes (two records of the largest size)`,
@@ -550,7 +535,6 @@ function checkOptions(o: AuditWriterOptions): void {
   if (!Number.isSafeInteger(keep) || keep < 1 || keep > MAX_AUDIT_KEEP) {
     throw new AuditSetupError(`-audit-keep ${keep} is out of range: keep 1 to ${MAX_AUDIT_KEEP} rotated files`);
   }
-  if (!Number.isSafeInteger(queue) || queue < 1) throw new AuditSetupError(`the audit queue must hold at least one record (got ${queue})`);
 }
 
 /** The directory's rule is the socket directory's: ours (or root's), and not writable by others unless sticky. */

@@ -6,6 +6,9 @@
  * children of dead daemons, replace a stale socket, bind, complete the lock record, persist the token.
  */
 import { randomBytes } from 'node:crypto';
+import type { AuditServeOptions } from '../audit/cli.js';
+import { auditInfo } from '../audit/info.js';
+import { AuditRecorder, exitObserver } from '../audit/recorder.js';
 import { stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -83,6 +86,8 @@ export interface ServeConfig {
   readonly idleExitMs?: number;
   /** Where the log goes, for `server.info`: a path, `stderr`, or null for none. */
   readonly logTarget?: string | null;
+  /** `-audit`: the audit trail's file and limits (src/audit/); undefined while it is off. */
+  readonly audit?: AuditServeOptions;
 }
 
 /** Serves until a graceful shutdown; resolves with the exit code. A start-up failure is reported and rejects. */
@@ -94,6 +99,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
   const instanceId = randomBytes(16).toString('hex');
 
   let lock: RunDirLock | undefined;
+  let audit: AuditRecorder | undefined;
   let server: RpcServer | undefined;
   let unix: UnixTransport | undefined;
   let websocket: WebSocketListener | undefined;
@@ -144,6 +150,8 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     await closeInheritedDescriptors(new Set(cfg.keepDescriptors ?? []), log);
     await prepareSocketDirectory(socketPath);
     lock = await RunDirLock.acquire(socketPath, log);
+    // The audit trail, before anything can be asked of the daemon: a log that cannot be written stops the start.
+    if (cfg.audit) audit = await AuditRecorder.open({ ...cfg.audit, version: BUILD.version, log, token });
     // In the background from now on, so the first spawn waits only for what is left of the probe's 4 s cap.
     const loginPath = cfg.loginPath ? readLoginShellPath(process.env, undefined, probeAbort.signal) : undefined;
     // The data path, built in order: supervisor → metrics → RPC server(supervisor) → transports.
@@ -166,9 +174,10 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     // Loaded only when asked for: prom-client and node:http add memory, and Node's spawn cost grows with it.
     const metricsModule = cfg.metricsAddr !== undefined ? await import('../metrics/metrics.js') : undefined;
     const metrics: Metrics | undefined = metricsModule
-      ? new metricsModule.Metrics({ supervisor, openConnections: () => server?.connectionCount ?? 0 })
+      ? new metricsModule.Metrics({ supervisor, openConnections: () => server?.connectionCount ?? 0, audit: () => audit?.stats() })
       : undefined;
     if (metrics) supervisor.addObserver(metrics);
+    if (audit) supervisor.addObserver(exitObserver(audit));
     const replayBytes = () => supervisor.budget.used;
     const publicInfo = (): PublicInfo => ({
       version: BUILD.version,
@@ -179,6 +188,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       processes: { live: supervisor.liveCount, retained: supervisor.retainedCount },
       connections: server?.connectionCount ?? 0,
       replayBytes: replayBytes(),
+      ...(audit ? { audit: auditInfo(audit.stats()) } : {}),
     });
     // Up before the reap, so /readyz says "starting" while it runs; after the lock, whose predecessor held the port.
     if (metricsModule && cfg.metricsAddr !== undefined) {
@@ -231,6 +241,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       },
       onShutdownRequest: () => void shutdown(),
       methods: infoMethods(info),
+      audit,
     });
     const rpc = server;
     const authDeadlineMs = cfg.timings?.authDeadlineMs;
@@ -279,6 +290,8 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
         } else {
           killed = await supervisor.killAll('shutdown');
         }
+        // Last: the records of the connections closed above and of the children just killed, then a stop record.
+        await audit?.close();
         // An activated socket is systemd's: it stays, and the next connection starts a daemon again.
         if (!activated) await removeIfOwned(ownSocket);
         await removeIfOwned(tokenId);
@@ -315,6 +328,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     await server?.close(Promise.all([unix?.close(), websocket?.close()])).catch(() => {});
     server?.supervisor.close();
     metricsServer?.close();
+    await audit?.close('start-up failed');
     if (!activated) await removeIfOwned(socketId);
     await lock?.release();
     cfg.report?.({ ok: false, error: message });

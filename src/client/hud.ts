@@ -6,7 +6,8 @@
  * whatever a child process printed, so anyone can print a line that looks like an audit record; the audit log and its
  * verifier are the record, never a parsed console line.
  *
- * This file imports nothing (not even node built-ins) so the client library can export it as it is.
+ * This file imports nothing (not even node built-ins): the client library exports it (`claustrum/client`), and
+ * `-audit-tail -pretty` (src/audit/cli.ts) renders records with it.
  *
  * Grammar (white space is spaces and tabs):
  *

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatEnvelope, MAX_HUD_FIELDS, MAX_HUD_LINE_CHARS, parseEnvelope, renderRecordHud } from '../../src/audit/hud.js';
+import { formatEnvelope, MAX_HUD_FIELDS, MAX_HUD_LINE_CHARS, parseEnvelope, renderRecordHud } from '../../src/client/hud.js';
 import { ROOT } from '../helpers/daemon.js';
 import { seeded } from '../helpers/random.js';
 
