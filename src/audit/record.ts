@@ -422,9 +422,10 @@ export function parseLine(line: string): ParsedLine {
  * - `count`: an integer (offsets, byte counts, fromSeq, timeouts), as a number, or its decimal string past 2^53;
  * - `args`: each argument cut at MAX_STRING_BYTES, at most MAX_ARGS of them, then one `…[+n args]` marker;
  * - `envKeys`: the keys only, sorted, at most MAX_ENV_KEYS; never a value. Recorded as `envKeys`;
- * - `byteLength`: stdin data: its decoded length only, never its bytes. Recorded as `<name>Bytes`.
+ * - `byteLength`: stdin data: its decoded length only, never its bytes. Recorded as `<name>Bytes`;
+ * - `size`: a terminal size, `{cols, rows}` as counts.
  */
-export type KeepRule = 'string' | 'name' | 'flag' | 'count' | 'args' | 'envKeys' | 'byteLength';
+export type KeepRule = 'string' | 'name' | 'flag' | 'count' | 'args' | 'envKeys' | 'byteLength' | 'size';
 
 interface MethodRule {
   /** The shape the method's handler binds (so the audit reads params exactly as the handler did). */
@@ -458,6 +459,7 @@ export const REDACTION: Readonly<Record<string, MethodRule>> = {
   'server.ping': { shape: {}, keep: {} },
   'server.capabilities': { shape: {}, keep: {} },
   'server.shutdown': { shape: {}, keep: {} },
+  'server.info': { shape: {}, keep: {} },
   // The caller it declares is the record's `caller`.
   'session.identify': { shape: {}, keep: {} },
   'files.list': { shape: FILES_SHAPE, keep: { path: 'string' }, result: { entries: 'length' } },
@@ -483,8 +485,28 @@ export const REDACTION: Readonly<Record<string, MethodRule>> = {
     result: { success: 'value', error: 'string' },
   },
   'process.spawn': {
-    shape: { id: 'string', command: 'string', args: 'stringArray', cwd: 'string', env: 'stringMap', wantPid: 'bool' },
-    keep: { id: 'name', command: 'string', args: 'args', cwd: 'string', env: 'envKeys', wantPid: 'flag' },
+    shape: {
+      id: 'string',
+      command: 'string',
+      args: 'stringArray',
+      cwd: 'string',
+      env: 'stringMap',
+      wantPid: 'bool',
+      clearEnv: 'bool',
+      pty: 'size',
+      term: 'string',
+    },
+    keep: {
+      id: 'name',
+      command: 'string',
+      args: 'args',
+      cwd: 'string',
+      env: 'envKeys',
+      wantPid: 'flag',
+      clearEnv: 'flag',
+      pty: 'size',
+      term: 'name',
+    },
     result: { pid: 'value' },
   },
   'process.stdin': {
@@ -492,23 +514,24 @@ export const REDACTION: Readonly<Record<string, MethodRule>> = {
     keep: { id: 'name', data: 'byteLength', offset: 'count', eof: 'flag' },
     result: { applied: 'value', duplicate: 'value' },
   },
-  'process.kill': { shape: { id: 'string', signal: 'string' }, keep: { id: 'name', signal: 'name' } },
+  'process.kill': { shape: { id: 'string', signal: 'string', group: 'bool' }, keep: { id: 'name', signal: 'name', group: 'flag' } },
   'process.killAndWait': {
-    shape: { id: 'string', signal: 'string', timeoutMs: 'uint64', escalate: 'bool' },
-    keep: { id: 'name', signal: 'name', timeoutMs: 'count', escalate: 'flag' },
+    shape: { id: 'string', signal: 'string', timeoutMs: 'uint64', escalate: 'bool', group: 'bool' },
+    keep: { id: 'name', signal: 'name', timeoutMs: 'count', escalate: 'flag', group: 'flag' },
     result: { found: 'value', died: 'value', alreadyExited: 'value', escalated: 'value' },
   },
   'process.reattach': {
-    shape: { id: 'string', fromSeq: 'uint64', wantPid: 'bool' },
-    keep: { id: 'name', fromSeq: 'count', wantPid: 'flag' },
+    shape: { id: 'string', fromSeq: 'uint64', wantPid: 'bool', screen: 'bool' },
+    keep: { id: 'name', fromSeq: 'count', wantPid: 'flag', screen: 'flag' },
     result: { found: 'value', running: 'value', firstSeq: 'value', lastSeq: 'value', pid: 'value' },
   },
   'process.observe': {
-    shape: { id: 'string', fromSeq: 'uint64' },
-    keep: { id: 'name', fromSeq: 'count' },
+    shape: { id: 'string', fromSeq: 'uint64', screen: 'bool' },
+    keep: { id: 'name', fromSeq: 'count', screen: 'flag' },
     result: { found: 'value', running: 'value', firstSeq: 'value', lastSeq: 'value' },
   },
   'process.unobserve': { shape: { id: 'string' }, keep: { id: 'name' }, result: { found: 'value' } },
+  'process.resize': { shape: { id: 'string', cols: 'int64', rows: 'int64' }, keep: { id: 'name', cols: 'count', rows: 'count' } },
   'process.list': { shape: {}, keep: {}, result: { processes: 'length' } },
   'process.stats': { shape: { id: 'string' }, keep: { id: 'name' }, result: { found: 'value', pid: 'value' } },
 };
@@ -617,6 +640,11 @@ function keepValue(out: Record<string, unknown>, name: string, rule: KeepRule, v
     case 'envKeys': {
       const keys = Object.keys(v as Record<string, string>).sort();
       out.envKeys = keepList(keys, MAX_ENV_KEYS, 'keys', (k) => budget.take(scrubber.scrub(k), MAX_NAME_BYTES), budget);
+      return;
+    }
+    case 'size': {
+      const size = v as { cols: number; rows: number };
+      out[name] = { cols: integerValue(size.cols), rows: integerValue(size.rows) };
       return;
     }
     case 'byteLength':

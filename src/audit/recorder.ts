@@ -288,7 +288,10 @@ export class AuditRecorder {
       if (method !== SHUTDOWN && (this.#broken !== undefined || this.#depth() + this.#reserved >= this.queueRecords)) {
         this.#refused++;
         this.#refusedSinceLast++;
-        return { ok: false, reason: this.#why(`${this.#depth()} records are waiting for the disk`) };
+        return {
+          ok: false,
+          reason: this.#why(`the audit queue is full (${this.#depth()} records waiting for the disk, ${this.#reserved} requests in progress)`),
+        };
       }
       this.#reserved++;
     }

@@ -81,9 +81,16 @@ const STATS_TEXT_OFFSET = Stat.Count * 8;
 /** Node's own UTF-8 writer, which skips `Buffer.write`'s argument handling (present since Node 8; else `write`). */
 const utf8Write = (Buffer.prototype as Buffer & { utf8Write?(s: string, offset: number, length: number): number }).utf8Write;
 
+/**
+ * The smallest ring: a frame may take half of it, and the largest record's frame (MAX_RECORD_BYTES of text, three
+ * UTF-8 bytes per UTF-16 unit at most, and its header) must fit, or it would wait for room forever.
+ */
+export const MIN_RING_BYTES = 128 * 1024;
+
 export function createRingMemory(ringBytes = DEFAULT_RING_BYTES): RingMemory {
-  if (ringBytes < 1024 || (ringBytes & (ringBytes - 1)) !== 0)
-    throw new Error(`the audit ring must be a power of two of at least 1024 bytes (got ${ringBytes})`);
+  if (ringBytes < MIN_RING_BYTES || (ringBytes & (ringBytes - 1)) !== 0) {
+    throw new Error(`the audit ring must be a power of two of at least ${MIN_RING_BYTES} bytes (got ${ringBytes})`);
+  }
   return {
     control: new SharedArrayBuffer(Slot.Count * 4),
     data: new SharedArrayBuffer(ringBytes),
@@ -107,7 +114,7 @@ export class RingProducer {
 
   /** The most bytes of text one frame may carry: the ring must hold two of them. */
   get maxTextChars(): number {
-    return Math.floor((this.#size / 2 - FRAME_HEADER_BYTES - 4) / 3);
+    return Math.floor((this.#size / 2 - FRAME_HEADER_BYTES) / 3);
   }
 
   /**

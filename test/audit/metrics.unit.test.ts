@@ -1,8 +1,9 @@
-/** The audit's metrics read the writer's counters at scrape time, and the head hash is one series at a time. */
+/** The audit's metrics read its counters at scrape time, and the head hash is one series at a time; /info has no path. */
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { AUDIT_METRICS, auditInfo, registerAuditMetrics } from '../../src/audit/metrics.js';
+import { auditInfo } from '../../src/audit/info.js';
+import { AUDIT_METRICS, registerAuditMetrics } from '../../src/audit/metrics.js';
 import type { AuditStats } from '../../src/audit/writer.js';
 import { auditSandbox, requestRecord } from './helpers.js';
 
@@ -20,7 +21,7 @@ describe('audit metrics', () => {
     for (let i = 0; i < 4; i++) w.append(requestRecord(i));
     await w.flushed();
     const read = () => {
-      on = w.stats();
+      on = { ...w.stats(), dropped: 0, refused: 0, reserved: 0 };
       return registry.metrics();
     };
     const text = await read();
@@ -34,8 +35,7 @@ describe('audit metrics', () => {
     const again = await read();
     expect(again.match(new RegExp(`^${AUDIT_METRICS.head}\\{`, 'gm'))?.length).toBe(1);
     expect(again).toMatch(new RegExp(`^${AUDIT_METRICS.headSeq} 6$`, 'm'));
-    expect(auditInfo(file, w.stats())).toEqual({
-      path: file,
+    expect(auditInfo({ ...w.stats(), dropped: 0, refused: 0, reserved: 0 })).toEqual({
       log: s.head.log,
       seq: 6,
       head: w.stats().head.hash,

@@ -8,6 +8,11 @@ import {
   chainHash,
   encodeRecord,
   type Entry,
+  entryParts,
+  type FrameChain,
+  frameText,
+  LineAssembler,
+  LINE_SLAB_BYTES,
   GENESIS_HASH,
   MAX_ARGS,
   MAX_ENV_KEYS,
@@ -23,6 +28,8 @@ import {
   redactParams,
   redactResult,
   requestEntry,
+  requestParts,
+  requestText,
   Scrubber,
 } from '../../src/audit/record.js';
 import { NumberLiterals } from '../../src/server/rpc/request.js';
@@ -407,6 +414,115 @@ describe('request records', () => {
       expect(parsed.record.params).toEqual({ cut: Buffer.byteLength(JSON.stringify({ params: e.params, result: e.result })) });
       expect(parsed.record.result).toBeUndefined();
       expect(parsed.record.method).toBe('process.spawn');
+    }
+  });
+});
+
+describe('the request path and the writer thread', () => {
+  // The request path makes a record's frame text (requestText); the writer thread adds prev, seq and the hash
+  // (LineAssembler). Together they must make exactly the line encodeRecord makes of the same record.
+  const token = 'tok-0123456789abcdef';
+  const scrubber = new Scrubber([token]);
+  const callers = [
+    undefined,
+    Object.freeze(Object.assign(Object.create(null), { driver: 'ci', identity: 'alice@example.com' })),
+    Object.freeze(Object.assign(Object.create(null), { runId: `run ${token}`, identity: 'bob', driver: 'd' })),
+  ];
+  const samples: Partial<RequestFacts>[] = [
+    { method: 'server.ping', params: undefined, reply: { result: { pong: true } } },
+    { method: 'session.identify', params: { caller: { driver: 'x', identity: 'y' } }, reply: { result: { ok: true } } },
+    {
+      method: 'process.spawn',
+      params: { id: 'p1', command: 'sh', args: ['-c', `echo ${token}`], env: { SECRET: 'v', A: 'b' } },
+      reply: { result: { success: true, pid: 7 } },
+    },
+    { method: 'process.stdin', params: { id: 'p1', data: 'aGVsbG8=', offset: 5 }, reply: { result: { success: true, applied: 10 } } },
+    { method: 'process.stdin', params: { id: 'p1', data: 'x', offset: 2 ** 60 }, reply: { error: { code: -32602, message: 'Invalid base64 data' } } },
+    { method: 'files.read', params: { path: '/tmp/ré😀', maxBytes: 9 }, reply: { result: { exists: true, content: 'secret contents' } } },
+    { method: 'process.list', params: {}, reply: { result: { processes: [{ id: 'a' }] } } },
+    { method: 'nosuch.method', params: { a: 1 }, reply: { error: { code: -32601, message: 'Unknown namespace: nosuch' } } },
+    { method: '\u0001é"', idJson: JSON.stringify('id\n"x"'), reply: { error: { code: -32601, message: 'Invalid method format: \u0001é"' } } },
+    {
+      method: 'git.worktree_create',
+      params: { baseRepo: 'x'.repeat(9000), branchName: 'b'.repeat(400) },
+      reply: { result: { success: true, path: 'p'.repeat(9000) } },
+    },
+    {
+      method: 'process.spawn',
+      idJson: '{"a":[1,2]}',
+      params: { id: 'p', command: 'c', args: Array.from({ length: 300 }, () => 'é'.repeat(3000)) },
+      reply: { result: { success: true } },
+    },
+  ];
+  const peers: RequestFacts['peer'][] = [
+    { kind: 'unix', pid: 10, uid: 1000, comm: 'node', startTime: '123' },
+    { kind: 'unix', pid: null, uid: null, unknown: 'the other end is this daemon' },
+    { kind: 'ws', address: '::1', port: 5, origin: 'https://app.example' },
+  ];
+  const gaps: Omit<FrameChain, 'log' | 'ts'>[] = [{}, { lost: 3 }, { refused: 2 }, { lost: 1, refused: 9_007_199_254_740_991 }];
+
+  it('requestText equals the reference path, and the assembled line equals encodeRecord, for every sample', () => {
+    const assembler = new LineAssembler();
+    let prev = GENESIS_HASH;
+    let seq = 0;
+    let n = 0;
+    for (const sample of samples) {
+      for (const authenticated of [true, false]) {
+        for (const caller of callers) {
+          const peer = peers[n % peers.length]!;
+          const f = facts({ ...sample, authenticated, caller, peer, transport: n % 2 ? 'ws/msgpack' : 'unix/ndjson' });
+          const fc: FrameChain = { log: LOG, ts: '2025-01-02T03:04:05.678Z', ...gaps[n % gaps.length] };
+          n++;
+          const text = requestText(f, scrubber, canonicalJson(peer), String(f.conn), fc);
+          expect(text).toBe(frameText(requestParts(requestEntry(f, scrubber)), fc));
+          expect(text).not.toContain(token);
+          // The frame as the ring holds it: somewhere inside a larger buffer.
+          const frame = Buffer.concat([Buffer.from('junk\0'), Buffer.from(text), Buffer.from('\0junk')]);
+          seq++;
+          const a = assembler.assemble(frame, 5, frame.length - 5, seq, prev);
+          const want = encodeRecord(requestEntry(f, scrubber), { ...fc, seq, prev });
+          expect(a.slab.toString('utf8', a.at, a.at + a.bytes)).toBe(want.line);
+          expect(a.hash).toBe(want.hash);
+          expect(a.bytes).toBeLessThanOrEqual(MAX_RECORD_BYTES);
+          prev = a.hash;
+        }
+      }
+    }
+  });
+
+  it('exits, headers and stops too; consecutive lines lie next to each other in a slab, and a new slab starts when one is full', () => {
+    const entries: Entry[] = [
+      { kind: 'exit', processId: 'p', pid: 9, exitCode: -1, signal: 'SIGKILL', killedBy: 'client', ms: 5, stdoutBytes: 1, stderrBytes: 0 },
+      { kind: 'exit', processId: 'é😀', pid: 1, exitCode: 0, signal: null, killedBy: null, ms: 0, stdoutBytes: 2 ** 40, stderrBytes: 7 },
+      { kind: 'header', format: 1, file: 3, reason: 'rotate', pid: 7, version: 'v' },
+      { kind: 'stop', reason: 'shutdown' },
+    ];
+    const assembler = new LineAssembler();
+    let prev = GENESIS_HASH;
+    let last: { slab: Buffer; at: number; bytes: number } | undefined;
+    let slabs = 0;
+    // Enough records to fill a slab and start the next.
+    const count = Math.ceil(LINE_SLAB_BYTES / 300) + 10;
+    for (let seq = 1; seq <= count; seq++) {
+      const e = entries[seq % entries.length]!;
+      const fc: FrameChain = { log: LOG, ts: '2025-01-02T03:04:05.678Z', ...gaps[seq % gaps.length] };
+      const frame = Buffer.from(frameText(entryParts(e), fc));
+      const a = assembler.assemble(frame, 0, frame.length, seq, prev);
+      const want = encodeRecord(e, { ...fc, seq, prev });
+      expect(a.slab.toString('utf8', a.at, a.at + a.bytes)).toBe(want.line);
+      if (last === undefined || last.slab !== a.slab) slabs++;
+      else expect(a.at).toBe(last.at + last.bytes);
+      last = a;
+      prev = a.hash;
+    }
+    expect(slabs).toBe(2);
+  });
+
+  it('refuses a frame that is not A NUL B NUL C', () => {
+    const assembler = new LineAssembler();
+    for (const bad of [',"a":1', ',"a":1\0', '"a":1\0\0']) {
+      const b = Buffer.from(bad);
+      expect(() => assembler.assemble(b, 0, b.length, 1, GENESIS_HASH)).toThrow(/not A NUL B NUL C/);
     }
   });
 });

@@ -1,17 +1,26 @@
 /**
- * The recorder as the RPC layer will drive it, on a real Unix socket with a real client process: who (the peer the
- * kernel names, the caller the client asserts, once per connection or per request), what (method, id, redacted
- * params), how it ended; no secret in the file; exits; and under -audit-full block, a refusal with its reason.
+ * The recorder with its real writer thread (the built dist/src/audit/thread.js) on a real Unix socket: records reach
+ * the file in the order they were made, with the peer the kernel names; the queue limit per -audit-full (block
+ * refuses, drop counts, and the next record says how many); records wait on the request side when the ring is full
+ * and still arrive in order; a log the thread cannot open fails the start with the reason; close writes a stop record.
+ * What is recorded of each method, and that no secret is, is the daemon test's (daemon.test.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuditConnection, AuditRecorder } from '../../src/audit/recorder.js';
+import { type AuditConnection, AuditRecorder, type RecorderOptions, type RequestOutcome } from '../../src/audit/recorder.js';
+import { MIN_RING_BYTES } from '../../src/audit/ring.js';
 import { verifyLog } from '../../src/audit/verify.js';
+import { AuditSetupError } from '../../src/audit/writer.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { ROOT } from '../helpers/daemon.js';
 import { auditSandbox, linesOf, until } from './helpers.js';
+
+/** Node runs a worker from JavaScript only: these tests of the TypeScript sources use the built thread. */
+export const THREAD_URL = pathToFileURL(path.join(ROOT, 'dist/src/audit/thread.js'));
 
 const sb = auditSandbox();
 const cleanups: (() => void | Promise<void>)[] = [];
@@ -19,9 +28,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const TOKEN = 'tok-secret-0123456789abcdef';
-
-async function setup(queueRecords?: number) {
+async function setup(o: Partial<RecorderOptions> = {}) {
   const dir = sb.dir();
   const file = path.join(dir, 'audit.jsonl');
   const audit = await AuditRecorder.open({
@@ -31,128 +38,159 @@ async function setup(queueRecords?: number) {
     full: 'block',
     version: 't',
     log: silentLogger,
-    token: TOKEN,
-    queueRecords,
+    token: 'tok-secret-0123456789abcdef',
+    threadUrl: THREAD_URL,
+    ...o,
   });
   cleanups.push(() => audit.close());
   const conns: AuditConnection[] = [];
   const sock = path.join(dir, 's.sock');
-  const srv = net.createServer((s) => conns.push(audit.unixConnection(conns.length + 1, s)));
+  const srv = net.createServer((s) => conns.push(audit.connection(conns.length + 1, { kind: 'unix', socket: s })));
   await new Promise<void>((r) => srv.listen(sock, r));
   cleanups.push(() => void srv.close());
   const client: ChildProcess = spawn(process.execPath, ['-e', `require('net').connect(${JSON.stringify(sock)}); setInterval(() => {}, 1000)`], {
     stdio: 'ignore',
   });
   cleanups.push(() => void client.kill('SIGKILL'));
-  await until(() => conns.length === 1, 'the connection');
+  await until(() => conns.length === 1 && !conns[0]!.peerPending, 'the connection and its peer');
   return { file, audit, conn: conns[0]!, client };
 }
 
-function ok(result: unknown) {
-  return { result };
+const ping = (id: number): RequestOutcome => ({
+  wire: 'json',
+  authenticated: true,
+  method: 'server.ping',
+  idJson: String(id),
+  params: undefined,
+  literals: undefined,
+  caller: undefined,
+  reply: { result: { pong: true } },
+});
+
+/** Admits and records a ping; false when the admission was refused. */
+function record(conn: AuditConnection, id: number): boolean {
+  const a = conn.admit('server.ping');
+  if (!a.ok) return false;
+  conn.record(a, ping(id));
+  return true;
 }
 
-describe('AuditRecorder', () => {
-  it('records who asked for what and how it ended, and nothing secret', async () => {
-    const { file, audit, conn, client } = await setup();
-    const run = (o: Partial<Parameters<AuditConnection['record']>[1]>) => {
-      const a = conn.admit(o.method ?? 'server.ping');
-      if (!a.ok) throw new Error(a.reason);
-      conn.record(a, {
-        transport: 'unix/ndjson',
-        authenticated: true,
-        method: 'server.ping',
-        idJson: '1',
-        params: undefined,
-        literals: undefined,
-        caller: undefined,
-        reply: ok({ pong: true }),
-        ...o,
-      });
-    };
-    // Before identify: no caller. An unauthenticated request: its claims are not recorded.
-    run({ method: 'server.ping', idJson: '1' });
-    run({
-      authenticated: false,
-      method: 'process.spawn',
-      idJson: '2',
-      params: { id: 'x', command: 'rm', args: ['-rf', '/'] },
-      caller: { driver: 'evil', identity: 'root' },
-      reply: { error: { code: -32001, message: 'Unauthorized: invalid or missing auth token' } },
-    });
-    expect(conn.identify({ caller: { driver: 'windmill', identity: 'alice@example.com', runId: 'job_948f93' } })).toMatchObject({ ok: true });
-    expect(conn.identify({ caller: { driver: 'x', identity: 'y' } })).toEqual({ ok: false, error: 'callerAlreadyDeclared' });
-    const stdin = Buffer.from(`stdin bytes ${TOKEN}`).toString('base64');
-    run({
-      method: 'process.spawn',
-      idJson: '3',
-      params: { id: 'p1', command: 'sh', args: ['-c', `echo ${TOKEN}`], cwd: '/tmp', env: { API_KEY: 'env-value-secret' } },
-      reply: ok({ success: true, pid: 4321, startTime: 1.5 }),
-    });
-    run({ method: 'process.stdin', idJson: '4', params: { id: 'p1', data: stdin, offset: 0 }, reply: ok({ success: true, applied: 39 }) });
-    run({ method: 'files.read', idJson: '5', params: { path: '/etc/hostname' }, reply: ok({ content: 'file-content-secret', exists: true }) });
-    // A request's own caller overrides the connection's for that request only.
-    run({ method: 'server.ping', idJson: '6', caller: { driver: 'ci', identity: 'bob' } });
-    audit.exit({ processId: 'p1', pid: 4321, exitCode: 0, signal: null, killedBy: null, ms: 12, stdoutBytes: 39, stderrBytes: 0 });
-    await until(() => linesOf(file).length === 8, 'the records');
+const onDisk = async (audit: AuditRecorder) => until(() => audit.stats().queueDepth === 0, 'the records on disk');
 
-    const text = readFileSync(file, 'utf8');
-    for (const secret of [TOKEN, 'env-value-secret', 'file-content-secret', 'stdin bytes', stdin]) expect(text, secret).not.toContain(secret);
-    const records = linesOf(file);
-    const peer = { kind: 'unix', pid: client.pid, uid: process.getuid!(), comm: 'node', startTime: expect.any(String) };
-    expect(records.slice(1).map((r) => [r.kind, r.method ?? r.processId, r.caller ?? null])).toEqual([
-      ['request', 'server.ping', null],
-      ['request', 'process.spawn', null],
-      ['request', 'process.spawn', { driver: 'windmill', identity: 'alice@example.com', runId: 'job_948f93' }],
-      ['request', 'process.stdin', { driver: 'windmill', identity: 'alice@example.com', runId: 'job_948f93' }],
-      ['request', 'files.read', { driver: 'windmill', identity: 'alice@example.com', runId: 'job_948f93' }],
-      ['request', 'server.ping', { driver: 'ci', identity: 'bob' }],
-      ['exit', 'p1', null],
-    ]);
-    expect(records[1]).toMatchObject({ conn: 1, transport: 'unix/ndjson', peer, authenticated: true, id: '1', params: {}, outcome: 'ok' });
-    expect(records[2]).toMatchObject({
-      authenticated: false,
-      params: null,
-      outcome: { code: -32001, message: 'Unauthorized: invalid or missing auth token' },
+describe('AuditRecorder', () => {
+  it('writes the records in the order they were made, requests with their peer, exits between them', async () => {
+    const { file, audit, conn, client } = await setup();
+    for (let i = 1; i <= 100; i++) {
+      record(conn, i);
+      if (i % 10 === 0)
+        audit.exit({ processId: `p${i}`, pid: i, exitCode: 0, signal: null, killedBy: null, ms: 1.9, stdoutBytes: i, stderrBytes: 0 });
+    }
+    await onDisk(audit);
+    const lines = linesOf(file);
+    expect(lines.length).toBe(1 + 110);
+    expect(lines.slice(1, 12).map((l) => l.id ?? l.processId)).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', 'p10']);
+    expect(lines[1]).toMatchObject({
+      kind: 'request',
+      conn: 1,
+      transport: 'unix/ndjson',
+      peer: { kind: 'unix', pid: client.pid, uid: process.getuid!(), comm: 'node', startTime: expect.any(String) },
+      method: 'server.ping',
+      params: {},
+      outcome: 'ok',
     });
-    expect(records[3]).toMatchObject({
-      params: { id: 'p1', command: 'sh', args: ['-c', 'echo [token]'], cwd: '/tmp', envKeys: ['API_KEY'] },
-      result: { pid: 4321 },
-    });
-    expect(records[4]).toMatchObject({ params: { id: 'p1', dataBytes: 39, offset: 0 }, result: { applied: 39 } });
-    expect(records[5]).toMatchObject({ params: { path: '/etc/hostname' }, result: { contentBytes: 19, exists: true } });
-    expect(records[7]).toMatchObject({
-      kind: 'exit',
-      processId: 'p1',
-      pid: 4321,
-      exitCode: 0,
-      signal: null,
-      killedBy: null,
-      ms: 12,
-      stdoutBytes: 39,
-      stderrBytes: 0,
-    });
+    expect(lines[11]).toMatchObject({ kind: 'exit', processId: 'p10', pid: 10, ms: 1, stdoutBytes: 10 });
+    expect(audit.stats()).toMatchObject({ records: 111, dropped: 0, refused: 0, reserved: 0, queueDepth: 0, head: { seq: 111 } });
     expect((await verifyLog(file)).findings).toEqual([]);
   });
 
-  it('validates a request caller: absent, valid, or the reason to refuse it', () => {
-    expect(AuditConnection.requestCaller(undefined)).toEqual({ caller: undefined });
-    expect(AuditConnection.requestCaller(null)).toEqual({ caller: undefined });
-    expect(AuditConnection.requestCaller({ driver: 'd', identity: 'i' })).toMatchObject({ caller: { driver: 'd', identity: 'i' } });
-    expect(AuditConnection.requestCaller({ driver: 'd' })).toEqual({ reason: 'identity is required' });
-  });
-
-  it('-audit-full block: admit() refuses once the queue is full, with the reason to send back', async () => {
-    const { conn } = await setup(2);
+  it('-audit-full block: admission is refused at queueRecords places (server.shutdown excepted), and the next record counts the refusals', async () => {
+    const { file, audit, conn } = await setup({ queueRecords: 2 });
     const a = conn.admit('server.ping');
     const b = conn.admit('server.ping');
     expect(a.ok && b.ok).toBe(true);
-    expect(conn.admit('server.ping')).toEqual({ ok: false, reason: '0 records are waiting for the disk: the disk is not keeping up' });
+    expect(conn.admit('process.spawn')).toEqual({
+      ok: false,
+      reason: 'the audit queue is full (0 records waiting for the disk, 2 requests in progress): the disk is not keeping up',
+    });
+    expect(conn.admit('server.ping').ok).toBe(false);
     // A full audit never keeps the daemon from stopping.
     const stop = conn.admit('server.shutdown');
     expect(stop.ok).toBe(true);
-    if (stop.ok) stop.ticket.cancel();
-    if (a.ok) a.ticket.cancel();
-    expect(conn.admit('server.ping').ok).toBe(true);
+    expect(audit.stats()).toMatchObject({ reserved: 3, refused: 2 });
+    if (a.ok) conn.record(a, ping(1));
+    if (b.ok) conn.record(b, ping(2));
+    if (stop.ok) conn.record(stop, { ...ping(3), method: 'server.shutdown' });
+    await onDisk(audit);
+    expect(record(conn, 4)).toBe(true);
+    await onDisk(audit);
+    const lines = linesOf(file);
+    expect(lines.map((l) => l.id ?? l.kind)).toEqual(['header', '1', '2', '3', '4']);
+    expect(lines.map((l) => l.refused ?? 0)).toEqual([0, 2, 0, 0, 0]);
+    expect((await verifyLog(file)).findings).toEqual([]);
+  });
+
+  it('-audit-full drop: records past queueRecords are dropped and counted, and the next record says how many', async () => {
+    const { file, audit, conn } = await setup({ full: 'drop', queueRecords: 5 });
+    // Made in one go: the writer thread takes at most a few of them meanwhile, so most find the queue full.
+    for (let i = 1; i <= 200; i++) expect(record(conn, i)).toBe(true);
+    const dropped = audit.stats().dropped;
+    expect(dropped).toBeGreaterThan(0);
+    await onDisk(audit);
+    record(conn, 201);
+    await onDisk(audit);
+    const lines = linesOf(file);
+    expect(lines.length - 1 + dropped).toBe(201);
+    const carried = lines.reduce((n, l) => n + ((l.lost as number | undefined) ?? 0), 0);
+    expect(carried).toBe(dropped);
+    const report = await verifyLog(file);
+    expect(report.findings.every((f) => f.kind === 'dropped')).toBe(true);
+    expect(report.findings.length).toBeGreaterThan(0);
+  });
+
+  it('records that find the ring full wait on the request side and still arrive, in order', async () => {
+    const { file, audit, conn } = await setup({ ringBytes: MIN_RING_BYTES, queueRecords: 10_000 });
+    // Five times what the ring holds, made in one go.
+    const count = Math.ceil((5 * MIN_RING_BYTES) / 300);
+    for (let i = 1; i <= count; i++) record(conn, i);
+    await onDisk(audit);
+    const ids = linesOf(file)
+      .slice(1)
+      .map((l) => Number(l.id));
+    expect(ids).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    expect((await verifyLog(file)).findings).toEqual([]);
+  });
+
+  it('a log the writer thread cannot open fails the start with the reason', async () => {
+    const dir = sb.dir();
+    const target = path.join(dir, 'elsewhere');
+    writeFileSync(target, '');
+    symlinkSync(target, path.join(dir, 'audit.jsonl'));
+    const open = AuditRecorder.open({
+      path: path.join(dir, 'audit.jsonl'),
+      maxBytes: 1 << 20,
+      keep: 2,
+      full: 'block',
+      version: 't',
+      log: silentLogger,
+      token: 'x',
+      threadUrl: THREAD_URL,
+    });
+    await expect(open).rejects.toThrow(AuditSetupError);
+    await expect(open).rejects.toThrow(/is a symbolic link; the audit log is never written through a link/);
+  });
+
+  it('close() writes what was made and a stop record carrying the drops since the last record, then admits nothing', async () => {
+    const { file, audit, conn } = await setup({ full: 'drop', queueRecords: 1 });
+    for (let i = 1; i <= 200; i++) record(conn, i);
+    const dropped = audit.stats().dropped;
+    expect(dropped).toBeGreaterThan(0);
+    await audit.close('test end');
+    expect(conn.admit('server.ping')).toEqual({ ok: false, reason: 'the audit log is closed: the daemon is shutting down' });
+    const lines = linesOf(file);
+    const stop = lines.at(-1)!;
+    expect(stop).toMatchObject({ kind: 'stop', reason: 'test end' });
+    expect(lines.filter((l) => l.kind === 'request').length + dropped).toBe(200);
+    expect(lines.reduce((n, l) => n + ((l.lost as number | undefined) ?? 0), 0)).toBe(dropped);
+    expect((await verifyLog(file)).ok).toBe(false); // the drops are findings, each at its record
   });
 });

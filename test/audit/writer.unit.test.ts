@@ -51,7 +51,7 @@ describe('the chain on disk', () => {
       expect(lines[i]!.log).toBe(lines[0]!.log);
     }
     const s = w.stats();
-    expect(s).toMatchObject({ records: 11, bytes: statSync(file).size, dropped: 0, queueDepth: 0 });
+    expect(s).toMatchObject({ records: 11, bytes: statSync(file).size, queueDepth: 0 });
     expect(s.head).toEqual({ log: lines[0]!.log, seq: 11, hash: lines[10]!.hash });
     expect((await verifyLog(file)).ok).toBe(true);
   });
@@ -244,54 +244,27 @@ describe('recovery at start', () => {
 });
 
 describe('the queue limit', () => {
-  it('block: reserve() succeeds up to queueRecords places and refuses the next, until the disk catches up', async () => {
+  // The limit and the -audit-full policy are the request side's (recorder.ts; test/audit/recorder.test.ts): the
+  // writer is told what was dropped or refused, and puts it on its next record.
+  it('addGaps: the next record carries what the request side dropped and refused, once', async () => {
     const file = path.join(sb.dir(), 'audit.jsonl');
-    const w = await sb.writer({ path: file, queueRecords: 5, full: 'block' });
-    const tickets = [];
-    for (let i = 0; i < 5; i++) {
-      const r = w.reserve();
-      expect(r.ok, `reservation ${i + 1}`).toBe(true);
-      if (r.ok) tickets.push(r.ticket);
-    }
-    const refused = w.reserve();
-    expect(refused).toEqual({ ok: false, reason: '0 records are waiting for the disk: the disk is not keeping up' });
-    // Appending through the tickets turns reservations into queued records: still full until written.
-    for (const [i, t] of tickets.entries()) t.append(requestRecord(i));
-    tickets[0]!.append(requestRecord(99)); // a spent ticket queues nothing
-    expect(w.reserve().ok).toBe(false);
-    expect(w.stats()).toMatchObject({ queueDepth: 5, reserved: 0, refused: 2 });
-    await drained(w);
-    const again = w.reserve();
-    expect(again.ok).toBe(true);
-    if (again.ok) again.ticket.append(requestRecord(6));
+    const w = await sb.writer({ path: file });
+    w.append(requestRecord(0));
+    w.addGaps(3, 0);
+    w.addGaps(0, 2);
+    w.append(requestRecord(1));
+    w.append(requestRecord(2));
     await drained(w);
     const lines = linesOf(file);
-    expect(lines.length).toBe(7);
-    // Each refusal is on the record that follows it.
-    expect(lines.map((l) => l.refused ?? 0)).toEqual([0, 1, 0, 0, 0, 0, 1]);
-    const cancelled = w.reserve();
-    if (cancelled.ok) cancelled.ticket.cancel();
-    expect(w.stats().reserved).toBe(0);
-  });
-
-  it('drop: records past queueRecords are dropped and counted, and the next record says how many', async () => {
-    const file = path.join(sb.dir(), 'audit.jsonl');
-    const w = await sb.writer({ path: file, queueRecords: 5, full: 'drop' });
-    for (let i = 0; i < 8; i++) {
-      const r = w.reserve();
-      expect(r.ok).toBe(true);
-      if (r.ok) r.ticket.append(requestRecord(i));
-    }
-    expect(w.stats()).toMatchObject({ queueDepth: 5, dropped: 3 });
-    await drained(w);
-    w.append(requestRecord(8));
-    await drained(w);
-    const lines = linesOf(file);
-    expect(lines.map((l) => l.id ?? l.kind)).toEqual(['header', '0', '1', '2', '3', '4', '8']);
-    expect(lines[6]).toMatchObject({ lost: 3, seq: 7 });
+    expect(lines.map((l) => [l.lost, l.refused])).toEqual([
+      [undefined, undefined],
+      [undefined, undefined],
+      [3, 2],
+      [undefined, undefined],
+    ]);
     const report = await verifyLog(file);
     expect(report.findings).toEqual([
-      expect.objectContaining({ kind: 'dropped', line: 7, seq: 7, message: expect.stringMatching(/^3 records were dropped before seq 7/) }),
+      expect.objectContaining({ kind: 'dropped', line: 3, seq: 3, message: expect.stringMatching(/^3 records were dropped before seq 3/) }),
     ]);
   });
 
@@ -301,8 +274,7 @@ describe('the queue limit', () => {
     for (let i = 0; i < 3; i++) w.append(requestRecord(i));
     await w.close('shutdown');
     sb.forget(w);
-    w.append(requestRecord(9));
-    expect(w.reserve()).toEqual({ ok: false, reason: 'the audit log is closed' });
+    expect(w.append(requestRecord(9))).toBe(false);
     expect(linesOf(file).map((l) => l.kind)).toEqual(['header', 'request', 'request', 'request', 'stop']);
     expect(existsSync(`${file}.lock`)).toBe(false);
   });

@@ -121,7 +121,7 @@ describe('renderRecordHud', () => {
 
 describe('hud.ts', () => {
   it('imports nothing, so the client library can export it as it is', () => {
-    const source = readFileSync(path.join(ROOT, 'src/audit/hud.ts'), 'utf8');
+    const source = readFileSync(path.join(ROOT, 'src/client/hud.ts'), 'utf8');
     expect(source).not.toMatch(/^\s*import\s/m);
     expect(source).not.toMatch(/\brequire\(|\bimport\(/);
   });
