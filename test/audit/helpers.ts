@@ -5,10 +5,15 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach } from 'vitest';
 import type { RequestEntry } from '../../src/audit/record.js';
 import { AuditWriter, type AuditWriterOptions } from '../../src/audit/writer.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { ROOT } from '../helpers/daemon.js';
+
+/** Node runs a worker from JavaScript only: tests of the TypeScript sources start the built writer thread. */
+export const THREAD_URL = pathToFileURL(path.join(ROOT, 'dist/src/audit/thread.js'));
 
 /** Removes every directory and closes every writer a test made, even when it fails. */
 export function auditSandbox() {

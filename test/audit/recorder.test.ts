@@ -9,18 +9,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AuditConnection, AuditRecorder, type RecorderOptions, type RequestOutcome } from '../../src/audit/recorder.js';
 import { MIN_RING_BYTES } from '../../src/audit/ring.js';
 import { verifyLog } from '../../src/audit/verify.js';
 import { AuditSetupError } from '../../src/audit/writer.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { ROOT } from '../helpers/daemon.js';
-import { auditSandbox, linesOf, until } from './helpers.js';
-
-/** Node runs a worker from JavaScript only: these tests of the TypeScript sources use the built thread. */
-export const THREAD_URL = pathToFileURL(path.join(ROOT, 'dist/src/audit/thread.js'));
+import { auditSandbox, linesOf, THREAD_URL, until } from './helpers.js';
 
 const sb = auditSandbox();
 const cleanups: (() => void | Promise<void>)[] = [];
