@@ -38,7 +38,7 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log/logger.js';
-import type { NumberLiterals } from '../server/rpc/request.js';
+import { isPlainObject, member, type NumberLiterals } from '../server/rpc/request.js';
 import type { Caller } from './caller.js';
 import { canonicalJson, cutString } from './canonical.js';
 import type { AuditServeOptions } from './cli.js';
@@ -60,6 +60,7 @@ import type { FromThread, ThreadOptions, ToThread } from './thread.js';
 import { type AuditStats, AuditSetupError, CLOSE_FLUSH_MS, DEFAULT_AUDIT_QUEUE_RECORDS, type FullPolicy } from './writer.js';
 
 const SHUTDOWN = 'server.shutdown';
+const SPAWN = 'process.spawn';
 
 /** Drops are logged at the first one and then at most this often, with the running count. */
 export const DROP_LOG_INTERVAL_MS = 10_000;
@@ -89,7 +90,10 @@ export interface RecorderOptions extends AuditServeOptions {
   readonly threadUrl?: URL;
 }
 
-export type Admission = { readonly ok: true; readonly startedAt: number } | { readonly ok: false; readonly reason: string };
+/** `spawn`: the process id a `process.spawn` request names, whose exit record must wait for this request's record. */
+export type Admission =
+  | { readonly ok: true; readonly startedAt: number; readonly spawn?: string }
+  | { readonly ok: false; readonly reason: string };
 
 /** What the daemon knows of the other end at accept: the Unix socket, or the WebSocket upgrade request. */
 export type PeerSource = { readonly kind: 'unix'; readonly socket: net.Socket } | { readonly kind: 'ws'; readonly request: http.IncomingMessage };
@@ -134,6 +138,8 @@ export class AuditRecorder {
   /** Records made but waiting (behind a peer lookup) to be queued, in order. */
   #line: Promise<void> = Promise.resolve();
   #waiting = 0;
+  /** Exits made but held for their spawn's record. */
+  #held = 0;
   #lostSinceLast = 0;
   #refusedSinceLast = 0;
   #dropped = 0;
@@ -222,7 +228,35 @@ export class AuditRecorder {
       stderrBytes: e.stderrBytes,
     };
     const parts = entryParts(entry);
-    this.inOrder(undefined, Date.now(), (chain) => frameText(parts, chain));
+    const at = Date.now();
+    const make = (chain: FrameChain) => frameText(parts, chain);
+    // A child can exit before its spawn request is answered: its exit waits for the spawn's record.
+    const held = this.#spawning.get(e.processId);
+    if (held !== undefined) {
+      held.exits.push({ at, make });
+      this.#held++;
+    } else this.inOrder(undefined, at, make);
+  }
+
+  /** Process ids of spawn requests in progress, and the exits that wait for their records. */
+  readonly #spawning = new Map<string, { requests: number; exits: { at: number; make: (chain: FrameChain) => string }[] }>();
+
+  /** @internal A `process.spawn` naming `id` is admitted. */
+  spawnStarted(id: string): void {
+    const s = this.#spawning.get(id);
+    if (s) s.requests++;
+    else this.#spawning.set(id, { requests: 1, exits: [] });
+  }
+
+  /** @internal That spawn's record is queued (or it will have none): the exits held for it follow. */
+  spawnRecorded(id: string): void {
+    const s = this.#spawning.get(id);
+    if (s === undefined || --s.requests > 0) return;
+    this.#spawning.delete(id);
+    for (const x of s.exits) {
+      this.#held--;
+      this.inOrder(undefined, x.at, x.make);
+    }
   }
 
   stats(): AuditStats {
@@ -248,6 +282,12 @@ export class AuditRecorder {
    */
   close(reason = 'shutdown'): Promise<void> {
     this.#closing ??= (async () => {
+      // Exits still waiting for a spawn's record (a spawn cut short by the shutdown) are written anyway.
+      for (const id of [...this.#spawning.keys()]) {
+        const s = this.#spawning.get(id)!;
+        s.requests = 1;
+        this.spawnRecorded(id);
+      }
       await this.#line;
       // Records still waiting for room in the ring get it while the thread drains, up to the flush bound.
       const deadline = performance.now() + CLOSE_FLUSH_MS;
@@ -277,7 +317,7 @@ export class AuditRecorder {
 
   /** Records made and not yet on disk. */
   #depth(): number {
-    return ((this.#posted - this.#shared.written) >>> 0) + this.#waiting;
+    return ((this.#posted - this.#shared.written) >>> 0) + this.#waiting + this.#held;
   }
 
   /** @internal AuditConnection.admit. */
@@ -459,8 +499,14 @@ export class AuditConnection {
    * Right after the parse stage: a place for the record, or (under -audit-full block) the reason to refuse. Never
    * refused for server.shutdown: a full disk must not keep the daemon from stopping.
    */
-  admit(method: string): Admission {
-    return this.#recorder.reserve(method);
+  admit(method: string, params?: unknown): Admission {
+    const a = this.#recorder.reserve(method);
+    if (!a.ok || method !== SPAWN) return a;
+    // The id as the handler will read it (bindParams' member lookup); a spawn without one starts nothing.
+    const id = isPlainObject(params) ? member(params, 'id')?.[1] : undefined;
+    if (typeof id !== 'string' || id === '') return a;
+    this.#recorder.spawnStarted(id);
+    return { ...a, spawn: id };
   }
 
   /** Once the reply is known: the request's record, after the peer lookup has settled. */
@@ -489,6 +535,7 @@ export class AuditConnection {
       return requestText(facts, recorder.scrubber, this.#peerJson, this.#connJson, chain);
     };
     recorder.inOrder(this.#settledPeer !== undefined ? undefined : this.#peer, at, make);
+    if (admission.spawn !== undefined) recorder.spawnRecorded(admission.spawn);
   }
 }
 

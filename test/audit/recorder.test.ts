@@ -98,6 +98,23 @@ describe('AuditRecorder', () => {
     expect((await verifyLog(file)).findings).toEqual([]);
   });
 
+  it('an exit that comes before its spawn request is answered waits for the spawn record', async () => {
+    const { file, audit, conn } = await setup();
+    const spawn = conn.admit('process.spawn', { ID: 'early' });
+    expect(spawn).toMatchObject({ ok: true, spawn: 'early' });
+    audit.exit({ processId: 'early', pid: 77, exitCode: 0, signal: null, killedBy: null, ms: 1, stdoutBytes: 0, stderrBytes: 0 });
+    audit.exit({ processId: 'other', pid: 78, exitCode: 0, signal: null, killedBy: null, ms: 1, stdoutBytes: 0, stderrBytes: 0 });
+    record(conn, 1);
+    if (spawn.ok)
+      conn.record(spawn, { ...ping(2), method: 'process.spawn', params: { ID: 'early', command: 'true' }, reply: { result: { success: true } } });
+    await onDisk(audit);
+    expect(
+      linesOf(file)
+        .slice(1)
+        .map((l) => l.processId ?? l.method),
+    ).toEqual(['other', 'server.ping', 'process.spawn', 'early']);
+  });
+
   it('-audit-full block: admission is refused at queueRecords places (server.shutdown excepted), and the next record counts the refusals', async () => {
     const { file, audit, conn } = await setup({ queueRecords: 2 });
     const a = conn.admit('server.ping');

@@ -169,7 +169,7 @@ export class Connection implements FrameWriter {
     let admission: Admission | undefined;
     let verdict: Verdict | undefined;
     if (audit !== undefined) {
-      admission = audit.admit(req.method);
+      admission = audit.admit(req.method, req.params);
       if (!admission.ok) {
         this.#writeReply(errorReply(req.id, failure('auditUnavailable', { reason: admission.reason })));
         return;
