@@ -91,9 +91,7 @@ export interface RecorderOptions extends AuditServeOptions {
 }
 
 /** `spawn`: the process id a `process.spawn` request names, whose exit record must wait for this request's record. */
-export type Admission =
-  | { readonly ok: true; readonly startedAt: number; readonly spawn?: string }
-  | { readonly ok: false; readonly reason: string };
+export type Admission = { readonly ok: true; readonly startedAt: number; readonly spawn?: string } | { readonly ok: false; readonly reason: string };
 
 /** What the daemon knows of the other end at accept: the Unix socket, or the WebSocket upgrade request. */
 export type PeerSource = { readonly kind: 'unix'; readonly socket: net.Socket } | { readonly kind: 'ws'; readonly request: http.IncomingMessage };
