@@ -1,6 +1,6 @@
 /**
- * `claustrum -audit-verify`, the real executable, on logs the real writer produced (with rotations), and on
- * hand-corrupted copies: a byte changed, a line removed, two lines swapped, a file removed between rotations, a cut
+ * `claustrum -audit-verify`, the real executable, on a log the real daemon wrote (rotated four times while a client
+ * made requests), and on hand-corrupted copies: a byte changed, a line removed, two lines swapped, a file removed between rotations, a cut
  * tail, and whole records cut from the end (caught with -audit-head). Each problem must be reported once, at the
  * right file, line and seq, with exit 1.
  */
@@ -11,23 +11,28 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VerifyReport } from '../../src/audit/verify.js';
 import { MIN_AUDIT_MAX_BYTES } from '../../src/audit/writer.js';
 import { runCli } from '../helpers/cli.js';
-import { auditSandbox, linesOf, requestRecord } from './helpers.js';
+import { Daemon } from '../helpers/daemon.js';
+import { auditSandbox, linesOf } from './helpers.js';
 
 const sb = auditSandbox();
 let pristine: string;
 
-/** A log of five files (rotated at the smallest size), closed cleanly. */
+/** A log of five files (rotated at the smallest size) that a daemon wrote while a client pinged it, closed cleanly. */
 beforeAll(async () => {
   pristine = mkdtempSync(path.join(tmpdir(), 'claustrum-audit-pristine-'));
-  const w = await sb.writer({ path: path.join(pristine, 'audit.jsonl'), maxBytes: MIN_AUDIT_MAX_BYTES, keep: 10 });
-  let i = 0;
-  while (w.stats().rotations < 4) {
-    for (let k = 0; k < 20; k++) w.append(requestRecord(i++));
-    await w.flushed();
+  const file = path.join(pristine, 'audit.jsonl');
+  const d = await Daemon.start({ args: ['-audit', file, '-audit-max-bytes', String(MIN_AUDIT_MAX_BYTES), '-audit-keep', '10'] });
+  try {
+    const c = await d.client();
+    // Until the fourth rotation, then a few more records in the fifth file.
+    let after = -1;
+    for (let i = 0; after < 0 || i < after + 20; i++) {
+      await c.call('server.ping');
+      if (after < 0 && i % 10 === 0 && readdirSync(pristine).includes('audit.jsonl.4')) after = i;
+    }
+  } finally {
+    await d.stop();
   }
-  for (let k = 0; k < 20; k++) w.append(requestRecord(i++));
-  await w.close();
-  sb.forget(w);
   expect(readdirSync(pristine).sort()).toEqual(['audit.jsonl', 'audit.jsonl.1', 'audit.jsonl.2', 'audit.jsonl.3', 'audit.jsonl.4']);
 });
 
@@ -82,7 +87,8 @@ describe('claustrum -audit-verify', () => {
     const file = copy();
     const target = `${file}.2`;
     const ls = lines(target);
-    ls[9] = ls[9]!.replace(/"echo (\d+)"/, (_m, n: string) => `"echo ${Number(n) + 1}"`);
+    ls[9] = ls[9]!.replace(/"id":"(\d+)"/, (_m, n: string) => `"id":"${Number(n) + 1}"`);
+    expect(ls[9]).not.toBe(lines(target)[9]);
     writeLines(target, ls);
     const { code, report } = await verify(file);
     expect(code).toBe(1);
@@ -202,7 +208,7 @@ describe('claustrum -audit-verify', () => {
     expect(bad.stderr).toMatch(/-audit-head "xyz" is not a record hash/);
     const two = await runCli(['-audit-verify', 'a', 'b']);
     expect(two.code).toBe(2);
-    expect(two.stderr).toMatch(/^claustrum: one audit log path at most \(got 2\)/);
+    expect(two.stderr).toMatch(/^claustrum: -audit-verify takes one audit log path at most, but got 2\n/);
   });
 
   it('without a path, verifies audit.jsonl beside -socket', async () => {
