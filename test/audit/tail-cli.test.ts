@@ -68,7 +68,8 @@ function pingMany(d: Daemon, count: number, window: number): Promise<void> {
     let replies = 0;
     const send = () => {
       let batch = '';
-      while (sent < count && sent - replies < window) batch += `{"jsonrpc":"2.0","id":${++sent},"method":"server.ping","auth":${JSON.stringify(d.token)}}\n`;
+      while (sent < count && sent - replies < window)
+        batch += `{"jsonrpc":"2.0","id":${++sent},"method":"server.ping","auth":${JSON.stringify(d.token)}}\n`;
       if (batch !== '') s.write(batch);
     };
     s.on('connect', send);
