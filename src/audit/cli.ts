@@ -89,7 +89,9 @@ export async function runAuditTail(o: TailModeOptions): Promise<number> {
         if (closed) return;
         const text = o.pretty ? renderRecordHud(record as unknown as Record<string, unknown>) : line;
         // A consumer slower than the log holds the follower, not our memory.
-        if (!o.stdout.write(`${text}\n`)) await Promise.race([once(o.stdout, 'drain'), once(stop.signal, 'abort')]);
+        // once() with the signal removes its listener either way (a race with once(signal, 'abort') left one
+        // 'abort' listener on the signal per wait); an abort ends the wait, and the follower sees the signal.
+        if (!o.stdout.write(`${text}\n`)) await once(o.stdout, 'drain', { signal: stop.signal }).catch(() => undefined);
       },
       onReport: (message) => void o.stderr.write(`claustrum: audit-tail: ${message}\n`),
     });

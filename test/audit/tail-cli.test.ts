@@ -6,10 +6,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, truncateSync } from 'node:fs';
+import { getEventListeners } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runAuditTail } from '../../src/audit/cli.js';
 import { encodeRecord, GENESIS_HASH } from '../../src/audit/record.js';
 import { MIN_AUDIT_MAX_BYTES } from '../../src/audit/writer.js';
 import { runCli } from '../helpers/cli.js';
@@ -112,6 +115,86 @@ describe('claustrum -audit-tail', () => {
     expect(pretty.stdout).toMatch(
       /^\[audit\.request\] seq:\d+ ts:\S+ conn:\d+ transport:unix\/ndjson pid:4242 uid:1000 comm:node caller\.driver:test .* method:process\.spawn /,
     );
+  });
+
+  it('a reader slower than the log holds it back, over and over, leaking nothing', async () => {
+    const file = path.join(sb.dir(), 'audit.jsonl');
+    const w = await sb.writer({ path: file, maxBytes: 64 << 20 });
+    for (let i = 0; i < 4000; ) {
+      for (let k = 0; k < 500; k++) w.append(requestRecord(i++));
+      await drained(w);
+    }
+    await w.close();
+    sb.forget(w);
+    // About 2 MB through a 64 KiB pipe that is read only now and then. A pipe on stdout is written synchronously on
+    // Linux, so the follower itself waits in write(2); the next test takes the 'drain' path.
+    const child = spawn(process.execPath, [BIN, '-audit-tail', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const out: Buffer[] = [];
+    child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
+    // Read a moment every 20 ms; the pipe fills in between.
+    child.stdout!.pause();
+    const reading = setInterval(() => {
+      child.stdout!.resume();
+      setImmediate(() => child.stdout!.pause());
+    }, 20);
+    const ended = new Promise((resolve) => child.stdout!.once('end', resolve));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    child.stdout!.resume();
+    await ended;
+    clearInterval(reading);
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    // The header, the 4000 requests and the stop record, each once and in order: the file's own bytes.
+    const shown = Buffer.concat(out).toString('utf8');
+    expect(shown.split('\n').length - 1).toBe(4002);
+    expect(shown).toBe(readFileSync(file, 'utf8'));
+  });
+
+  it("a stream that says 'wait' is waited for, dozens of times, and no listener is left behind", async () => {
+    const file = path.join(sb.dir(), 'audit.jsonl');
+    const w = await sb.writer({ path: file, maxBytes: 64 << 20 });
+    for (let i = 0; i < 500; i++) w.append(requestRecord(i));
+    await drained(w);
+    await w.close();
+    sb.forget(w);
+    // A writable that takes 1 KiB before it says false, and finishes each write a tick later: every record or so
+    // waits for 'drain' (the path an asynchronous stdout, a socket or a Windows pipe, takes).
+    const chunks: string[] = [];
+    let waits = 0;
+    const out = new Writable({
+      highWaterMark: 1024,
+      write(chunk: Buffer, _enc, done) {
+        chunks.push(chunk.toString('utf8'));
+        setImmediate(done);
+      },
+    });
+    out.on('drain', () => waits++);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const signal = new AbortController().signal;
+    try {
+      const code = await runAuditTail({
+        path: file,
+        follow: false,
+        fromSeq: 0,
+        fromLog: '',
+        pretty: false,
+        stdout: out,
+        stderr: { write: (s: string) => void chunks.push(`stderr: ${s}`) },
+        signal,
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(code).toBe(0);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(waits).toBeGreaterThan(50);
+    expect(chunks.join('')).toBe(readFileSync(file, 'utf8'));
+    expect(warnings.map((x) => x.message)).toEqual([]);
+    expect(getEventListeners(signal, 'abort').length).toBeLessThanOrEqual(1);
   });
 
   it('reports a -from-log that is not the log at the path, and shows that log whole', async () => {
