@@ -26,6 +26,7 @@ import { measureObservers } from './figures/observers.mjs';
 import { measureReattach } from './figures/replay.mjs';
 import { measureFirstSpawn, measureSpawnLatency, measureSpawnThroughput } from './figures/spawn.mjs';
 import { measureStdin } from './figures/stdin.mjs';
+import { measureTerminalMemory, measureTerminalReattach, measureTerminalThroughput } from './figures/terminal.mjs';
 import { measureThroughput } from './figures/throughput.mjs';
 import { ROOT } from './lib/daemon.mjs';
 import { peersSection } from './peers/render.mjs';
@@ -48,6 +49,9 @@ const SIZES = SMOKE
       stdin: { runs: 3, total: 2 * MiB, chunk: 512 * 1024, window: 2 },
       observers: { runs: 3, total: 2 * MiB },
       filesRead: { runs: 1, size: 4 * MiB, readers: 4 },
+      terminalThroughput: { runs: 3, total: 1 * MiB },
+      terminalReattach: { runs: 3, lines: 500, pastCap: 1 * MiB, capBytes: 256 * 1024 },
+      terminalMemory: { runs: 3, terminals: 10 },
     }
   : {
       throughput: { runs: 5, total: 256 * MiB },
@@ -61,6 +65,9 @@ const SIZES = SMOKE
       stdin: { runs: 3, total: 64 * MiB, chunk: 512 * 1024, window: 2 },
       observers: { runs: 5, total: 128 * MiB },
       filesRead: { runs: 3, size: 64 * MiB, readers: 4 },
+      terminalThroughput: { runs: 5, total: 32 * MiB },
+      terminalReattach: { runs: 3, lines: 10_000, pastCap: 24 * MiB },
+      terminalMemory: { runs: 3, terminals: 100 },
     };
 
 const WIRES = ['ndjson', 'msgpack', 'ws-binary', 'ws-text'];
@@ -285,6 +292,70 @@ const FIGURES = {
   },
 };
 
+FIGURES[12] = {
+  title: 'terminal output throughput',
+  measure: (log) => measureTerminalThroughput({ ...SIZES.terminalThroughput, log }),
+  rows: (r) => [
+    {
+      id: '12',
+      figure: `${fmt.mib(SIZES.terminalThroughput.total)} of lines from \`cat\` on a terminal of the daemon, decoded by an NDJSON client`,
+      target: '≥ 0.5× direct node-pty',
+      measured: fmt.mibps(r.daemon),
+      baseline: `node-pty's spawn, read directly ${fmt.mibps(r.direct)}`,
+      ratio: fmt.x(r.ratio),
+      met: r.ratio >= 0.5,
+      note: `CPU per MiB: the daemon ${r.daemonCpuMsPerMiB.toFixed(1)} ms, its client ${r.clientCpuMsPerMiB.toFixed(1)} ms, the direct reader ${r.directCpuMsPerMiB.toFixed(1)} ms. A PTY gives about 4 KB per read, each a frame: 16 times the frames per MiB of a pipe, and the daemon's cost is per frame`,
+    },
+  ],
+};
+
+FIGURES[13] = {
+  title: 'terminal reattach',
+  measure: (log) => measureTerminalReattach({ ...SIZES.terminalReattach, log }),
+  rows: (r) => {
+    const lines = SIZES.terminalReattach.lines.toLocaleString('en-US');
+    return [
+      {
+        id: '13',
+        figure: `attach (screen: true) to a terminal with ${lines} lines of scrollback (${fmt.mib(r.scroll.bytes)} replayed), to the screen rendered by TerminalScreen`,
+        target: '≤ 500 ms',
+        measured: fmt.ms(r.scroll.ms),
+        baseline: `rendering the same items alone ${fmt.ms(r.scroll.renderMs)}`,
+        ratio: fmt.x(r.scroll.ratio),
+        met: r.scroll.ms <= 500,
+        note: `the wire alone (request to reply, frames decoded): ${fmt.ms(r.scroll.wireMs)}`,
+      },
+      {
+        id: '13',
+        figure: `the same after ${fmt.mib(SIZES.terminalReattach.pastCap)} more output (the replay buffer evicted its start: a screen frame and the retained frames)`,
+        target: '— (measured)',
+        measured: fmt.ms(r.evicted.ms),
+        baseline: `rendering the same items alone ${fmt.ms(r.evicted.renderMs)}`,
+        ratio: fmt.x(r.evicted.ratio),
+        met: null,
+        note: `${fmt.mib(r.evicted.bytes)} replayed, ${r.evicted.screens} screen frame; the wire alone ${fmt.ms(r.evicted.wireMs)}`,
+      },
+    ];
+  },
+};
+
+FIGURES[14] = {
+  title: 'memory per idle terminal',
+  measure: (log) => measureTerminalMemory({ ...SIZES.terminalMemory, log }),
+  rows: (r) => [
+    {
+      id: '14',
+      figure: `daemon RSS per idle terminal (an interactive \`sh\`), ${SIZES.terminalMemory.terminals} terminals`,
+      target: '≤ 150 KiB',
+      measured: `${(r.perTerminal / 1024).toFixed(0)} KiB`,
+      baseline: `per piped \`sleep\` child ${(r.perPiped / 1024).toFixed(0)} KiB`,
+      ratio: fmt.x(r.ratio),
+      met: r.perTerminal <= 150 * 1024,
+      note: 'after one terminal, which loads the terminal modules once; the screen model is made only when the replay buffer first evicts, so an idle terminal has none',
+    },
+  ],
+};
+
 // ---- child mode: measure one figure, print its result as the last stdout line ----
 
 if (process.argv[2] === '--figure') {
@@ -465,6 +536,14 @@ function summarize(key, res) {
         (x) =>
           `growth ${fmt.mib(x.growth)} (before ${fmt.mib(x.before)}, peak ${fmt.mib(x.peak)}, ${fmt.mibps(SIZES.memory.total / x.seconds)} into the buffer)`,
       );
+    case '12':
+      return list(res.rows, (x) => `${fmt.mibps(x.daemon)} vs ${fmt.mibps(x.direct)} (${fmt.x(x.ratio)})`);
+    case '13':
+      return Object.entries(res)
+        .map(([k, v]) => `${k} ${list(v.rows, (x) => `${fmt.ms(x.ms)} vs ${fmt.ms(x.renderMs)} (wire ${fmt.ms(x.wireMs)})`)}`)
+        .join('; ');
+    case '14':
+      return list(res.rows, (x) => `${(x.perTerminal / 1024).toFixed(0)} vs ${(x.perPiped / 1024).toFixed(0)} KiB`);
     case '9':
       return Object.entries(res)
         .map(([k, v]) => `${k} ${list(v.samples, fmt.mibps)}${v.ratios ? ` (ratios ${list(v.ratios, fmt.x)})` : ''}`)

@@ -26,6 +26,7 @@
  * since the previous record under `full: 'block'`) tell the verifier what the queue could not keep.
  */
 import crypto from 'node:crypto';
+import type { KilledBy } from '../protocol/messages.js';
 import { bindParams, type FieldKind, type Shape } from '../server/rpc/params.js';
 import type { NumberLiterals } from '../server/rpc/request.js';
 import type { Caller } from './caller.js';
@@ -131,7 +132,7 @@ export interface ExitEntry {
   readonly pid: number;
   readonly exitCode: number;
   readonly signal: string | null;
-  readonly killedBy: 'client' | 'shutdown' | null;
+  readonly killedBy: KilledBy | null;
   /** Milliseconds from the spawn to the exit frame. */
   readonly ms: number;
   readonly stdoutBytes: number;

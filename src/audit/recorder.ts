@@ -38,6 +38,7 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log/logger.js';
+import type { KilledBy } from '../protocol/messages.js';
 import { isPlainObject, member, type NumberLiterals } from '../server/rpc/request.js';
 import type { Caller } from './caller.js';
 import { canonicalJson, cutString } from './canonical.js';
@@ -543,7 +544,7 @@ export interface ExitedProcess {
   readonly pid: number;
   /** Epoch milliseconds of the start. */
   readonly startedAt: number;
-  readonly exitFrame: { readonly exitCode: number; readonly signal?: string; readonly killedBy?: 'client' | 'shutdown' } | undefined;
+  readonly exitFrame: { readonly exitCode: number; readonly signal?: string; readonly killedBy?: KilledBy | undefined } | undefined;
   readonly stdoutBytes: number;
   readonly stderrBytes: number;
 }

@@ -34,6 +34,7 @@ export const EXTENSION_FEATURES = [
   'wire.msgpack',
   'process.kill.group',
   'process.spawn.clearEnv',
+  'process.handover',
   'session.identify',
 ] as const;
 
