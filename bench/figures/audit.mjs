@@ -2,14 +2,16 @@
 /**
  * The audit trail's costs (issue 14), measured on the built dist/ (run `npm run build` first).
  *
- * `measureAuditOverhead` is figure 12 of bench/run.mjs: the same daemon with and without `-audit on`, started
- * afresh for every run and interleaved run by run (off/on, then on/off), measuring
+ * `measureAuditOverhead`, the audit's figure: the same daemon with and without `-audit on`, started afresh for every
+ * run and interleaved run by run (off/on, then on/off), measuring
  * - server.ping per second, 64 in flight on one NDJSON connection (the issue's target: at most 10% fewer with the
  *   audit on), and the daemon's CPU per ping: its main thread, and all its threads (the audit's writer thread is the
  *   difference's other part);
  * - small spawns per second (`true`, 8 in flight, to the exit frame): two records each, a request and an exit.
  *
- * `node bench/figures/audit.mjs [--json]` prints the components' costs besides:
+ * `npm run bench:audit` (= `node bench/figures/audit.mjs --write`) measures both, prints them, writes audit.json
+ * beside results.json (BENCH_OUT, default bench/) and re-renders RESULTS.md, whose audit section
+ * (bench/lib/audit-render.mjs) is made from it; `--json` prints the results instead. The components:
  * 1. building a request record's text on the request path, and the writer's rate to disk (records/s), with and
  *    without frequent rotation;
  * 2. the recorder as the RPC layer calls it (admit + record), per thread;
@@ -20,7 +22,7 @@
  * Each figure is the median of `runs` rounds; load on the shared machine is noted with os.loadavg().
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -65,7 +67,7 @@ function cpuPer(pid, before, after, n) {
   return { mainUs: (main * 1e6) / n, allUs: (all * 1e6) / n };
 }
 
-// ------------------------------------------------------------------------------------------------ figure 12
+// ------------------------------------------------------------------------------------------------ the figure
 
 async function pings(client, count, inFlight) {
   const pending = new Set();
@@ -135,7 +137,7 @@ async function oneDaemon(audit, o) {
 }
 
 /**
- * Figure 12: pings/s and spawns/s with and without the audit, fresh daemons interleaved run by run, medians of
+ * The figure: pings/s and spawns/s with and without the audit, fresh daemons interleaved run by run, medians of
  * `runs` runs; ratios are on/off within a run.
  */
 export async function measureAuditOverhead({
@@ -409,12 +411,35 @@ export async function measureAuditComponents({ runs = 5, records = 20_000, log =
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const res = await measureAuditComponents({ log: (s) => process.stderr.write(`${s}\n`) });
-  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
+  const log = (line) => process.stderr.write(`${line}\n`);
+  const started = Date.now();
+  const load = os.loadavg();
+  log('the audit figure: pings/s and spawns/s with and without -audit on');
+  const overhead = await measureAuditOverhead({ log });
+  log('the components');
+  const res = await measureAuditComponents({ log });
+  const all = {
+    date: new Date().toISOString(),
+    commit: gitHead(),
+    durationSeconds: (Date.now() - started) / 1000,
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    loadavgBefore: load,
+    loadavgAfter: os.loadavg(),
+    overhead,
+    components: res,
+  };
+  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
   else {
     const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
+    const o = overhead;
+    console.log(`load ${load.map((x) => x.toFixed(1)).join(' ')} → ${all.loadavgAfter.map((x) => x.toFixed(1)).join(' ')} on ${all.cpus} cpus`);
     console.log(
-      `load ${res.loadavgBefore.map((x) => x.toFixed(1)).join(' ')} → ${res.loadavgAfter.map((x) => x.toFixed(1)).join(' ')} on ${res.cpus} cpus`,
+      `pings/s: off ${f(o.pingsOff, 0)}, on ${f(o.pingsOn, 0)} (${f(o.pingRatio, 3)}×, target ≥ 0.9×); spawns/s: off ${f(o.spawnsOff, 0)}, on ${f(o.spawnsOn, 0)} (${f(o.spawnRatio, 3)}×)`,
+    );
+    console.log(
+      `per ping record: ${f(o.recordMainUs, 2)} µs CPU on the main thread, ${f(o.recordAllUs, 2)} µs in all threads (a ping costs ${f(o.pingMainUsOff, 2)} / ${f(o.pingAllUsOff, 2)} µs without the audit); ${f(o.bytesPerPingRecord, 0)} bytes`,
     );
     console.log(
       `a spawn record: its text ${f(res.encode.textUs, 2)} µs (request path), its line and hash ${f(res.encode.lineUs, 2)} µs (writer thread); ${f(res.encode.bytesPerRecord, 0)} bytes`,
@@ -431,5 +456,24 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
         `${res.peer.connections} connections looked up in ${res.peer.ssRunsForThem} ss runs, median ${f(res.peer.lookupWallMsMedian)} ms each, ${res.peer.lookupsFound} found`,
     );
     console.log(`verify ${f(res.read.verifyRecordsPerSecond, 0)} records/s; tail ${f(res.read.tailRecordsPerSecond, 0)} records/s`);
+  }
+  if (process.argv.includes('--write')) {
+    const outDir = process.env.BENCH_OUT ?? path.join(ROOT, 'bench');
+    writeFileSync(path.join(outDir, 'audit.json'), `${JSON.stringify(all, null, 2)}\n`);
+    if (existsSync(path.join(outDir, 'results.json'))) {
+      execFileSync(process.execPath, [path.join(ROOT, 'bench/run.mjs'), '--render'], {
+        env: { ...process.env, BENCH_OUT: outDir },
+        stdio: 'inherit',
+      });
+      log(`wrote ${path.join(outDir, 'audit.json')} and rendered RESULTS.md with the audit section`);
+    } else log(`wrote ${path.join(outDir, 'audit.json')}; no results.json there, so RESULTS.md was not rendered (run \`npm run bench\` first)`);
+  }
+}
+
+function gitHead() {
+  try {
+    return execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
   }
 }
