@@ -189,6 +189,8 @@ export async function measureAuditOverhead({
 // One connection's peer: it lives as long as the connection, and its JSON is made once.
 const PEER_JSON = JSON.stringify({ comm: 'node', kind: 'unix', pid: 4242, startTime: '123456', uid: 1000 });
 const CALLER = Object.freeze({ driver: 'ci', identity: 'alice@example.com', runId: 'job_948f93' });
+// What the request side adds to a record's text: its log and time (the writer thread adds seq and prev).
+const CHAIN = Object.freeze({ log: 'a'.repeat(32), ts: '2025-06-01T12:00:00.123Z' });
 
 function facts(i) {
   return {
@@ -210,10 +212,10 @@ function facts(i) {
 /** 1a. The request path's part: a spawn record's text; 1b. the writer thread's: its line, hashed. */
 function encodeCost(n) {
   const scrubber = new Scrubber(['tok-0123456789abcdef']);
-  const texts = Array.from({ length: 1000 }, (_, i) => requestText(facts(i), scrubber, PEER_JSON, '7'));
+  const texts = Array.from({ length: 1000 }, (_, i) => requestText(facts(i), scrubber, PEER_JSON, '7', CHAIN));
   let t0 = performance.now();
   let chars = 0;
-  for (let i = 0; i < n; i++) chars += requestText(facts(i), scrubber, PEER_JSON, '7').length;
+  for (let i = 0; i < n; i++) chars += requestText(facts(i), scrubber, PEER_JSON, '7', CHAIN).length;
   const textUs = ((performance.now() - t0) * 1000) / n;
   const frames = texts.map((t) => Buffer.from(t));
   const assembler = new LineAssembler();
@@ -222,9 +224,9 @@ function encodeCost(n) {
   t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const f = frames[i % frames.length];
-    const { line, hash } = assembler.assemble(f, 0, f.length, { seq: i + 1, ts: '2025-06-01T12:00:00.123Z', log: 'a'.repeat(32), prev });
-    prev = hash;
-    bytes += line.length;
+    const out = assembler.assemble(f, 0, f.length, i + 1, prev);
+    prev = out.hash;
+    bytes += out.bytes;
   }
   const lineUs = ((performance.now() - t0) * 1000) / n;
   return { textUs, lineUs, bytesPerRecord: bytes / n, charsPerText: chars / n };
@@ -236,13 +238,13 @@ async function writerRate(n, maxBytes) {
   try {
     const w = await AuditWriter.open({ path: path.join(dir, 'audit.jsonl'), version: 'bench', log: silentLogger, maxBytes, keep: 5 });
     const scrubber = new Scrubber([]);
-    const frames = Array.from({ length: 1000 }, (_, i) => Buffer.from(requestText(facts(i), scrubber, PEER_JSON, '7')));
+    const frames = Array.from({ length: 1000 }, (_, i) => Buffer.from(requestText(facts(i), scrubber, PEER_JSON, '7', CHAIN)));
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < n; ) {
       for (let k = 0; k < 100; k++, i++) {
         const f = frames[i % frames.length];
-        w.appendFrame(Date.now(), f, 0, f.length);
+        w.appendFrame(f, 0, f.length);
       }
       await w.flushed();
     }
@@ -369,8 +371,8 @@ async function readRates(n) {
     const scrubber = new Scrubber([]);
     for (let i = 0; i < n; ) {
       for (let k = 0; k < 1000; k++, i++) {
-        const f = Buffer.from(requestText(facts(i), scrubber, PEER_JSON, '7'));
-        w.appendFrame(Date.now(), f, 0, f.length);
+        const f = Buffer.from(requestText(facts(i), scrubber, PEER_JSON, '7', CHAIN));
+        w.appendFrame(f, 0, f.length);
       }
       await w.flushed();
     }
