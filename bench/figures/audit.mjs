@@ -11,7 +11,8 @@
  *
  * `npm run bench:audit` (= `node bench/figures/audit.mjs --write`) measures both, prints them, writes audit.json
  * beside results.json (BENCH_OUT, default bench/) and re-renders RESULTS.md, whose audit section
- * (bench/lib/audit-render.mjs) is made from it; `--json` prints the results instead. The components:
+ * (bench/lib/audit-render.mjs) is made from it; `--json` prints the results instead; `--components` measures only the components, keeping the last figure. The
+ * components:
  * 1. building a request record's text on the request path, and the writer's rate to disk (records/s), with and
  *    without frequent rotation;
  * 2. the recorder as the RPC layer calls it (admit + record), per thread;
@@ -238,7 +239,8 @@ async function writerRate(n, maxBytes) {
   try {
     const w = await AuditWriter.open({ path: path.join(dir, 'audit.jsonl'), version: 'bench', log: silentLogger, maxBytes, keep: 5 });
     const scrubber = new Scrubber([]);
-    const frames = Array.from({ length: 1000 }, (_, i) => Buffer.from(requestText(facts(i), scrubber, PEER_JSON, '7', CHAIN)));
+    const chain = { ...CHAIN, log: w.stats().head.log };
+    const frames = Array.from({ length: 1000 }, (_, i) => Buffer.from(requestText(facts(i), scrubber, PEER_JSON, '7', chain)));
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < n; ) {
@@ -369,9 +371,11 @@ async function readRates(n) {
   try {
     const w = await AuditWriter.open({ path: file, version: 'bench', log: silentLogger, maxBytes: 8 << 20, keep: 50 });
     const scrubber = new Scrubber([]);
+    // The records must name the writer's log, or the verifier reports each as another log's.
+    const chain = { ...CHAIN, log: w.stats().head.log };
     for (let i = 0; i < n; ) {
       for (let k = 0; k < 1000; k++, i++) {
-        const f = Buffer.from(requestText(facts(i), scrubber, PEER_JSON, '7', CHAIN));
+        const f = Buffer.from(requestText(facts(i), scrubber, PEER_JSON, '7', chain));
         w.appendFrame(f, 0, f.length);
       }
       await w.flushed();
@@ -379,6 +383,7 @@ async function readRates(n) {
     await w.close();
     let t0 = performance.now();
     const report = await verifyLog(file);
+    if (!report.ok) throw new Error(`the bench's own log does not verify: ${JSON.stringify(report.findings.slice(0, 3))}`);
     const verifyPerSecond = (report.records / (performance.now() - t0)) * 1000;
     t0 = performance.now();
     let seen = 0;
@@ -414,23 +419,28 @@ export async function measureAuditComponents({ runs = 5, records = 20_000, log =
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const log = (line) => process.stderr.write(`${line}\n`);
+  const outDir = process.env.BENCH_OUT ?? path.join(ROOT, 'bench');
   const started = Date.now();
   const load = os.loadavg();
-  log('the audit figure: pings/s and spawns/s with and without -audit on');
-  const overhead = await measureAuditOverhead({ log });
+  // --components: measure only the components, keeping the figure of the last audit.json (which must exist).
+  const onlyComponents = process.argv.includes('--components');
+  const previous = onlyComponents ? JSON.parse(readFileSync(path.join(outDir, 'audit.json'), 'utf8')) : undefined;
+  if (!onlyComponents) log('the audit figure: pings/s and spawns/s with and without -audit on');
+  const overhead = previous ? previous.overhead : await measureAuditOverhead({ log });
   log('the components');
   const res = await measureAuditComponents({ log });
   const all = {
-    date: new Date().toISOString(),
+    date: previous ? previous.date : new Date().toISOString(),
     commit: gitHead(),
-    durationSeconds: (Date.now() - started) / 1000,
+    durationSeconds: previous ? previous.durationSeconds : (Date.now() - started) / 1000,
     cpus: os.cpus().length,
     cpu: os.cpus()[0]?.model ?? 'unknown',
     node: process.version,
-    loadavgBefore: load,
-    loadavgAfter: os.loadavg(),
+    loadavgBefore: previous ? previous.loadavgBefore : load,
+    loadavgAfter: previous ? previous.loadavgAfter : os.loadavg(),
     overhead,
     components: res,
+    ...(previous ? { componentsDate: new Date().toISOString(), componentsLoadavg: [load, os.loadavg()] } : {}),
   };
   if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
   else {
@@ -460,7 +470,6 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     console.log(`verify ${f(res.read.verifyRecordsPerSecond, 0)} records/s; tail ${f(res.read.tailRecordsPerSecond, 0)} records/s`);
   }
   if (process.argv.includes('--write')) {
-    const outDir = process.env.BENCH_OUT ?? path.join(ROOT, 'bench');
     writeFileSync(path.join(outDir, 'audit.json'), `${JSON.stringify(all, null, 2)}\n`);
     if (existsSync(path.join(outDir, 'results.json'))) {
       execFileSync(process.execPath, [path.join(ROOT, 'bench/run.mjs'), '--render'], {
