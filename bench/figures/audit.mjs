@@ -426,10 +426,13 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const onlyComponents = process.argv.includes('--components');
   const previous = onlyComponents ? JSON.parse(readFileSync(path.join(outDir, 'audit.json'), 'utf8')) : undefined;
   if (!onlyComponents) log('the audit figure: pings/s and spawns/s with and without -audit on');
-  const overhead = previous ? previous.overhead : await measureAuditOverhead({ log });
+  // BENCH_SMOKE=1: tiny sizes, only to prove the machinery (test/bench/audit-smoke.test.ts); the numbers mean nothing.
+  const smoke = process.env.BENCH_SMOKE === '1';
+  const overhead = previous ? previous.overhead : await measureAuditOverhead({ log, ...(smoke ? { runs: 1, pings: 2000, spawns: 8 } : {}) });
   log('the components');
-  const res = await measureAuditComponents({ log });
+  const res = await measureAuditComponents({ log, ...(smoke ? { runs: 1, records: 2000 } : {}) });
   const all = {
+    mode: smoke ? 'smoke' : 'full',
     date: previous ? previous.date : new Date().toISOString(),
     commit: gitHead(),
     durationSeconds: previous ? previous.durationSeconds : (Date.now() - started) / 1000,
