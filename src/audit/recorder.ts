@@ -41,6 +41,7 @@ import type { Logger } from '../log/logger.js';
 import type { KilledBy } from '../protocol/messages.js';
 import { isPlainObject, member, type NumberLiterals } from '../server/rpc/request.js';
 import type { Caller } from './caller.js';
+import { type AdoptedExit, exitKey, findRecordedExits, MAX_ADOPTED_SCAN_BYTES } from './adopted.js';
 import { canonicalJson, cutString } from './canonical.js';
 import type { AuditServeOptions } from './cli.js';
 import { type PeerResolverOptions, UnixPeerResolver, webSocketPeer } from './peer.js';
@@ -212,11 +213,20 @@ export class AuditRecorder {
     return new AuditConnection(this, conn, 'ws', webSocketPeer(peer.request));
   }
 
-  /** A child's exit (its exit frame). Never refused: it reports what already happened. */
-  exit(e: Omit<ExitEntry, 'kind'>): void {
+  /**
+   * A child's exit (its exit frame). Never refused: it reports what already happened. Between `holdExits()` and
+   * `settleAdopted()` exits are held: those are the adopted processes' (the keeper's journals read to their ends),
+   * which the previous daemon may have recorded already. `startedAt` (epoch ms) bounds the search for that record.
+   */
+  exit(e: Omit<ExitEntry, 'kind'>, startedAt = 0): void {
+    const processId = cutString(this.#scrubber.scrub(e.processId), MAX_NAME_BYTES);
+    if (this.#adopted !== undefined) {
+      this.#adopted.push({ e, exit: { processId, pid: e.pid, startedAt } });
+      return;
+    }
     const entry: ExitEntry = {
       kind: 'exit',
-      processId: cutString(this.#scrubber.scrub(e.processId), MAX_NAME_BYTES),
+      processId,
       pid: e.pid,
       exitCode: e.exitCode,
       signal: e.signal,
@@ -235,6 +245,47 @@ export class AuditRecorder {
       held.exits.push({ at, make });
       this.#held++;
     } else this.inOrder(undefined, at, make);
+  }
+
+  /** Exits seen between holdExits() and settleAdopted(); undefined otherwise. */
+  #adopted: { e: Omit<ExitEntry, 'kind'>; exit: AdoptedExit }[] | undefined;
+
+  /** Before the supervisor adopts the keeper's processes: their exits wait for settleAdopted(). */
+  holdExits(): void {
+    this.#adopted ??= [];
+  }
+
+  /**
+   * Once the supervisor has adopted the keeper's processes: the exits seen meanwhile are recorded, except those the
+   * log already holds (the previous daemon saw them: adopted.ts). Exits after this are recorded as they come.
+   */
+  async settleAdopted(): Promise<void> {
+    const held = this.#adopted;
+    if (held === undefined) return;
+    let found = new Set<string>();
+    if (held.length > 0) {
+      try {
+        const scan = await findRecordedExits(
+          this.path,
+          held.map((h) => h.exit),
+        );
+        found = scan.found;
+        if (scan.cut) {
+          this.#log.warn(
+            'Audit',
+            `looked for the exits of adopted processes in the last ${MAX_ADOPTED_SCAN_BYTES} bytes of the log only; those not found there are recorded, perhaps again`,
+          );
+        }
+      } catch (err) {
+        this.#log.warn(
+          'Audit',
+          `could not read the log for the exits of adopted processes (${(err as Error).message}); recording them, perhaps again`,
+        );
+      }
+    }
+    this.#adopted = undefined;
+    for (const h of held) if (!found.has(exitKey(h.exit.processId, h.exit.pid))) this.exit(h.e);
+    if (found.size > 0) this.#log.info('Audit', `${found.size} exit(s) of adopted processes are in the log already (the previous daemon's records)`);
   }
 
   /** Process ids of spawn requests in progress, and the exits that wait for their records. */
@@ -281,6 +332,10 @@ export class AuditRecorder {
    */
   close(reason = 'shutdown'): Promise<void> {
     this.#closing ??= (async () => {
+      // A start cut short before the adoption settled: its exits are recorded as they are.
+      const held = this.#adopted;
+      this.#adopted = undefined;
+      for (const h of held ?? []) this.exit(h.e);
       // Exits still waiting for a spawn's record (a spawn cut short by the shutdown) are written anyway.
       for (const id of [...this.#spawning.keys()]) {
         const s = this.#spawning.get(id)!;
@@ -544,6 +599,8 @@ export interface ExitedProcess {
   readonly pid: number;
   /** Epoch milliseconds of the start. */
   readonly startedAt: number;
+  /** Epoch milliseconds of the reap (an adopted process may have exited before this daemon started). */
+  readonly exitedAt: number | undefined;
   readonly exitFrame: { readonly exitCode: number; readonly signal?: string; readonly killedBy?: KilledBy | undefined } | undefined;
   readonly stdoutBytes: number;
   readonly stderrBytes: number;
@@ -553,16 +610,19 @@ export function exitObserver(audit: AuditRecorder): { exited(proc: ExitedProcess
   return {
     exited(proc) {
       const frame = proc.exitFrame;
-      audit.exit({
-        processId: proc.id,
-        pid: proc.pid,
-        exitCode: frame?.exitCode ?? -1,
-        signal: frame?.signal ?? null,
-        killedBy: frame?.killedBy ?? null,
-        ms: Date.now() - proc.startedAt,
-        stdoutBytes: proc.stdoutBytes,
-        stderrBytes: proc.stderrBytes,
-      });
+      audit.exit(
+        {
+          processId: proc.id,
+          pid: proc.pid,
+          exitCode: frame?.exitCode ?? -1,
+          signal: frame?.signal ?? null,
+          killedBy: frame?.killedBy ?? null,
+          ms: (proc.exitedAt ?? Date.now()) - proc.startedAt,
+          stdoutBytes: proc.stdoutBytes,
+          stderrBytes: proc.stderrBytes,
+        },
+        proc.startedAt,
+      );
     },
   };
 }
