@@ -199,7 +199,11 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       ? new metricsModule.Metrics({ supervisor, openConnections: () => server?.connectionCount ?? 0, audit: () => audit?.stats() })
       : undefined;
     if (metrics) supervisor.addObserver(metrics);
-    if (audit) supervisor.addObserver(exitObserver(audit));
+    if (audit) {
+      supervisor.addObserver(exitObserver(audit));
+      // Until the adoption below settles: the previous daemon may have recorded the adopted processes' exits.
+      audit.holdExits();
+    }
     const replayBytes = () => supervisor.budget.used;
     const publicInfo = (): PublicInfo => ({
       version: BUILD.version,
@@ -220,6 +224,8 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     const reaped = await reapOrphans(runDir, log);
     if (reaped > 0) log.info('daemon', `reaped ${reaped} orphaned child process(es) of dead keepers`);
     const adopted = await supervisor.attach(keeperLink, hello.processes);
+    // The adopted processes' exits the previous daemon recorded are not recorded again (src/audit/adopted.ts).
+    await audit?.settleAdopted();
     if (adopted > 0) {
       const live = supervisor.liveCount;
       log.info('daemon', `adopted ${adopted} process(es) from the keeper (pid ${keeperLink.keeperPid}): ${live} running, ${adopted - live} exited`);
