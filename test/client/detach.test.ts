@@ -80,4 +80,57 @@ describe('detach() then attach() on the same client', () => {
     expect(trailerAt).toBe(written);
     expect(patternMismatch(all.subarray(0, trailerAt), written)).toBeUndefined();
   });
+
+  it('reports only what the daemon evicted when the frames after fromSeq are gone, and delivers all it holds', async () => {
+    // 32 KiB frames about every millisecond: the 16 MiB replay buffer turns over in about half a second.
+    const first = client.spawn({ ...fixture('pattern-echo', String(32 * 1024)) });
+    type Item = { seq: number; data?: Buffer; toSeq?: number };
+    const items: Item[] = [];
+    const follow = (h: ProcessHandle) => {
+      h.on('stdout', (data, seq) => items.push({ seq, data }));
+      h.on('gap', (g) => items.push({ seq: g.fromSeq, toSeq: g.toSeq }));
+    };
+    follow(first);
+    await first.ready;
+    await until(() => first.lastSeq > 10, 10_000, 'output before detaching');
+    const at = first.lastSeq;
+    first.detach();
+    // Still running (the connection still receives its frames), and the frames after `at` evicted.
+    const listed = async () => (await client.list()).processes.find((p) => p.id === first.id)!;
+    await until(async () => (await listed()).firstSeq > at + 1, 30_000, 'the frames after the detach to be evicted');
+    const h = client.attach(first.id, { fromSeq: at });
+    follow(h);
+    await h.ready;
+    // What the daemon holds now (it may have evicted more since the reattach, never less).
+    const heldFrom = (await listed()).firstSeq;
+    await h.end();
+    const exit = await h.exited;
+    expect(exit.exitCode).toBe(0);
+
+    // Gaps only for evicted frames: the first one right after `at`, none reaching a frame still held.
+    expect(exit.gaps.length).toBeGreaterThan(0);
+    expect(exit.gaps[0]!.fromSeq).toBe(at + 1);
+    for (const g of exit.gaps) expect(g.toSeq).toBeLessThan(heldFrom);
+    // Every seq exactly once, in order, as a frame or within a gap; the exit frame right after.
+    let next = 1;
+    for (const item of items) {
+      expect(item.seq).toBe(next);
+      next = (item.toSeq ?? item.seq) + 1;
+    }
+    expect(exit.seq).toBe(next);
+
+    // Before the first gap, the pattern from its start; after the last, the pattern up to its end, then the trailer.
+    const firstGap = items.findIndex((i) => i.toSeq !== undefined);
+    const lastGap = items.findLastIndex((i) => i.toSeq !== undefined);
+    const before = Buffer.concat(items.slice(0, firstGap).map((i) => i.data!));
+    expect(patternMismatch(before, before.length)).toBeUndefined();
+    const after = Buffer.concat(items.slice(lastGap + 1).map((i) => i.data!));
+    const trailerAt = after.lastIndexOf('\nSTDIN ');
+    const m = /^\nSTDIN 0 [0-9a-f]{64}\nPATTERN (\d+)\n$/.exec(after.subarray(trailerAt).toString());
+    expect(m).not.toBeNull();
+    const written = Number(m![1]);
+    // Each byte after the last gap in its place: the pattern up to its end.
+    expect(trailerAt).toBeGreaterThan(0);
+    expect(patternMismatch(after.subarray(0, trailerAt), trailerAt, written - trailerAt)).toBeUndefined();
+  });
 });
