@@ -6,7 +6,7 @@
  * once and in order, across every detach and attach, and no gap.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Client, connect, type GapInfo, type ProcessHandle } from '../../src/client/index.js';
+import { type Client, connect, type GapInfo, type ObserverHandle, type ProcessHandle } from '../../src/client/index.js';
 import { Daemon, fixture, sleep, until } from '../helpers/daemon.js';
 import { patternMismatch } from './util.js';
 
@@ -79,6 +79,53 @@ describe('detach() then attach() on the same client', () => {
     const written = Number(m![1]);
     expect(trailerAt).toBe(written);
     expect(patternMismatch(all.subarray(0, trailerAt), written)).toBeUndefined();
+  });
+
+  it('hands a process between a handle and observers on one client without a loss or a gap', async () => {
+    // detach() then observe(), unobserve() (not awaited) then observe() again, and at last unobserve() then attach():
+    // each new follower meets the frames of the previous one's subscription still in flight.
+    const first = client.spawn({ ...fixture('pattern-echo', '64') });
+    const chunks: Buffer[] = [];
+    const seqs: number[] = [];
+    const gaps: GapInfo[] = [];
+    client.on('gap', (g) => gaps.push(g));
+    const follow = (f: ProcessHandle | ObserverHandle) => {
+      f.on('stdout', (data, seq) => {
+        chunks.push(data);
+        seqs.push(seq);
+      });
+    };
+    follow(first);
+    await first.ready;
+    await until(() => first.lastSeq > 5, 10_000, 'output before detaching');
+    first.detach();
+    let last = first.lastSeq;
+    for (let i = 0; i < CYCLES / 2; i++) {
+      await sleep(10 + ((i * 37) % 60));
+      const o = client.observe(first.id, { fromSeq: last });
+      follow(o);
+      await o.ready;
+      await until(() => o.lastSeq > last + 5, 10_000, 'output while observing');
+      last = o.lastSeq;
+      void o.unobserve();
+      expect(gaps).toEqual([]);
+    }
+    const h = client.attach(first.id, { fromSeq: last });
+    follow(h);
+    await h.ready;
+    await h.end();
+    const exit = await h.exited;
+    expect(exit.exitCode).toBe(0);
+    expect(gaps).toEqual([]);
+    const bad = seqs.findIndex((s, k) => s !== k + 1);
+    expect(bad === -1 ? undefined : `seq ${seqs[bad]} at position ${bad}`).toBeUndefined();
+    expect(exit.seq).toBe(seqs.length + 1);
+    const all = Buffer.concat(chunks);
+    const trailerAt = all.lastIndexOf('\nSTDIN ');
+    const m = /^\nSTDIN 0 [0-9a-f]{64}\nPATTERN (\d+)\n$/.exec(all.subarray(trailerAt).toString());
+    expect(m).not.toBeNull();
+    expect(trailerAt).toBe(Number(m![1]));
+    expect(patternMismatch(all.subarray(0, trailerAt), trailerAt)).toBeUndefined();
   });
 
   it('reports only what the daemon evicted when the frames after fromSeq are gone, and delivers all it holds', async () => {
