@@ -163,6 +163,12 @@ export class Client extends EventEmitter<ClientEvents> {
   #queue: Queued[] = [];
   readonly #handles = new Map<string, ProcessHandle>();
   readonly #observers = new Map<string, ObserverHandle>();
+  /**
+   * Process ids whose frames may still arrive on connection `gen` though no follower asks for them: a handle was
+   * detached (the connection stays the owner: nothing is said on the wire), or an observer ended before its
+   * `process.unobserve` was answered. Cleared when the connection goes, and per id at the process's exit frame.
+   */
+  readonly #strays = new Map<string, number>();
   #nextId = 1;
   #closed = false;
   #reconnecting = false;
@@ -201,11 +207,13 @@ export class Client extends EventEmitter<ClientEvents> {
       sendOn: (gen, method, params, done) => this.#sendOn(gen, method, params, done),
       request: <T>(method: string, params: object, idempotent = false) => this.#request<T>(method, params, idempotent),
       queuedBytes: (delta) => this.#onQueuedBytes(delta),
-      release: (handle) => {
+      release: (handle, followedOn) => {
         if (this.#handles.get(handle.id) === handle) this.#handles.delete(handle.id);
         if (this.#observers.get(handle.id) === handle) this.#observers.delete(handle.id);
+        if (followedOn !== undefined && followedOn === this.#gen && this.#channel !== undefined) this.#strays.set(handle.id, followedOn);
         this.#updateRef();
       },
+      strayFrames: (id, gen) => this.#strays.get(id) === gen,
       report: (event, payload) => {
         if (event === 'gap') this.emit('gap', payload as GapInfo);
         else this.emit('lost', payload as ProcessLostError);
@@ -422,6 +430,8 @@ export class Client extends EventEmitter<ClientEvents> {
     if (gen !== this.#gen) return;
     switch (msg.kind) {
       case 'frame':
+        // Nothing follows a process's exit frame, on any subscription.
+        if (msg.stream === 'exit') this.#strays.delete(msg.processId);
         this.#handles.get(msg.processId)?.deliver(msg);
         this.#observers.get(msg.processId)?.deliver(msg);
         return;
@@ -450,6 +460,7 @@ export class Client extends EventEmitter<ClientEvents> {
   #onClose(gen: number, error: Error | undefined): void {
     if (gen !== this.#gen) return;
     this.#channel = undefined;
+    this.#strays.clear();
     const wasLive = this.#live !== undefined;
     this.#live = undefined;
     for (const h of this.#handles.values()) h.channelDown();
@@ -644,6 +655,7 @@ export class Client extends EventEmitter<ClientEvents> {
     this.#channel = undefined;
     this.#live = undefined;
     this.#gen++;
+    this.#strays.clear();
     const inflight = [...this.#inflight.values()];
     this.#inflight.clear();
     for (const p of inflight) p.done(closedError, undefined);

@@ -46,6 +46,16 @@ export class ObserverHandle extends EventEmitter<ObserverEvents> {
   #exitInfo: ExitInfo | undefined;
   /** An observe is in flight: the frames arriving are its replay. */
   #replaying = false;
+  /**
+   * The observe was sent on a connection that may still carry frames of an earlier subscription to this id: an
+   * observation whose unobserve was not answered yet (its frames precede this observe's replay), or a handle
+   * detached on this client, which leaves the connection the owner for good (its frames go on beside this
+   * observation's, each frame coming twice, and under backpressure the owner's may run ahead). A frame ahead of the
+   * next seq expected is then taken for theirs and dropped: this observation writes it in its turn, because an
+   * observer's stream never jumps silently (the daemon writes a gap notice from the next seq, or a screen, first;
+   * both are taken). Gap notices ahead of the next seq, before the reply, are an earlier observation's.
+   */
+  #stray = false;
 
   /** @internal Created by Client.observe. */
   constructor(host: HandleHost, id: string, fromSeq: number) {
@@ -127,6 +137,7 @@ export class ObserverHandle extends EventEmitter<ObserverEvents> {
     this.#state = 'observing';
     this.#gen = gen;
     this.#replaying = true;
+    this.#stray = this.#host.strayFrames(this.id, gen);
     return new Promise((resolve) => {
       this.#host.sendOn(gen, 'process.observe', { id: this.id, fromSeq: this.#out.lastSeq }, (err, result) => {
         resolve();
@@ -164,6 +175,7 @@ export class ObserverHandle extends EventEmitter<ObserverEvents> {
   /** @internal */
   deliver(frame: IncomingFrame): void {
     if (this.#state === 'done') return;
+    if (this.#stray && this.#out.isAhead(frame)) return;
     const exit = this.#out.deliver(frame, this.#replaying);
     if (exit === undefined) return;
     this.#exitInfo = exit;
@@ -175,6 +187,7 @@ export class ObserverHandle extends EventEmitter<ObserverEvents> {
 
   /** @internal */
   gapNotice(gap: IncomingGap): void {
+    if (this.#replaying && this.#stray && gap.fromSeq > this.#out.lastSeq + 1) return;
     if (this.#state !== 'done') this.#out.gapNotice(gap.fromSeq, gap.toSeq);
   }
 
@@ -185,8 +198,10 @@ export class ObserverHandle extends EventEmitter<ObserverEvents> {
 
   #finish(err: Error, asLost: boolean): void {
     if (this.#state === 'done') return;
+    // The observation goes on on the daemon until its unobserve is answered (or the connection closes).
+    const following = this.#state === 'observing';
     this.#state = 'done';
-    this.#host.release(this);
+    this.#host.release(this, following ? this.#gen : undefined);
     this.#out.fail(err);
     this.#rejectReady(err);
     this.#rejectExit(err);

@@ -172,6 +172,18 @@ export class OutputReader {
     return undefined;
   }
 
+  /** Whether taking `frame` now would report a gap: it lies beyond the next seq expected (a screen never does). */
+  isAhead(frame: IncomingFrame): boolean {
+    return frame.stream !== 'screen' && frame.seq > this.#lastSeq + 1;
+  }
+
+  /** Every frame up to `seq` is gone for good (a reattach's `firstSeq` is above it): report what was not seen yet. */
+  skipTo(seq: number): void {
+    if (this.#ended || seq <= this.#lastSeq) return;
+    this.#gap(this.#lastSeq + 1, seq);
+    this.#lastSeq = seq;
+  }
+
   /** The daemon says seqs `fromSeq`..`toSeq` are gone (an observer fell behind): report what was not seen yet. */
   gapNotice(fromSeq: number, toSeq: number): void {
     if (this.#ended || toSeq <= this.#lastSeq) return;

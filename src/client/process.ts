@@ -28,8 +28,17 @@ export interface HandleHost {
   request<T>(method: string, params: object, idempotent?: boolean): Promise<T>;
   /** Bytes held by output queues being iterated changed by `delta`. */
   queuedBytes(delta: number): void;
-  /** The handle is finished: stop routing frames to it and stop resyncing it. */
-  release(handle: { readonly id: string }): void;
+  /**
+   * The handle is finished: stop routing frames to it and stop resyncing it. `followedOn`: the connection on which
+   * it had asked for the process's frames (a spawn, reattach or observe) and may still be sent them, because
+   * nothing ended that subscription on the daemon (a detach is not said on the wire).
+   */
+  release(handle: { readonly id: string }, followedOn?: number): void;
+  /**
+   * Whether frames of process `id` from an earlier follower's subscription may still arrive on connection `gen`:
+   * they precede the replay of a reattach or observe sent now, and are not part of it.
+   */
+  strayFrames(id: string, gen: number): boolean;
   /** Forwards a handle event to the client's listeners. */
   report(event: 'gap' | 'lost', payload: GapInfo | ProcessLostError): void;
 }
@@ -288,6 +297,7 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
   /** @internal A frame for this process, from whatever connection is current. */
   deliver(frame: IncomingFrame): void {
     if (this.#state === 'done') return;
+    if (this.#stray && this.#isStray(frame)) return;
     // Frames before a reattach's reply are its replay (a spawn has none).
     const exit = this.#out.deliver(frame, this.#state === 'attaching');
     if (exit === undefined) return;
@@ -337,6 +347,7 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
   #sendSpawn(gen: number): Promise<void> {
     this.#state = 'spawning';
     this.#gen = gen;
+    this.#stray = this.#host.strayFrames(this.id, gen);
     return new Promise((resolve) => {
       this.#host.sendOn(gen, 'process.spawn', this.#spawn!, (err, result) => {
         resolve();
@@ -357,11 +368,22 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
     });
   }
 
-  /** `fromSeq` undefined: the first attach of `attach(id, {screen: true})`, which asks for the screen as it is. */
-  #reattach(gen: number, fromSeq: number | undefined, recovering: boolean): Promise<void> {
+  /**
+   * `fromSeq` undefined: the first attach of `attach(id, {screen: true})`, which asks for the screen as it is.
+   * `strayAbove`: frames of an earlier subscription on this connection may arrive before the replay, all with seqs
+   * above this (see #isStray); undefined when none can.
+   */
+  #reattach(
+    gen: number,
+    fromSeq: number | undefined,
+    recovering: boolean,
+    strayAbove = this.#host.strayFrames(this.id, gen) ? 0 : undefined,
+  ): Promise<void> {
     this.#state = 'attaching';
     this.#recovering = recovering;
     this.#gen = gen;
+    this.#stray = strayAbove !== undefined;
+    this.#strayAbove = strayAbove ?? 0;
     const from = fromSeq === undefined ? { screen: true } : { fromSeq };
     // (The pid is always asked for: see #identity.)
     const params = { id: this.id, ...from, wantPid: true };
@@ -399,6 +421,17 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
           );
           return resolve();
         }
+        if (this.#stray && this.#state === 'attaching' && r.lastSeq > this.#out.lastSeq) {
+          // Frames up to lastSeq preceded this reply, yet some were not taken: the replay began above the next seq
+          // expected (everything before firstSeq was evicted) and its frames were taken for stray ones. What lies
+          // before firstSeq is gone for good (a gap); the rest is asked for again. Until that replay, this
+          // connection is written only this reattach's live frames, all above lastSeq: the next replay's frames up
+          // to lastSeq are told apart from them, jump or not, so the next round ends it unless more than the
+          // whole replay buffer (16 MiB) is evicted during one round trip.
+          this.#out.skipTo(r.firstSeq - 1);
+          void this.#reattach(gen, this.#out.lastSeq, false, r.lastSeq).then(resolve);
+          return;
+        }
         // Once answered, the screen was given (or every frame was): later reattaches resume from the last seq.
         this.#screenFirst = false;
         if (this.#resolvedOnce) this.emit('reattach', r);
@@ -417,6 +450,26 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
 
   /** The reattach in flight is looking for a spawn whose outcome is unknown (not following a known process). */
   #recovering = false;
+  /**
+   * The spawn or reattach in flight was sent on a connection that may still carry frames of an earlier subscription
+   * to this id (a handle detached on this client, or an observation ended): those precede the request's own frames.
+   */
+  #stray = false;
+  /** While #stray: frames with seqs at or below this are the reattach's own (see #reattach's second round). */
+  #strayAbove = 0;
+
+  /**
+   * A frame to drop because it is not the request's own. The daemon writes a spawn's reply before any frame of its
+   * process, so while a spawn is unanswered every frame is an earlier one's (the process it replaced). A reattach's
+   * replay (everything up to its reply) begins at the first seq after `fromSeq` it still holds, after any frame
+   * the earlier subscription was written: a frame beyond the next seq expected, before the reply, is either the
+   * earlier subscription's (its replay resends it) or the replay beginning past an eviction, which the reply shows
+   * (see #reattach). Frames up to the next seq expected are taken: whoever sent them, they are the frames expected.
+   */
+  #isStray(frame: IncomingFrame): boolean {
+    if (this.#state === 'spawning') return true;
+    return this.#state === 'attaching' && frame.seq > this.#strayAbove && this.#out.isAhead(frame);
+  }
   /** attach(id, {screen: true}) not yet answered: ask for the screen, not the frames from a seq. */
   #screenFirst: boolean;
 
@@ -438,8 +491,10 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
 
   #finish(err: Error, asLost: boolean): void {
     if (this.#state === 'done') return;
+    // Unless its exit ended it, a subscription the daemon gave this connection goes on after the handle does.
+    const following = this.#state === 'spawning' || this.#state === 'attaching' || this.#state === 'attached';
     this.#state = 'done';
-    this.#host.release(this);
+    this.#host.release(this, following ? this.#gen : undefined);
     this.#stdin.fail(err);
     this.#out.fail(err);
     this.#rejectReady(err);
