@@ -99,7 +99,7 @@ export async function wsUrlOf(daemon) {
 export async function measureThroughput(o) {
   const dir = tempDir('clb-tp-');
   const child = catChild(dir, o.total);
-  const daemon = await startDaemon({ args: ['-ws-addr', '127.0.0.1:0'], nodeArgs: process.env.BENCH_DAEMON_NODE_ARGS?.split(' ') });
+  const daemon = await startDaemon({ args: ['-ws-addr', '127.0.0.1:0'] });
   const wsUrl = await wsUrlOf(daemon);
   const samples = { relay: [] };
   const ratios = {};

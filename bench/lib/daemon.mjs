@@ -19,7 +19,9 @@ export function tempDir(prefix = 'clb-') {
 
 /**
  * @param {{ args?: string[], env?: Record<string,string>, nodeArgs?: string[], bin?: string }} [opts]
- *   nodeArgs go to node before the script (profiling: --cpu-prof).
+ *   nodeArgs go to node before the script (profiling: --cpu-prof); by default BENCH_DAEMON_NODE_ARGS (split on
+ *   spaces), so `BENCH_DAEMON_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' BENCH_ONLY=12 node bench/run.mjs`
+ *   profiles every daemon of a figure (each writes its profile when it exits).
  * @returns {Promise<Daemon>}
  */
 export async function startDaemon(opts = {}) {
@@ -32,7 +34,7 @@ export async function startDaemon(opts = {}) {
   const logFd = openSync(logPath, 'a', 0o600);
   const proc = spawn(
     process.execPath,
-    [...(opts.nodeArgs ?? []), opts.bin ?? BIN, '-serve', '-foreground', '-socket', socket, '-token-file', tokenFile, ...(opts.args ?? [])],
+    [...(opts.nodeArgs ?? process.env.BENCH_DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? []), opts.bin ?? BIN, '-serve', '-foreground', '-socket', socket, '-token-file', tokenFile, ...(opts.args ?? [])],
     {
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', logFd],
