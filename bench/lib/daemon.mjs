@@ -34,7 +34,17 @@ export async function startDaemon(opts = {}) {
   const logFd = openSync(logPath, 'a', 0o600);
   const proc = spawn(
     process.execPath,
-    [...(opts.nodeArgs ?? process.env.BENCH_DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? []), opts.bin ?? BIN, '-serve', '-foreground', '-socket', socket, '-token-file', tokenFile, ...(opts.args ?? [])],
+    [
+      ...(opts.nodeArgs ?? process.env.BENCH_DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      opts.bin ?? BIN,
+      '-serve',
+      '-foreground',
+      '-socket',
+      socket,
+      '-token-file',
+      tokenFile,
+      ...(opts.args ?? []),
+    ],
     {
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', logFd],
