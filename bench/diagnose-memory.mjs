@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Where the daemon's memory per process goes (the measured reason behind figures 6 and 15). Not part of
+ * Where the daemon's memory per process goes (the measured reason behind figures 6 and 18). Not part of
  * `npm run bench`: a diagnosis the lead re-runs on a new design.
  *
  *   npm run build && node bench/diagnose-memory.mjs idle 1000       N live `sleep 3600` children
@@ -12,7 +12,7 @@
  * full garbage collection through the inspector, reads process.memoryUsage() and /proc/<pid>/status (VmRSS, RssAnon),
  * and then takes a V8 heap snapshot (after: the snapshot's own native buffers stay in malloc's free lists, and the
  * processes spawned after the first one reuse them, so the RSS per process here can read lower than figure 6's or
- * 15's, which take no snapshot: those figures are the authority on RSS). The report is per process: RSS, V8 heap used, external memory, and the heap's growth
+ * 18's, which take no snapshot: those figures are the authority on RSS). The report is per process: RSS, V8 heap used, external memory, and the heap's growth
  * by object kind (the snapshot's node type and constructor or string name, self sizes summed), largest first. What is
  * in RSS but neither in the V8 heap nor external is native: libuv handles, Node's C++ wrap objects, malloc slack.
  */

@@ -29,6 +29,7 @@ import { measureReattach } from './figures/replay.mjs';
 import { measureRetainedMemory, measureRetainedSpawn, REPLAY_BUDGET } from './figures/retained.mjs';
 import { measureFirstSpawn, measureSpawnLatency, measureSpawnThroughput } from './figures/spawn.mjs';
 import { DIRECT_CHUNK_BYTES, measureStdin, STDIN_CHUNK_BYTES, windowFor } from './figures/stdin.mjs';
+import { measureTerminalMemory, measureTerminalReattach, measureTerminalThroughput } from './figures/terminal.mjs';
 import { measureThroughput } from './figures/throughput.mjs';
 import { ROOT } from './lib/daemon.mjs';
 import { peersSection } from './peers/render.mjs';
@@ -56,6 +57,9 @@ const SIZES = SMOKE
       retainedSpawn: { runs: 3, spawns: 10, processes: 20, each: MiB },
       retainedMemory: { runs: 3, processes: 20 },
       budget: { runs: 3, children: 8, each: 2 * MiB, budget: '8MiB' },
+      terminalThroughput: { runs: 3, total: 1 * MiB },
+      terminalReattach: { runs: 3, lines: 500, pastCap: 1 * MiB, capBytes: 256 * 1024 },
+      terminalMemory: { runs: 3, terminals: 10 },
     }
   : {
       throughput: { runs: 5, total: 256 * MiB },
@@ -74,6 +78,9 @@ const SIZES = SMOKE
       retainedSpawn: { runs: 3, spawns: 200, processes: 1000, each: MiB },
       retainedMemory: { runs: 3, processes: 1000 },
       budget: { runs: 3, children: 256, each: 16 * MiB, budget: '1GiB' },
+      terminalThroughput: { runs: 5, total: 32 * MiB },
+      terminalReattach: { runs: 3, lines: 10_000, pastCap: 24 * MiB },
+      terminalMemory: { runs: 3, terminals: 100 },
     };
 
 const WIRES = ['ndjson', 'msgpack', 'ws-binary', 'ws-text'];
@@ -315,12 +322,12 @@ const FIGURES = {
       },
     ],
   },
-  12: {
+  15: {
     title: 'CPU per MiB, many floods',
     measure: (log) => measureFloodCpu({ ...SIZES.floodCpu, log }),
     rows: (r) => [
       {
-        id: '12',
+        id: '15',
         figure: `daemon CPU per MiB delivered (MessagePack, one connection): ${fmt.mib(SIZES.floodCpu.total)} of random bytes from ${SIZES.floodCpu.children} children at once`,
         target: '≤ 2× one child',
         measured: `${r.manyCpuMsPerMiB.toFixed(2)} ms/MiB`,
@@ -331,7 +338,7 @@ const FIGURES = {
       },
     ],
   },
-  13: {
+  16: {
     title: 'ping beside many floods',
     measure: (log) => measureFloodPing({ ...SIZES.floodPing, log }),
     rows: (r) =>
@@ -339,7 +346,7 @@ const FIGURES = {
         ['oneConnection', 'on one connection'],
         ['ownConnections', `on ${SIZES.floodPing.children} connections`],
       ].map(([k, how]) => ({
-        id: '13',
+        id: '16',
         figure: `server.ping p99 on another connection while ${SIZES.floodPing.children} children flood ${how} (${SIZES.floodPing.pings} pings per round)`,
         target: '≤ 20 ms',
         measured: fmt.ms(r[k].p99),
@@ -349,12 +356,12 @@ const FIGURES = {
         note: `the floods meanwhile: ${r[k].floodMiBps.toFixed(0)} MiB/s decoded by their client; daemon RSS ${fmt.mib(r[k].rss)}`,
       })),
   },
-  14: {
+  17: {
     title: 'spawn with retained output',
     measure: (log) => measureRetainedSpawn({ ...SIZES.retainedSpawn, log }),
     rows: (r) => [
       {
-        id: '14',
+        id: '17',
         figure: `spawn → exit frame of \`true\`, p50, of a daemon holding ${SIZES.retainedSpawn.processes} exited processes with ${fmt.mib(SIZES.retainedSpawn.each)} of output each (${SIZES.retainedSpawn.spawns} per round)`,
         target: '≤ 1.2× the same daemon fresh',
         measured: fmt.ms(r.loadedP50),
@@ -365,12 +372,12 @@ const FIGURES = {
       },
     ],
   },
-  15: {
+  18: {
     title: 'retained process memory',
     measure: (log) => measureRetainedMemory({ ...SIZES.retainedMemory, log }),
     rows: (r) => [
       {
-        id: '15',
+        id: '18',
         figure: `daemon memory per retained exited process with no output (RSS growth over ${SIZES.retainedMemory.processes} spawns of \`true\`, per round)`,
         target: '≤ 10 KiB',
         measured: fmt.kib(r.perProcess),
@@ -380,14 +387,14 @@ const FIGURES = {
       },
     ],
   },
-  16: {
+  19: {
     title: 'replay budget, many streams',
     measure: (log) => measureBudget({ ...SIZES.budget, log }),
     rows: (r) => {
       const what = `${SIZES.budget.children} children writing ${fmt.mib(SIZES.budget.each)} each with no client, -replay-budget ${SIZES.budget.budget}`;
       return [
         {
-          id: '16',
+          id: '19',
           figure: `replay bytes the budget counts (server.info replayBytes, peak of samples every 20 ms): ${what}`,
           target: `≤ ${SIZES.budget.budget}`,
           measured: fmt.mib(r.peakReplay),
@@ -396,7 +403,7 @@ const FIGURES = {
           met: r.peakReplay <= r.budget,
         },
         {
-          id: '16',
+          id: '19',
           figure: `daemon peak RSS growth: ${what}`,
           // Figure 8's allowance: 40 MiB for pipe reads already dead but not yet collected.
           target: `≤ ${SIZES.budget.budget} + 40 MiB`,
@@ -409,6 +416,70 @@ const FIGURES = {
       ];
     },
   },
+};
+
+FIGURES[12] = {
+  title: 'terminal output throughput',
+  measure: (log) => measureTerminalThroughput({ ...SIZES.terminalThroughput, log }),
+  rows: (r) => [
+    {
+      id: '12',
+      figure: `${fmt.mib(SIZES.terminalThroughput.total)} of lines from \`cat\` on a terminal of the daemon, decoded by an NDJSON client`,
+      target: '≥ 0.5× direct node-pty',
+      measured: fmt.mibps(r.daemon),
+      baseline: `node-pty's spawn, read directly ${fmt.mibps(r.direct)}`,
+      ratio: fmt.x(r.ratio),
+      met: r.ratio >= 0.5,
+      note: `CPU per MiB: the daemon ${r.daemonCpuMsPerMiB.toFixed(1)} ms, its client ${r.clientCpuMsPerMiB.toFixed(1)} ms, the direct reader ${r.directCpuMsPerMiB.toFixed(1)} ms. A PTY gives about 4 KB per read, each a frame: 16 times the frames per MiB of a pipe, and the daemon's cost is per frame`,
+    },
+  ],
+};
+
+FIGURES[13] = {
+  title: 'terminal reattach',
+  measure: (log) => measureTerminalReattach({ ...SIZES.terminalReattach, log }),
+  rows: (r) => {
+    const lines = SIZES.terminalReattach.lines.toLocaleString('en-US');
+    return [
+      {
+        id: '13',
+        figure: `attach (screen: true) to a terminal with ${lines} lines of scrollback (${fmt.mib(r.scroll.bytes)} replayed), to the screen rendered by TerminalScreen`,
+        target: '≤ 500 ms',
+        measured: fmt.ms(r.scroll.ms),
+        baseline: `rendering the same items alone ${fmt.ms(r.scroll.renderMs)}`,
+        ratio: fmt.x(r.scroll.ratio),
+        met: r.scroll.ms <= 500,
+        note: `the wire alone (request to reply, frames decoded): ${fmt.ms(r.scroll.wireMs)}`,
+      },
+      {
+        id: '13',
+        figure: `the same after ${fmt.mib(SIZES.terminalReattach.pastCap)} more output (the replay buffer evicted its start: a screen frame and the retained frames)`,
+        target: '— (measured)',
+        measured: fmt.ms(r.evicted.ms),
+        baseline: `rendering the same items alone ${fmt.ms(r.evicted.renderMs)}`,
+        ratio: fmt.x(r.evicted.ratio),
+        met: null,
+        note: `${fmt.mib(r.evicted.bytes)} replayed, ${r.evicted.screens} screen frame; the wire alone ${fmt.ms(r.evicted.wireMs)}`,
+      },
+    ];
+  },
+};
+
+FIGURES[14] = {
+  title: 'memory per idle terminal',
+  measure: (log) => measureTerminalMemory({ ...SIZES.terminalMemory, log }),
+  rows: (r) => [
+    {
+      id: '14',
+      figure: `daemon RSS per idle terminal (an interactive \`sh\`), ${SIZES.terminalMemory.terminals} terminals`,
+      target: '≤ 150 KiB',
+      measured: `${(r.perTerminal / 1024).toFixed(0)} KiB`,
+      baseline: `per piped \`sleep\` child ${(r.perPiped / 1024).toFixed(0)} KiB`,
+      ratio: fmt.x(r.ratio),
+      met: r.perTerminal <= 150 * 1024,
+      note: 'after one terminal, which loads the terminal modules once; the screen model is made only when the replay buffer first evicts, so an idle terminal has none',
+    },
+  ],
 };
 
 // ---- child mode: measure one figure, print its result as the last stdout line ----
@@ -591,26 +662,34 @@ function summarize(key, res) {
         (x) =>
           `growth ${fmt.mib(x.growth)} (before ${fmt.mib(x.before)}, peak ${fmt.mib(x.peak)}, ${fmt.mibps(SIZES.memory.total / x.seconds)} into the buffer)`,
       );
+    case '12':
+      return list(res.rows, (x) => `${fmt.mibps(x.daemon)} vs ${fmt.mibps(x.direct)} (${fmt.x(x.ratio)})`);
+    case '13':
+      return Object.entries(res)
+        .map(([k, v]) => `${k} ${list(v.rows, (x) => `${fmt.ms(x.ms)} vs ${fmt.ms(x.renderMs)} (wire ${fmt.ms(x.wireMs)})`)}`)
+        .join('; ');
+    case '14':
+      return list(res.rows, (x) => `${(x.perTerminal / 1024).toFixed(0)} vs ${(x.perPiped / 1024).toFixed(0)} KiB`);
     case '9':
       return Object.entries(res)
         .filter(([, v]) => typeof v === 'object')
         .map(([k, v]) => `${k} ${list(v.samples, fmt.mibps)}${v.ratios ? ` (ratios ${list(v.ratios, fmt.x)})` : ''}`)
         .join('; ');
-    case '12':
+    case '15':
       return list(
         res.runs,
         (x) =>
           `one child ${x.one.cpuMsPerMiB.toFixed(2)} ms/MiB, ${SIZES.floodCpu.children} children ${x.many.cpuMsPerMiB.toFixed(2)} ms/MiB (${fmt.x(x.ratio)})`,
       );
-    case '13':
+    case '16':
       return ['oneConnection', 'ownConnections']
         .map((k) => `${k}: ${list(res[k].rounds, (x) => `p50 ${fmt.ms(x.p50)} p99 ${fmt.ms(x.p99)}`)}`)
         .join('; ');
-    case '14':
+    case '17':
       return `loading took ${res.loadSeconds.toFixed(1)} s; rounds ${list(res.rounds, (x) => `loaded ${fmt.ms(x.loadedP50)} / fresh ${fmt.ms(x.freshP50)} / direct ${fmt.ms(x.directP50)} (${fmt.x(x.ratio)})`)}`;
-    case '15':
+    case '18':
       return `rounds ${list(res.rounds, (x) => `${fmt.mib(x.before)} → ${fmt.mib(x.after)} (${fmt.kib(x.perProcess)} each)`)}`;
-    case '16':
+    case '19':
       return list(
         res.rows,
         (x) =>

@@ -12,7 +12,11 @@ import { KILL_USAGE, runKill } from '../src/cli/kill.js';
 import { PS_USAGE, runPs } from '../src/cli/ps.js';
 import { PURGE_USAGE, runPurge } from '../src/cli/purge.js';
 import { LOGS_USAGE, runLogs } from '../src/cli/logs.js';
+import { shellQuote } from '../src/cli/format.js';
 import { DEFAULT_RECONNECT_BUDGET_MS, RUN_USAGE, runCommand } from '../src/cli/run.js';
+import { ATTACH_USAGE, runAttach } from '../src/cli/terminal.js';
+import { DEFAULT_ESCAPE_CHAR, parseEscapeChar } from '../src/cli/terminal-input.js';
+import { HANDOVER_ENV, RESTART_USAGE, runRestart } from '../src/cli/restart.js';
 import { runServeMode } from '../src/cli/serve.js';
 import { runService, SERVICE_ACTIONS, SERVICE_USAGE, type ServiceAction } from '../src/cli/service.js';
 import { runStatus, STATUS_USAGE } from '../src/cli/status.js';
@@ -31,11 +35,27 @@ import { splitHostPort } from '../src/util/hostport.js';
 import { BUILD } from '../src/version.js';
 
 /** The modes, in the order -help lists them. */
-const MODES = ['version', 'install', 'probe-cli', 'serve', 'bridge', 'stop', 'run', 'logs', 'status', 'ps', 'kill', 'purge', 'service'] as const;
+const MODES = [
+  'version',
+  'install',
+  'probe-cli',
+  'serve',
+  'bridge',
+  'stop',
+  'restart',
+  'run',
+  'attach',
+  'logs',
+  'status',
+  'ps',
+  'kill',
+  'purge',
+  'service',
+] as const;
 type Mode = (typeof MODES)[number];
 
 /** Modes that work on a daemon's socket. */
-const SOCKET_MODES: readonly Mode[] = ['serve', 'stop', 'bridge', 'run', 'logs', 'status', 'ps', 'kill', 'purge', 'service'];
+const SOCKET_MODES: readonly Mode[] = ['serve', 'stop', 'restart', 'bridge', 'run', 'attach', 'logs', 'status', 'ps', 'kill', 'purge', 'service'];
 /** Flags of the daemon itself: -serve runs with them, -service bakes them into the unit. */
 const DAEMON: readonly Mode[] = ['serve', 'service'];
 
@@ -43,6 +63,12 @@ const FLAGS: readonly FlagSpec[] = [
   // modes
   { name: 'serve', kind: 'bool', usage: 'run the RPC server on -socket: start it detached and return once it accepts (see -foreground)' },
   { name: 'stop', kind: 'bool', usage: 'stop the daemon on -socket; prints one word: stopped, none, terminated, killed or survivor' },
+  {
+    name: 'restart',
+    kind: 'bool',
+    usage:
+      'replace the daemon on -socket by one of this build with the same flags; its processes keep running and are handed over, output and stdin intact',
+  },
   { name: 'bridge', kind: 'bool', usage: 'relay stdin/stdout to the daemon on -socket, adding nothing (what an SSH session attaches to)' },
   { name: 'version', kind: 'bool', usage: 'print the version and build time, then exit' },
   {
@@ -60,7 +86,14 @@ const FLAGS: readonly FlagSpec[] = [
     name: 'run',
     kind: 'bool',
     usage:
-      'run a command through the daemon on -socket (started if none answers) as if here: this PATH, directory and environment; stdio, EOF and signals reach it, the exit code is its own',
+      'run a command through the daemon on -socket (started if none answers) as if here: this PATH, directory and environment; stdio, EOF and signals reach it, the exit code is its own. On a terminal of the daemon when stdin and stdout are terminals (-t, -T)',
+  },
+  {
+    name: 'attach',
+    kind: 'string',
+    arg: 'id',
+    usage:
+      'come back to terminal process <id> (one -run -t detached from, or any process spawned with a pty): its screen as it is now, then live; detach again with Enter ~ .',
   },
   {
     name: 'status',
@@ -109,8 +142,8 @@ const FLAGS: readonly FlagSpec[] = [
     arg: 'n',
     default: -1,
     usage:
-      'the auth token (one line) from this open descriptor. -serve: it never touches argv or the environment, and no daemon.token is written unless -write-token. -run, -status, -ps, -kill, -purge: authenticate with it (a daemon started with -token-fd has no daemon.token)',
-    modes: ['serve', 'run', 'logs', 'status', 'ps', 'kill', 'purge'],
+      'the auth token (one line) from this open descriptor. -serve: it never touches argv or the environment, and no daemon.token is written unless -write-token. -run, -attach, -logs, -status, -ps, -kill, -purge: authenticate with it (a daemon started with -token-fd has no daemon.token)',
+    modes: ['serve', 'run', 'attach', 'logs', 'status', 'ps', 'kill', 'purge'],
   },
   { name: 'signal', kind: 'string', arg: 'name', default: 'TERM', usage: 'with -kill: TERM, INT, HUP or KILL', modes: ['kill'] },
   {
@@ -142,12 +175,35 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'f', kind: 'bool', usage: 'with -logs: follow live output until the process exits', modes: ['logs'] },
   { name: 'daemon-env', kind: 'bool', usage: "with -run: the daemon's environment and PATH lookup instead of this shell's", modes: ['run'] },
   {
+    name: 't',
+    kind: 'bool',
+    usage:
+      'with -run: run the command on a pseudo-terminal of the daemon, this terminal in raw mode as its screen and keyboard (size and every change sent; a dropped connection resumed with the screen; Enter ~ . detaches). The default when stdin and stdout are terminals; stdout and stderr are then one stream',
+    modes: ['run'],
+  },
+  {
+    name: 'T',
+    kind: 'bool',
+    usage: 'with -run: run the command on pipes even at a terminal (stdout and stderr apart, EOF forwarded)',
+    modes: ['run'],
+  },
+  {
+    name: 'escape-char',
+    kind: 'string',
+    arg: 'c',
+    default: DEFAULT_ESCAPE_CHAR,
+    usage:
+      'with -run -t and -attach: the escape character, special right after Enter: c. detaches (the process keeps running), c? lists the escapes, cc sends c itself. One character, ^X for a control character, or none',
+    modes: ['run', 'attach'],
+  },
+  {
     name: 'reconnect-budget',
     kind: 'duration',
     arg: 'duration',
     default: formatDuration(DEFAULT_RECONNECT_BUDGET_MS),
-    usage: 'with -run: how long a dropped connection is retried before giving up (a daemon that is gone is reported at once)',
-    modes: ['run'],
+    usage:
+      'with -run and -attach: how long a dropped connection is retried before giving up (a daemon that is gone is reported at once; a terminal process is left running)',
+    modes: ['run', 'attach'],
   },
   {
     name: 'idle-exit',
@@ -341,12 +397,18 @@ const MODE_HELP: Readonly<Record<Mode, { readonly usage: string; readonly about:
   serve: {
     usage: 'claustrum -serve [-foreground] [-socket path] [serve flags]',
     about:
-      'Starts the daemon (detached unless -foreground) and returns once it accepts. A daemon already serving the socket is replaced: what it holds is said on stderr first.',
+      'Starts the daemon (detached unless -foreground) and returns once it accepts. A daemon already serving the socket is taken over: its processes keep running and the new daemon adopts them (said on stderr first).',
+  },
+  restart: {
+    usage: RESTART_USAGE,
+    about:
+      "Replaces the daemon on the socket by one of this build (an upgrade, when this claustrum is newer) with the flags the running one was started with. Its processes keep running with the keeper and are adopted: seqs, replay, stdin offsets and exits carry over, and clients reattach. Exit code: the new daemon's start, as -serve's; 1 when no daemon runs.",
   },
   bridge: { usage: 'claustrum -bridge [-socket path]', about: 'Relays stdin and stdout to the daemon, adding nothing.' },
   stop: {
     usage: 'claustrum -stop [-socket path]',
-    about: 'Stops the daemon (its children with it, unless it runs with -keep-children); prints one word.',
+    about:
+      'Stops the daemon and its children (with -keep-children, the children stay with the keeper for the next daemon to adopt); prints one word.',
   },
   logs: {
     usage: LOGS_USAGE,
@@ -356,7 +418,12 @@ const MODE_HELP: Readonly<Record<Mode, { readonly usage: string; readonly about:
   run: {
     usage: RUN_USAGE,
     about:
-      "Runs a command through the daemon as if here: looked up with this PATH, in this directory, with this environment (minus the daemon's token and systemd's LISTEN_* and NOTIFY_SOCKET). Ctrl-C, SIGTERM and SIGHUP reach the remote process group; a second Ctrl-C within 2s sends SIGTERM, a third SIGKILL. Exit code: the command's; 125 no daemon or lost, 126 cannot execute, 127 not found.",
+      "Runs a command through the daemon as if here: looked up with this PATH, in this directory, with this environment (minus the daemon's token and systemd's LISTEN_* and NOTIFY_SOCKET). At a terminal (stdin and stdout) it runs on a pseudo-terminal of the daemon (-t forces it, -T gives pipes): this terminal goes raw, its size follows, a dropped connection is resumed with the screen, and Enter ~ . detaches, leaving the command running for claustrum -attach. On pipes: Ctrl-C, SIGTERM and SIGHUP reach the remote process group; a second Ctrl-C within 2s sends SIGTERM, a third SIGKILL. Exit code: the command's; 125 no daemon or lost, 126 cannot execute, 127 not found.",
+  },
+  attach: {
+    usage: ATTACH_USAGE,
+    about:
+      "Comes back to a terminal process: this terminal in raw mode shows its screen as it is now (the daemon keeps a screen for what its replay buffer evicted), then live output, and sends it every key and this size. Enter ~ . detaches again (the process keeps running; -escape-char changes the key); a dropped connection is resumed. The process has one owner at a time: attaching takes it from a session still attached elsewhere. Exit code: the process's once it exits; 0 detached; 1 no such terminal process; 125 the daemon could not be reached or was lost.",
   },
   status: {
     usage: STATUS_USAGE,
@@ -387,8 +454,10 @@ const NOT_FORWARDED = new Set(['foreground', 'socket', 'token-file', 'token-fd',
 function usage(): string {
   return (
     'Usage: claustrum -serve [flags] | -stop | -bridge | -version   [-socket path]\n' +
+    `       ${RESTART_USAGE}\n` +
     '       claustrum -status | -ps | -kill id | -purge | -service install|uninstall|status   [-socket path] [-json]\n' +
     `       ${RUN_USAGE}\n` +
+    `       ${ATTACH_USAGE}\n` +
     `       ${LOGS_USAGE}\n` +
     '       claustrum -install -cli-version v [install flags] | -probe-cli path\n' +
     '       claustrum -<mode> -help: that mode alone\n\n' +
@@ -440,6 +509,14 @@ function checkCombination(mode: Mode, parsed: ParsedFlags, get: <T extends FlagV
       throw new UsageError(`-${name} does not apply to -${mode} (it goes with ${spec.modes.map((m) => `-${m}`).join(', ')})`);
     }
   }
+  if (mode === 'run' && get<boolean>('t') && get<boolean>('T')) throw new UsageError('-t and -T: give one (-t a terminal, -T pipes)');
+  if (parsed.given.has('escape-char')) {
+    try {
+      parseEscapeChar(get<string>('escape-char'));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
   if (mode !== 'run' && parsed.positionals.length > 0) {
     throw new UsageError(`-${mode} takes no arguments, but got ${JSON.stringify(parsed.positionals[0])}`);
   }
@@ -466,7 +543,8 @@ function checkCombination(mode: Mode, parsed: ParsedFlags, get: <T extends FlagV
       throw new UsageError('-log-file - (stderr) needs -foreground: a detached daemon has no terminal; give a file path');
     }
     // (The detached daemon gets its token over the launcher's pipe and -write-token from the launcher.)
-    const detachedDaemon = process.env[DAEMON_CHILD_ENV] === '1';
+    // (A restart's daemon takes the keeper's token: not a generated one nobody knows.)
+    const detachedDaemon = process.env[DAEMON_CHILD_ENV] === '1' || process.env[HANDOVER_ENV] === '1';
     if (!detachedDaemon && parsed.given.get('write-token') === false && !parsed.given.has('token-file') && get<number>('token-fd') < 0) {
       throw new UsageError('-write-token=false with a generated token: nobody could learn it; give -token-fd or -token-file');
     }
@@ -524,6 +602,8 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const stdout = process.stdout;
   const json = get<boolean>('json');
+  // How a way back names this socket: nothing for the default.
+  const socketHint = parsed.given.has('socket') ? ` -socket ${shellQuote(socketPath)}` : '';
   const tokenFd = get<number>('token-fd');
 
   switch (mode) {
@@ -569,6 +649,8 @@ async function main(argv: readonly string[]): Promise<number> {
       });
     case 'bridge':
       return runBridge(socketPath, process.stdin, process.stdout, (line) => process.stderr.write(`${line}\n`));
+    case 'restart':
+      return runRestart({ socket: socketPath, bin: process.argv[1]!, specs: FLAGS });
     case 'stop': {
       // One word on stdout is the whole answer; the eviction steps behind it are not narrated.
       const word = await stopDaemon(socketPath, silentLogger);
@@ -585,6 +667,18 @@ async function main(argv: readonly string[]): Promise<number> {
         reconnectBudgetMs: get<number>('reconnect-budget'),
         ...(parsed.given.has('idle-exit') ? { idleExitMs: get<number>('idle-exit') } : {}),
         tokenFd,
+        terminal: get<boolean>('t') ? 'on' : get<boolean>('T') || !process.stdin.isTTY || !process.stdout.isTTY ? 'off' : 'auto',
+        escape: parseEscapeChar(get<string>('escape-char')),
+        socketHint,
+      });
+    case 'attach':
+      return runAttach({
+        socket: socketPath,
+        socketHint,
+        id: get<string>('attach'),
+        tokenFd,
+        budgetMs: get<number>('reconnect-budget'),
+        escape: parseEscapeChar(get<string>('escape-char')),
       });
   }
   // The operator commands: a CliError is their failure, printed as such.

@@ -1,5 +1,5 @@
 /**
- * Figure 16: the global replay budget under many streaming children (issue 15; the budget is src/replay/budget.ts,
+ * Figure 19: the global replay budget under many streaming children (issue 15; the budget is src/replay/budget.ts,
  * `-replay-budget`, 1 GiB by default). A fresh daemon per run with the budget given (the default at full size);
  * `children` children each write `each` bytes of random data (`cat` of a file) with no client attached (their
  * spawning connection closes once every spawn is answered), so all of it goes into replay buffers: `children × each`

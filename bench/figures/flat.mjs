@@ -1,5 +1,5 @@
 /**
- * Figures 12 and 13: costs that should stay flat as the number of flooding children grows (issue 15).
+ * Figures 15 and 16: costs that should stay flat as the number of flooding children grows (issue 15).
  *
  * 12. Daemon CPU per MiB of output delivered: `total` bytes of random data written by one child, against the same
  *     bytes written by `children` children at once (each `total / children`), all spawned on one MessagePack
@@ -101,7 +101,7 @@ export async function measureFloodCpu(o) {
   };
 }
 
-/** One case of figure 13 on a fresh daemon: `children` floods over `connections` connections, pings beside them. */
+/** One case of figure 16 on a fresh daemon: `children` floods over `connections` connections, pings beside them. */
 async function floodPingCase(o, connections) {
   const daemon = await startDaemon({ args: ['-no-login-path'] });
   const reader = spawn(process.execPath, [FLOOD_MANY, daemon.socket, daemon.token, String(o.children), String(connections)], {

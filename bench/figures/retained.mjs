@@ -1,5 +1,5 @@
 /**
- * Figures 14 and 15: what retained (exited, not yet forgotten) processes cost the daemon (issue 15).
+ * Figures 17 and 18: what retained (exited, not yet forgotten) processes cost the daemon (issue 15).
  *
  * 14. Spawn latency of a daemon holding `processes` exited processes with `each` bytes of output apiece in their
  *     replay buffers, against an identical daemon holding nothing, side by side: both started with the same flags

@@ -1,5 +1,5 @@
 /**
- * A client process for figure 13: connects `connections` times to the daemon (MessagePack), spawns `children`
+ * A client process for figure 16: connects `connections` times to the daemon (MessagePack), spawns `children`
  * flooding children (`cat /dev/zero`) spread round-robin over those connections, and reads and decodes every frame
  * as fast as it can, in its own process so the measuring client's event loop stays quiet.
  * argv: <socket> <token> <children> <connections>. Prints "ready" once every child has delivered 1 MiB; on SIGTERM

@@ -3,14 +3,15 @@
  * the pid alone), whether the socket accepts, and what a dead daemon left behind. `-status`, `-purge` and a second
  * `-serve` start from this.
  */
-import { lstat } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { LockError, readLock, verifyHolder, type OwnerRecord } from '../daemon/lock.js';
 import { LOG_FILE } from '../daemon/logfile.js';
 import type { ChildRecord } from '../daemon/orphans.js';
 import { runDirectory, TOKEN_FILE } from '../protocol/paths.js';
 import { liveChildren, scanChildRecords } from '../daemon/records.js';
-import { cmdlineOf } from '../process/procfs.js';
+import { cmdlineOf, isSameProcess } from '../process/procfs.js';
+import { keeperDirectory, readLockRecord } from '../keeper/paths.js';
 import { accepts } from '../server/index.js';
 
 /** How long a connect may take before the socket counts as not accepting. */
@@ -26,8 +27,12 @@ export interface Leftovers {
   readonly records: number;
   /** The log beside the socket, if there is one. */
   readonly log: string | undefined;
-  /** Recorded children still running (each verified by pid and start time), whose daemon is gone. */
+  /** Recorded children still running (each verified by pid and start time) whose keeper is gone. */
   readonly orphans: readonly ChildRecord[];
+  /** A keeper still running here (a daemon stopped with -keep-children, or one that died), and the children it keeps. */
+  readonly keeper: { readonly pid: number; readonly startTime: string; readonly kept: readonly ChildRecord[] } | undefined;
+  /** Process journals in keeper/procs/ (their output, kept for the next daemon). */
+  readonly journals: number;
   /** Record files not trusted (see src/daemon/records.ts). */
   readonly refused: readonly string[];
 }
@@ -75,7 +80,14 @@ export async function probeDaemon(socketPath: string): Promise<DaemonProbe> {
   // A lock of a dead daemon, or none, with something serving the socket all the same (an older build, a proxy).
   if (listening) return { kind: 'running', holder: undefined };
   const leftovers = await findLeftovers(socketPath);
-  const any = leftovers.lock || leftovers.socket || leftovers.token || leftovers.records > 0 || leftovers.refused.length > 0;
+  const any =
+    leftovers.lock ||
+    leftovers.socket ||
+    leftovers.token ||
+    leftovers.records > 0 ||
+    leftovers.refused.length > 0 ||
+    leftovers.keeper !== undefined ||
+    leftovers.journals > 0;
   return any ? { kind: 'stale', holder: record, leftovers } : { kind: 'stopped' };
 }
 
@@ -85,13 +97,19 @@ export async function findLeftovers(socketPath: string): Promise<Leftovers> {
   const exists = async (p: string) => (await lstat(p).catch(() => undefined)) !== undefined;
   const sock = await lstat(socketPath).catch(() => undefined);
   const scan = await scanChildRecords(runDir);
+  const live = await liveChildren(scan.records);
+  const rec = readLockRecord(keeperDirectory(runDir));
+  const keeper = rec && (await isSameProcess(rec.pid, rec.startTime)) ? rec : undefined;
+  const kept = keeper ? live.filter((r) => r.daemonPid === keeper.pid && r.daemonStartTime === keeper.startTime) : [];
   return {
     lock: await exists(path.join(runDir, 'daemon.lock')),
     socket: sock?.isSocket() === true,
     token: await exists(path.join(runDir, TOKEN_FILE)),
     records: scan.files.length,
     log: await defaultLogPath(socketPath),
-    orphans: await liveChildren(scan.records),
+    orphans: live.filter((r) => !kept.includes(r)),
+    keeper: keeper ? { pid: keeper.pid, startTime: keeper.startTime, kept } : undefined,
+    journals: (await readdir(path.join(keeperDirectory(runDir), 'procs')).catch(() => [] as string[])).length,
     refused: scan.refused,
   };
 }

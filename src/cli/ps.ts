@@ -18,6 +18,8 @@ export const PS_STATS_CONCURRENCY = 4;
 type ListedProcess = ProcessInfo & {
   readonly pty?: { readonly cols: number; readonly rows: number };
   readonly observers?: number;
+  readonly instance?: string;
+  readonly restarts?: number;
 };
 
 export interface PsRow {
@@ -39,6 +41,10 @@ export interface PsRow {
   readonly descendants: number | null;
   readonly pty?: { readonly cols: number; readonly rows: number };
   readonly observers?: number;
+  /** The instance id of the daemon that spawned it (a daemon that reports it). */
+  readonly instance?: string;
+  /** Daemon restarts, upgrades and crashes it has outlived. */
+  readonly restarts?: number;
 }
 
 export interface PsOptions {
@@ -86,6 +92,8 @@ export async function listProcesses(client: Client): Promise<PsRow[]> {
       descendants: measured ? measured.descendants : null,
       ...(e.pty ? { pty: { cols: e.pty.cols, rows: e.pty.rows } } : {}),
       ...(typeof e.observers === 'number' ? { observers: e.observers } : {}),
+      ...(typeof e.instance === 'string' ? { instance: e.instance } : {}),
+      ...(typeof e.restarts === 'number' ? { restarts: e.restarts } : {}),
     };
   });
 }
@@ -94,6 +102,8 @@ export function renderPs(rows: readonly PsRow[]): string {
   if (rows.length === 0) return 'no processes\n';
   const withPty = rows.some((r) => r.pty !== undefined);
   const withObservers = rows.some((r) => r.observers !== undefined);
+  // Shown once a process has outlived a daemon: which daemon started it, and how many it has outlived.
+  const withRestarts = rows.some((r) => (r.restarts ?? 0) > 0);
   const columns: Column[] = [
     { title: 'ID' },
     { title: 'PID', align: 'right' },
@@ -103,6 +113,7 @@ export function renderPs(rows: readonly PsRow[]): string {
     { title: 'MEM', align: 'right' },
     ...(withPty ? [{ title: 'TTY' }] : []),
     ...(withObservers ? [{ title: 'OBS', align: 'right' as const }] : []),
+    ...(withRestarts ? [{ title: 'RESTARTS', align: 'right' as const }, { title: 'SPAWNED BY' }] : []),
     { title: 'COMMAND' },
   ];
   const body = rows.map((r) => [
@@ -114,6 +125,7 @@ export function renderPs(rows: readonly PsRow[]): string {
     r.memory === null ? '-' : formatBytes(r.memory),
     ...(withPty ? [r.pty ? `${r.pty.cols}x${r.pty.rows}` : '-'] : []),
     ...(withObservers ? [r.observers === undefined ? '-' : String(r.observers)] : []),
+    ...(withRestarts ? [r.restarts === undefined ? '-' : String(r.restarts), r.instance ? r.instance.slice(0, 8) : '-'] : []),
     commandLine(r.command, r.args),
   ]);
   return table(columns, body);

@@ -13,7 +13,7 @@
  * While processes run it refuses unless `-force`; with `-force` it also goes ahead when the state cannot be judged.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { lstat, readdir, rmdir, unlink } from 'node:fs/promises';
+import { lstat, readdir, rm, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { LOCK_FILE } from '../daemon/lock.js';
@@ -24,7 +24,8 @@ import { runDirectory, TOKEN_FILE } from '../protocol/paths.js';
 import { liveChildren, scanChildRecords } from '../daemon/records.js';
 import { stopDaemon, type StopWord } from '../daemon/stop.js';
 import { silentLogger } from '../log/logger.js';
-import { isSameProcess, readStat, signalPid } from '../process/procfs.js';
+import { isSameProcess, readStat, signalPid, waitGone } from '../process/procfs.js';
+import { KEEPER_DIR, keeperDirectory, readLockRecord } from '../keeper/paths.js';
 import { accepts } from '../server/index.js';
 import { CliError, COMMAND_TIMEOUT_MS, connectRunning, withTimeout } from './connect.js';
 import { printable } from './format.js';
@@ -88,7 +89,9 @@ export async function runPurge(o: PurgeOptions): Promise<number> {
     }
   }
   const killed = await killLeftovers(recorded);
+  const keeperStopped = await stopKeeper(runDir);
   const { removed, kept } = await removeState(o.socket);
+  if (!keeperStopped) kept.push(`${path.join(runDir, KEEPER_DIR)}/: its keeper did not exit`);
   const report: PurgeReport = { socket: o.socket, stopped, killed: killed.map((r) => ({ pid: r.pid, command: r.argv0 })), removed, kept };
   o.stdout.write(o.json ? `${JSON.stringify(report)}\n` : render(report));
   return 0;
@@ -125,6 +128,19 @@ async function killLeftovers(records: readonly ChildRecord[]): Promise<ChildReco
   return killed;
 }
 
+/**
+ * Ends the keeper of `runDir`, if one runs (a daemon stopped with -keep-children left it): SIGTERM makes it kill
+ * what it still keeps and exit; SIGKILL if it has not gone after KILL_WAIT_MS. True when none is left.
+ */
+async function stopKeeper(runDir: string): Promise<boolean> {
+  const rec = readLockRecord(keeperDirectory(runDir));
+  if (!rec || !(await isSameProcess(rec.pid, rec.startTime))) return true;
+  signalPid(rec.pid, 'SIGTERM');
+  if (await waitGone(rec.pid, rec.startTime, KILL_WAIT_MS)) return true;
+  signalPid(rec.pid, 'SIGKILL');
+  return waitGone(rec.pid, rec.startTime, KILL_WAIT_MS);
+}
+
 async function removeState(socket: string): Promise<{ removed: string[]; kept: string[] }> {
   const runDir = runDirectory(socket);
   const removed: string[] = [];
@@ -147,6 +163,18 @@ async function removeState(socket: string): Promise<{ removed: string[]; kept: s
         kept.push(`${p}: something still accepts on it`);
         continue;
       }
+    } else if (name === KEEPER_DIR && st.isDirectory()) {
+      // The keeper's own directory: its socket, lock, log and the processes' journals (their output goes with it).
+      const journals = (await readdir(path.join(p, 'procs')).catch(() => [] as string[])).length;
+      if (
+        await rm(p, { recursive: true, force: true }).then(
+          () => true,
+          () => false,
+        )
+      )
+        removed.push(`${p}/${journals > 0 ? ` (with the output of ${journals} process(es))` : ''}`);
+      else kept.push(`${p}/: could not be removed`);
+      continue;
     } else if (name === CHILDREN_DIR && st.isDirectory()) {
       const records = (await readdir(p).catch(() => [] as string[])).filter((n) => /^\d+\.json$/.test(n));
       for (const r of records) if (await remove(path.join(p, r))) removed.push(path.join(p, r));

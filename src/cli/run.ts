@@ -47,11 +47,14 @@ import { readTokenFd } from '../daemon/token.js';
 import { isSameProcess, readStat, signalPid, startTimeOf } from '../process/procfs.js';
 import { formatDuration } from '../util/duration.js';
 import { shellQuote } from './format.js';
+import { runTerminalSession } from './terminal.js';
+import { DEFAULT_ESCAPE_CHAR, parseEscapeChar } from './terminal-input.js';
 
-export const RUN_USAGE = 'claustrum -run [-socket path] [-daemon-env] [-reconnect-budget d] [-idle-exit d] [-token-fd n] [--] <command> [args...]';
+export const RUN_USAGE =
+  'claustrum -run [-t|-T] [-socket path] [-daemon-env] [-reconnect-budget d] [-idle-exit d] [-escape-char c] [-token-fd n] [--] <command> [args...]';
 
 /** Stdin bytes written but not acknowledged before the reader waits for the daemon. */
-const STDIN_BACKLOG_BYTES = 4 * 1024 * 1024;
+export const STDIN_BACKLOG_BYTES = 4 * 1024 * 1024;
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** A SIGINT within this long of the previous one escalates: the second sends SIGTERM, the third SIGKILL. */
 export const ESCALATION_WINDOW_MS = 2000;
@@ -92,6 +95,15 @@ export interface RunOptions {
   readonly tokenFd?: number;
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /**
+   * On a terminal of the daemon (src/cli/terminal.ts): `on` (-t), `auto` (stdin and stdout are terminals, no -T:
+   * pipes when the daemon has no terminals), `off` (-T, or not at a terminal; the default).
+   */
+  readonly terminal?: 'on' | 'auto' | 'off';
+  /** With a terminal: the escape character (`~`; undefined: none). */
+  readonly escape?: number | undefined;
+  /** With a terminal: how to name the socket in `claustrum -attach` hints (` -socket …`, or empty for the default). */
+  readonly socketHint?: string;
 }
 
 /** Sends `clearEnv: true` with every process.spawn: the command gets exactly the environment -run sends. */
@@ -202,6 +214,31 @@ export async function runCommand(options: RunOptions): Promise<number> {
     say(`warning: the daemon (${client.serverCapabilities?.version ?? '?'}) merges its own environment into the command's (it predates clearEnv)`);
   }
   const groupKill = features.includes('process.kill.group');
+  const terminal = options.terminal ?? 'off';
+  if (terminal !== 'off') {
+    if (features.includes('process.pty')) {
+      return runTerminalSession({
+        client,
+        socket: options.socket,
+        socketHint: options.socketHint ?? '',
+        holder,
+        what: { spawn: { command: spawnCommand, args, cwd, ...(options.daemonEnv ? {} : { env: runEnvironment(env) }) } },
+        stdin,
+        stdout,
+        stderr,
+        term: env.TERM || undefined,
+        budgetMs: budget,
+        escape: 'escape' in options ? options.escape : parseEscapeChar(DEFAULT_ESCAPE_CHAR),
+      });
+    }
+    const version = client.serverCapabilities?.version ?? '?';
+    if (terminal === 'on') {
+      say(`-t: the daemon (${version}) has no terminals (feature process.pty); -T runs the command on pipes`);
+      await client.close();
+      return 125;
+    }
+    say(`warning: the daemon (${version}) has no terminals (feature process.pty): running the command on pipes`);
+  }
 
   const proc = client.spawn({ command: spawnCommand, args, cwd, ...(options.daemonEnv ? {} : { env: runEnvironment(env) }), wantPid: true });
   // Taken before any await, so no output can slip past it.
@@ -255,42 +292,10 @@ export async function runCommand(options: RunOptions): Promise<number> {
   };
   stdout.on('error', onStdoutError);
 
-  // What happened when the connection went: set once the daemon is known to be gone.
-  let lost: string | undefined;
-  let watching = false;
-  const watchDaemon = async () => {
-    if (watching || holder === undefined) return;
-    watching = true;
-    const since = performance.now();
-    let announced = false;
-    while (!client.closed && !client.connected) {
-      if (!(await isSameProcess(holder.pid, holder.startTime))) {
-        lost = `the daemon on ${options.socket} (pid ${holder.pid}) is gone; ${await fate()}`;
-        await client.close();
-        break;
-      }
-      if (!announced && performance.now() - since > QUIET_RECONNECT_MS) {
-        announced = true;
-        say(
-          `lost the connection to the daemon (pid ${holder.pid}, still running); reconnecting for up to ${formatDuration(budget)} (-reconnect-budget)`,
-        );
-      }
-      await sleep(DAEMON_WATCH_MS);
-    }
-    if (announced && client.connected) say('reconnected');
-    watching = false;
-  };
-  client.on('disconnect', () => void watchDaemon());
-
   /** What became of the remote process, killed if it still runs: nothing will follow it once -run gives up. */
-  const fate = async (): Promise<string> => {
-    if (remote === undefined) return 'the command may not have started';
-    if (!(await isSameProcess(remote.pid, remote.startTime)))
-      return `the remote process (pid ${remote.pid}) is gone too; its exit status was not delivered`;
-    const st = await readStat(remote.pid);
-    signalPid(st?.pgid === remote.pid ? -remote.pid : remote.pid, 'SIGKILL');
-    return `the remote process (pid ${remote.pid}) was still running: sent SIGKILL to its process group`;
-  };
+  const fate = () => remoteFate(remote);
+  // What happened when the connection went: set once the daemon is known to be gone.
+  const watch = watchDaemon({ client, holder, socket: options.socket, budgetMs: budget, say, fate });
 
   try {
     try {
@@ -316,7 +321,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       }
     } catch (err) {
       // Nothing follows the command any more: like a terminal's hangup, it does not run on unseen.
-      if (lost !== undefined) say(lost);
+      if (watch.lost !== undefined) say(watch.lost);
       else if (err instanceof ProcessLostError || err instanceof ClosedError) say(`${err.message}; ${await fate()}`);
       else say((err as Error).message);
       return 125;
@@ -331,8 +336,66 @@ export async function runCommand(options: RunOptions): Promise<number> {
   }
 }
 
+export interface DaemonWatch {
+  /** Set once the daemon is known to be gone: what to say about it and the remote process. */
+  readonly lost: string | undefined;
+}
+
+/**
+ * While the connection is down, checks every DAEMON_WATCH_MS whether the daemon itself (the lock's owner, by pid and
+ * OS start time) is gone: then `lost` says so, with the remote process's fate, and the client is closed (whoever
+ * iterates its output sees ClosedError). Past `quietMs` of a live daemon it says that it is reconnecting.
+ */
+export function watchDaemon(w: {
+  readonly client: Client;
+  readonly holder: OwnerRecord | undefined;
+  readonly socket: string;
+  readonly budgetMs: number;
+  readonly say: (line: string) => void;
+  readonly fate: () => Promise<string>;
+  readonly quietMs?: number;
+}): DaemonWatch {
+  const state: { lost: string | undefined } = { lost: undefined };
+  let watching = false;
+  const watch = async () => {
+    const { client, holder } = w;
+    if (watching || holder === undefined) return;
+    watching = true;
+    const since = performance.now();
+    let announced = false;
+    while (!client.closed && !client.connected) {
+      if (!(await isSameProcess(holder.pid, holder.startTime))) {
+        state.lost = `the daemon on ${w.socket} (pid ${holder.pid}) is gone; ${await w.fate()}`;
+        await client.close();
+        break;
+      }
+      if (!announced && performance.now() - since > (w.quietMs ?? QUIET_RECONNECT_MS)) {
+        announced = true;
+        w.say(
+          `lost the connection to the daemon (pid ${holder.pid}, still running); reconnecting for up to ${formatDuration(w.budgetMs)} (-reconnect-budget)`,
+        );
+      }
+      await sleep(DAEMON_WATCH_MS);
+    }
+    if (announced && client.connected) w.say('reconnected');
+    watching = false;
+  };
+  w.client.on('disconnect', () => void watch());
+  return state;
+}
+
+/** What became of a remote process nothing will follow any more: killed (its process group) if it still runs. */
+export async function remoteFate(remote: { pid: number; startTime: string } | undefined): Promise<string> {
+  if (remote === undefined) return 'the command may not have started';
+  if (!(await isSameProcess(remote.pid, remote.startTime)))
+    return `the remote process (pid ${remote.pid}) is gone too; its exit status was not delivered`;
+  const st = await readStat(remote.pid);
+  signalPid(st?.pgid === remote.pid ? -remote.pid : remote.pid, 'SIGKILL');
+  return `the remote process (pid ${remote.pid}) was still running: sent SIGKILL to its process group`;
+}
+
 /** The spawn failed: its words, and a shell's exit code for them. */
-function failed(err: unknown, say: (line: string) => void): number {
+export function failed(err: unknown, say: (line: string) => void): number {
   const message = (err as Error).message;
   say(message);
   if (err instanceof RpcError) {
@@ -345,7 +408,7 @@ function failed(err: unknown, say: (line: string) => void): number {
 }
 
 /** The lock owner of the socket when it is a verified live daemon, and the one this client talks to. */
-async function daemonRecord(socket: string, instanceId: string | undefined): Promise<OwnerRecord | undefined> {
+export async function daemonRecord(socket: string, instanceId: string | undefined): Promise<OwnerRecord | undefined> {
   const snap = await readLock(runDirectory(socket)).catch(() => undefined);
   const rec = snap?.record;
   if (!rec || (instanceId !== undefined && rec.instanceId !== instanceId)) return undefined;
@@ -366,7 +429,7 @@ async function feedStdin(stdin: Readable, proc: ProcessHandle): Promise<void> {
   }
 }
 
-function drained(w: Writable): Promise<void> {
+export function drained(w: Writable): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       w.off('drain', done);

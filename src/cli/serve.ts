@@ -46,7 +46,13 @@ export interface ServeModeOptions {
 }
 
 /** Test-only shortenings of fixed daemon timings (documented in PROTOCOL.md as such, not in -help). */
-function testTimings(): { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number; authDeadlineMs?: number } {
+function testTimings(): {
+  idleTimeoutMs?: number;
+  orphanProbeMs?: number;
+  orphanGraceMs?: number;
+  authDeadlineMs?: number;
+  replayCapBytes?: number;
+} {
   const n = (name: string) => {
     const v = Number(process.env[name]);
     return Number.isFinite(v) && v > 0 ? v : undefined;
@@ -56,6 +62,7 @@ function testTimings(): { idleTimeoutMs?: number; orphanProbeMs?: number; orphan
     orphanProbeMs: n('CLAUSTRUM_TEST_ORPHAN_PROBE_MS'),
     orphanGraceMs: n('CLAUSTRUM_TEST_ORPHAN_GRACE_MS'),
     authDeadlineMs: n('CLAUSTRUM_TEST_AUTH_DEADLINE_MS'),
+    replayCapBytes: n('CLAUSTRUM_TEST_REPLAY_CAP_BYTES'),
   };
 }
 

@@ -43,6 +43,10 @@ export interface StatusReport {
     /** The dead daemon's log, where the reason it died may be. */
     readonly log?: string;
     readonly orphans: readonly { readonly pid: number; readonly command: string }[];
+    /** A keeper still running, and the children it keeps for the next daemon. */
+    readonly keeper?: { readonly pid: number; readonly kept: readonly { readonly pid: number; readonly command: string }[] };
+    /** Process journals kept (their output, adopted by the next daemon). */
+    readonly journals: number;
     readonly refused: readonly string[];
   };
 }
@@ -145,6 +149,8 @@ function leftoverFacts(l: Leftovers): NonNullable<StatusReport['leftovers']> {
     records: l.records,
     ...(l.log ? { log: l.log } : {}),
     orphans: l.orphans.map((o) => ({ pid: o.pid, command: o.argv0 })),
+    ...(l.keeper ? { keeper: { pid: l.keeper.pid, kept: l.keeper.kept.map((o) => ({ pid: o.pid, command: o.argv0 })) } } : {}),
+    journals: l.journals,
     refused: l.refused,
   };
 }
@@ -167,6 +173,11 @@ export function renderStatus(r: StatusReport): string {
       if (l.token) lines.push("  daemon.token   the dead daemon's token");
       if (l.records > 0) lines.push(`  children/      ${l.records} record(s)`);
       if (l.log) lines.push(`  log            ${l.log} (why it stopped may be there)`);
+      if (l.keeper) {
+        lines.push(`  keeper         pid ${l.keeper.pid} keeps ${l.keeper.kept.length} running process(es); the next -serve adopts them`);
+        for (const o of l.keeper.kept) lines.push(`  kept           pid ${o.pid} (${printable(o.command)})`);
+      }
+      if (l.journals > 0) lines.push(`  keeper/procs/  the output of ${l.journals} process(es), for the next -serve`);
       for (const o of l.orphans) lines.push(`  orphan         pid ${o.pid} (${printable(o.command)}) still running; the next -serve kills it`);
       for (const why of l.refused) lines.push(`  not trusted    ${printable(why)}`);
       lines.push(`The next claustrum -serve takes the directory over; claustrum -purge -socket ${r.socket} removes it.`);

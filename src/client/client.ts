@@ -18,7 +18,7 @@ import { defaultSocketPath, ensureDaemon, readTokenFile, type StartDaemonOptions
 import { AuthError, ClosedError, ConnectError, DroppedError, InterruptedError, ProcessLostError, RpcError } from './errors.js';
 import { ObserverHandle } from './observer.js';
 import type { GapInfo } from './output.js';
-import { type HandleHost, ProcessHandle } from './process.js';
+import { checkTerminalSize, type HandleHost, ProcessHandle } from './process.js';
 import { msgpack } from './msgpack.js';
 import { unixTransport, type Channel, type Transport } from './transport.js';
 import { websocketTransport, type WebSocketTransportOptions } from './websocket.js';
@@ -89,12 +89,25 @@ export interface SpawnOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Ask for pid and startTime (`handle.pid`, `handle.startTime` once ready). */
   readonly wantPid?: boolean;
+  /**
+   * Extension `process.pty`: run on a pseudo-terminal of this size (1 to 1000 columns and rows). Its output is one
+   * stream (`stdout`); `handle.resize()` changes the size; TerminalScreen renders what it draws.
+   */
+  readonly pty?: { readonly cols: number; readonly rows: number };
+  /** With `pty`: TERM for the program (the daemon's default: `xterm-256color`). */
+  readonly term?: string;
 }
 
 export interface AttachOptions {
   /** Deliver frames after this seq (0: everything the daemon still holds; a gap event if that is not all). */
   readonly fromSeq?: number;
   readonly wantPid?: boolean;
+  /**
+   * Terminals: start with the screen as it is now (`process.reattach` `screen: true`): a `screen` item standing for
+   * the frames the daemon no longer holds, then the frames it does, so nothing is reported lost. `fromSeq` is then
+   * ignored. Without it a terminal whose older frames were evicted also gets a `screen` instead of a gap.
+   */
+  readonly screen?: boolean;
 }
 
 export interface ObserveOptions {
@@ -186,7 +199,7 @@ export class Client extends EventEmitter<ClientEvents> {
         return self.#live;
       },
       sendOn: (gen, method, params, done) => this.#sendOn(gen, method, params, done),
-      request: <T>(method: string, params: object) => this.#request<T>(method, params, false),
+      request: <T>(method: string, params: object, idempotent = false) => this.#request<T>(method, params, idempotent),
       queuedBytes: (delta) => this.#onQueuedBytes(delta),
       release: (handle) => {
         if (this.#handles.get(handle.id) === handle) this.#handles.delete(handle.id);
@@ -279,7 +292,10 @@ export class Client extends EventEmitter<ClientEvents> {
       ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
       ...(options.env !== undefined ? { env: options.env } : {}),
       ...(options.wantPid ? { wantPid: true } : {}),
+      ...(options.pty !== undefined ? { pty: { cols: options.pty.cols, rows: options.pty.rows } } : {}),
+      ...(options.term !== undefined ? { term: options.term } : {}),
     };
+    if (options.pty !== undefined) checkTerminalSize(options.pty.cols, options.pty.rows);
     return this.#hold(new ProcessHandle(this.#host, id, { spawn: params }));
   }
 
@@ -290,7 +306,10 @@ export class Client extends EventEmitter<ClientEvents> {
   attach(id: string, options: AttachOptions = {}): ProcessHandle {
     if (this.#closed) throw new ClosedError();
     this.#claim(id);
-    return this.#hold(new ProcessHandle(this.#host, id, { attachFrom: options.fromSeq ?? 0, wantPid: options.wantPid === true }));
+    const screen = options.screen === true;
+    return this.#hold(
+      new ProcessHandle(this.#host, id, { attachFrom: screen ? 0 : (options.fromSeq ?? 0), wantPid: options.wantPid === true, screen }),
+    );
   }
 
   /**
@@ -532,9 +551,11 @@ export class Client extends EventEmitter<ClientEvents> {
     const previous = this.#instanceId;
     this.#instanceId = caps.instanceId;
     this.#capabilities = caps;
-    if (replaced) {
+    // A daemon that took over from the previous one (feature process.handover) has its processes: each handle
+    // reattaches from its last seq and checks it found the same process (pid and start time). Otherwise nothing
+    // of the old daemon's processes survives it: do not reattach (a new process may reuse the id).
+    if (replaced && !caps.features.includes('process.handover')) {
       for (const h of [...this.#handles.values()]) {
-        // Nothing of the old daemon's processes survives it: do not reattach (a new process may reuse the id).
         // A spawn that no daemon is known to have run is simply made on the new one.
         if (h.spawnPending) continue;
         h.fail(new ProcessLostError(h.id, `the daemon was replaced (instance ${previous} → ${caps.instanceId})`));

@@ -57,7 +57,7 @@ export function classify(msg: unknown): Incoming {
       if (typeof m.exitCode !== 'number') return invalid('exit frame without exitCode');
       let frame: IncomingFrame = { kind: 'frame', type: 'stream', processId, stream: 'exit', seq, exitCode: m.exitCode };
       if (typeof m.signal === 'string') frame = { ...frame, signal: m.signal };
-      if (m.killedBy === 'client' || m.killedBy === 'shutdown') frame = { ...frame, killedBy: m.killedBy };
+      if (m.killedBy === 'client' || m.killedBy === 'shutdown' || m.killedBy === 'lost') frame = { ...frame, killedBy: m.killedBy };
       return frame;
     }
     return { kind: 'unknown', type: `stream:${String(stream)}` };

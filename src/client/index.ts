@@ -16,8 +16,20 @@ export { Client, connect, QUEUED_HIGH_BYTES, QUEUED_LOW_BYTES } from './client.j
 export type { AttachOptions, CallOptions, ClientEvents, ConnectOptions, ObserveOptions, ReconnectOptions, SpawnOptions } from './client.js';
 export { ObserverHandle } from './observer.js';
 export type { ObserverEvents } from './observer.js';
-export { ProcessHandle, shellStatus, STDIN_CHUNK_BYTES, STDIN_INITIAL_WINDOW_BYTES, STDIN_WINDOW_BYTES } from './process.js';
-export type { ExitInfo, GapInfo, OutputItem, ProcessHandleEvents } from './process.js';
+export {
+  checkTerminalSize,
+  ProcessHandle,
+  shellStatus,
+  STDIN_CHUNK_BYTES,
+  STDIN_INITIAL_WINDOW_BYTES,
+  STDIN_WINDOW_BYTES,
+  TERMINAL_MAX_COLS,
+  TERMINAL_MAX_ROWS,
+} from './process.js';
+export type { ExitInfo, GapInfo, OutputItem, ProcessHandleEvents, ScreenInfo } from './process.js';
+// The module only: @xterm/headless loads with the first TerminalScreen.
+export { renderScreen, TERMINAL_SCREEN_SCROLLBACK, TerminalScreen } from './terminal.js';
+export type { ScreenText, TerminalScreenOptions } from './terminal.js';
 export { StdinWindow } from './stdin.js';
 export type { StdinLink, StdinRequest } from './stdin.js';
 export { AuthError, ClaustrumError, ClosedError, ConnectError, InterruptedError, ProcessLostError, RpcError } from './errors.js';

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { type ClaustrumError, ClosedError, DroppedError, ProcessLostError } from './errors.js';
-import { type ExitInfo, type GapInfo, type OutputItem, OutputReader } from './output.js';
+import { type ExitInfo, type GapInfo, type OutputItem, OutputReader, type ScreenInfo } from './output.js';
 import type { HandleHost } from './process.js';
 import type { IncomingFrame, IncomingGap, ObserveResult } from './wire.js';
 
@@ -19,6 +19,10 @@ export interface ObserverEvents {
   lost: [error: ClaustrumError];
   /** The daemon answered the (first) observe: what it holds of the process. */
   ready: [result: ObserveResult];
+  /** A terminal's screen, standing for every frame up to its seq (also when this observer fell behind). */
+  screen: [screen: ScreenInfo];
+  /** A terminal was resized. */
+  resize: [size: { cols: number; rows: number; seq: number }];
 }
 
 type State = 'detached' | 'observing' | 'done';
@@ -40,6 +44,8 @@ export class ObserverHandle extends EventEmitter<ObserverEvents> {
   #resolveExit!: (i: ExitInfo) => void;
   #rejectExit!: (e: Error) => void;
   #exitInfo: ExitInfo | undefined;
+  /** An observe is in flight: the frames arriving are its replay. */
+  #replaying = false;
 
   /** @internal Created by Client.observe. */
   constructor(host: HandleHost, id: string, fromSeq: number) {
@@ -55,6 +61,8 @@ export class ObserverHandle extends EventEmitter<ObserverEvents> {
           this.emit('gap', gap);
           host.report('gap', gap);
         },
+        screen: (screen) => this.emit('screen', screen),
+        resize: (cols, rows, seq) => this.emit('resize', { cols, rows, seq }),
       },
       (delta) => host.queuedBytes(delta),
     );
@@ -118,9 +126,11 @@ export class ObserverHandle extends EventEmitter<ObserverEvents> {
     if (this.#state !== 'detached') return Promise.resolve();
     this.#state = 'observing';
     this.#gen = gen;
+    this.#replaying = true;
     return new Promise((resolve) => {
       this.#host.sendOn(gen, 'process.observe', { id: this.id, fromSeq: this.#out.lastSeq }, (err, result) => {
         resolve();
+        if (this.#gen === gen) this.#replaying = false;
         if (this.#gen !== gen) return;
         if (this.#state === 'done') {
           // The replay ran up to the exit frame before this reply: the observation is over, and it did succeed.
@@ -154,7 +164,7 @@ export class ObserverHandle extends EventEmitter<ObserverEvents> {
   /** @internal */
   deliver(frame: IncomingFrame): void {
     if (this.#state === 'done') return;
-    const exit = this.#out.deliver(frame);
+    const exit = this.#out.deliver(frame, this.#replaying);
     if (exit === undefined) return;
     this.#exitInfo = exit;
     this.#state = 'done';

@@ -28,7 +28,7 @@ export interface ExitInfo {
   readonly exitCode: number;
   /** `SIGTERM`-style name of the signal that ended it. */
   readonly signal?: string;
-  readonly killedBy?: 'client' | 'shutdown';
+  readonly killedBy?: 'client' | 'shutdown' | 'lost';
   /** A shell's view: `exitCode`, or 128 + the signal's number. */
   readonly status: number;
   readonly seq: number;
@@ -45,11 +45,17 @@ export interface ScreenInfo {
   readonly data: Buffer;
 }
 
+/**
+ * One item of `output()`, in seq order. `replay` (terminals): the frame arrived before the reply of the reattach or
+ * observe that carried it, so it is output another reader may have seen and answered already; a terminal that draws
+ * it must not send its answers to the program's queries back as input (TerminalScreen drops them). A `screen` is
+ * always drawn that way.
+ */
 export type OutputItem =
-  | { readonly type: OutputStream; readonly seq: number; readonly data: Buffer }
+  | { readonly type: OutputStream; readonly seq: number; readonly data: Buffer; readonly replay?: true }
   | { readonly type: 'gap'; readonly fromSeq: number; readonly toSeq: number }
-  | { readonly type: 'resize'; readonly seq: number; readonly cols: number; readonly rows: number }
-  | ({ readonly type: 'screen' } & ScreenInfo);
+  | { readonly type: 'resize'; readonly seq: number; readonly cols: number; readonly rows: number; readonly replay?: true }
+  | ({ readonly type: 'screen'; readonly replay?: true } & ScreenInfo);
 
 export interface OutputEvents {
   data(stream: OutputStream, data: Buffer, seq: number): void;
@@ -57,6 +63,8 @@ export interface OutputEvents {
   resize?(cols: number, rows: number, seq: number): void;
   screen?(screen: ScreenInfo): void;
 }
+
+const REPLAY = { replay: true } as const;
 
 export class OutputReader {
   readonly id: string;
@@ -121,9 +129,10 @@ export class OutputReader {
 
   /**
    * Takes one frame. Returns the exit record when it is the exit frame (the queues have then ended), undefined
-   * otherwise; a duplicate is dropped.
+   * otherwise; a duplicate is dropped. `replay`: it precedes the reply of the request that asked for it.
    */
-  deliver(frame: IncomingFrame): ExitInfo | undefined {
+  deliver(frame: IncomingFrame, replay = false): ExitInfo | undefined {
+    const mark = replay ? REPLAY : undefined;
     if (this.#ended) return undefined;
     if (frame.seq <= this.#lastSeq) {
       this.#duplicates++;
@@ -133,7 +142,7 @@ export class OutputReader {
       // The screen stands for every frame up to its seq: no gap, whatever was evicted.
       this.#lastSeq = frame.seq;
       const screen: ScreenInfo = { seq: frame.seq, cols: frame.cols, rows: frame.rows, data: frame.data };
-      this.#queues.output.push({ type: 'screen', ...screen });
+      this.#queues.output.push({ type: 'screen', ...screen, ...mark });
       this.#events.screen?.(screen);
       return undefined;
     }
@@ -153,12 +162,12 @@ export class OutputReader {
       };
     }
     if (frame.stream === 'resize') {
-      this.#queues.output.push({ type: 'resize', seq: frame.seq, cols: frame.cols, rows: frame.rows });
+      this.#queues.output.push({ type: 'resize', seq: frame.seq, cols: frame.cols, rows: frame.rows, ...mark });
       this.#events.resize?.(frame.cols, frame.rows, frame.seq);
       return undefined;
     }
     this.#queues[frame.stream].push(frame.data);
-    this.#queues.output.push({ type: frame.stream, seq: frame.seq, data: frame.data });
+    this.#queues.output.push({ type: frame.stream, seq: frame.seq, data: frame.data, ...mark });
     this.#events.data(frame.stream, frame.data, frame.seq);
     return undefined;
   }

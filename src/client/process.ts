@@ -8,11 +8,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { ClaustrumError, ClosedError, DroppedError, ProcessLostError } from './errors.js';
-import { type ExitInfo, type GapInfo, type OutputItem, OutputReader } from './output.js';
+import { type ExitInfo, type GapInfo, type OutputItem, OutputReader, type ScreenInfo } from './output.js';
 import { StdinWindow } from './stdin.js';
 import type { IncomingFrame, KillAndWaitResult, ReattachResult, SpawnParams, SpawnResult } from './wire.js';
 
-export { type ExitInfo, type GapInfo, type OutputItem, shellStatus, UNCONSUMED_QUEUE_CAP_BYTES } from './output.js';
+export { type ExitInfo, type GapInfo, type OutputItem, type ScreenInfo, shellStatus, UNCONSUMED_QUEUE_CAP_BYTES } from './output.js';
 export { STDIN_CHUNK_BYTES, STDIN_INITIAL_WINDOW_BYTES, STDIN_WINDOW_BYTES } from './stdin.js';
 
 /** What a handle needs from its client (implemented by Client; kept narrow so the two stay decoupled). */
@@ -21,8 +21,11 @@ export interface HandleHost {
   readonly liveGeneration: number | undefined;
   /** Sends on connection `gen` only; `done` gets `undefined, result`, an RpcError, or a DroppedError. */
   sendOn(gen: number, method: string, params: object, done: (error: Error | undefined, result: unknown) => void): void;
-  /** A request through the client's queue (sent when connected; rejected if interrupted). */
-  request<T>(method: string, params: object): Promise<T>;
+  /**
+   * A request through the client's queue (sent when connected). Interrupted by a drop, it is rejected, or sent again
+   * on the next connection when `idempotent`.
+   */
+  request<T>(method: string, params: object, idempotent?: boolean): Promise<T>;
   /** Bytes held by output queues being iterated changed by `delta`. */
   queuedBytes(delta: number): void;
   /** The handle is finished: stop routing frames to it and stop resyncing it. */
@@ -57,7 +60,15 @@ export interface ProcessHandleEvents {
   ready: [info: { pid?: number; startTime?: number }];
   /** Reattached after a reconnect. */
   reattach: [result: ReattachResult];
+  /** A terminal's screen, standing for every frame up to its seq (extension `process.pty`). */
+  screen: [screen: ScreenInfo];
+  /** A terminal was resized: everything after it was drawn at this size. */
+  resize: [size: { cols: number; rows: number; seq: number }];
 }
+
+/** Terminal sizes the daemon accepts (`process.spawn` `pty`, `process.resize`): 1 to 1000 columns and rows. */
+export const TERMINAL_MAX_COLS = 1000;
+export const TERMINAL_MAX_ROWS = 1000;
 
 export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
   readonly id: string;
@@ -83,15 +94,21 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
   #exitInfo: ExitInfo | undefined;
   /** Exited with writes unacknowledged: still held, to learn what the daemon applied. */
   #settling = false;
+  /**
+   * The process's pid and start time as the daemon first reported them (always asked for, whatever the caller
+   * asked): after a daemon handover, the process found under this id must be this very one.
+   */
+  #identity: { readonly pid: number; readonly startTime: number } | undefined;
 
   /** @internal Created by Client.spawn / Client.attach. */
-  constructor(host: HandleHost, id: string, how: { spawn: SpawnParams } | { attachFrom: number; wantPid: boolean }) {
+  constructor(host: HandleHost, id: string, how: { spawn: SpawnParams } | { attachFrom: number; wantPid: boolean; screen?: boolean }) {
     super();
     this.#host = host;
     this.id = id;
     const spawned = 'spawn' in how;
-    this.#spawn = spawned ? how.spawn : undefined;
+    this.#spawn = spawned ? { ...how.spawn, wantPid: true } : undefined;
     this.#wantPid = spawned ? how.spawn.wantPid === true : how.wantPid;
+    this.#screenFirst = !spawned && how.screen === true;
     this.#state = spawned ? 'unsent' : 'detached';
     this.#out = new OutputReader(
       id,
@@ -102,6 +119,8 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
           this.emit('gap', gap);
           host.report('gap', gap);
         },
+        screen: (screen) => this.emit('screen', screen),
+        resize: (cols, rows, seq) => this.emit('resize', { cols, rows, seq }),
       },
       (delta) => host.queuedBytes(delta),
     );
@@ -214,6 +233,18 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
     return this.#host.request<KillAndWaitResult>('process.killAndWait', { id: this.id, ...options });
   }
 
+  // ---- terminals ----
+
+  /**
+   * `process.resize` (extension `process.pty`): the terminal takes this size and the program gets SIGWINCH; a
+   * `resize` frame records it. Resolves once the daemon applied it. Sent again after a dropped connection (setting a
+   * size twice is harmless), in the order resizes were asked for. Throws RangeError for a size the daemon refuses.
+   */
+  async resize(cols: number, rows: number): Promise<void> {
+    checkTerminalSize(cols, rows);
+    await this.#host.request('process.resize', { id: this.id, cols, rows }, true);
+  }
+
   /** Stops following the process (it keeps running on the daemon); iterations end, `exited` rejects. */
   detach(): void {
     this.#finish(new ClosedError(`process ${this.id}: detached`), false);
@@ -247,7 +278,7 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
         // The spawn may have happened: look before spawning again (a second spawn would replace the first child).
         return this.#reattach(gen, 0, true);
       case 'detached':
-        return this.#reattach(gen, this.#out.lastSeq, false);
+        return this.#reattach(gen, this.#screenFirst ? undefined : this.#out.lastSeq, false);
       default:
         if (this.#settling) this.#settleAfterExit(gen);
         return Promise.resolve();
@@ -257,7 +288,8 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
   /** @internal A frame for this process, from whatever connection is current. */
   deliver(frame: IncomingFrame): void {
     if (this.#state === 'done') return;
-    const exit = this.#out.deliver(frame);
+    // Frames before a reattach's reply are its replay (a spawn has none).
+    const exit = this.#out.deliver(frame, this.#state === 'attaching');
     if (exit === undefined) return;
     this.#exitInfo = exit;
     this.#state = 'done';
@@ -325,11 +357,14 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
     });
   }
 
-  #reattach(gen: number, fromSeq: number, recovering: boolean): Promise<void> {
+  /** `fromSeq` undefined: the first attach of `attach(id, {screen: true})`, which asks for the screen as it is. */
+  #reattach(gen: number, fromSeq: number | undefined, recovering: boolean): Promise<void> {
     this.#state = 'attaching';
     this.#recovering = recovering;
     this.#gen = gen;
-    const params = this.#wantPid ? { id: this.id, fromSeq, wantPid: true } : { id: this.id, fromSeq };
+    const from = fromSeq === undefined ? { screen: true } : { fromSeq };
+    // (The pid is always asked for: see #identity.)
+    const params = { id: this.id, ...from, wantPid: true };
     return new Promise((resolve) => {
       this.#host.sendOn(gen, 'process.reattach', params, (err, result) => {
         if (this.#state !== 'attaching' || this.#gen !== gen) return resolve();
@@ -354,6 +389,18 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
           this.#finish(new ProcessLostError(this.id, why), true);
           return resolve();
         }
+        const same =
+          this.#identity === undefined || r.pid === undefined || (r.pid === this.#identity.pid && r.startTime === this.#identity.startTime);
+        if (!same) {
+          // A daemon took over and has a process by this id, but not this one (started after it was lost).
+          this.#finish(
+            new ProcessLostError(this.id, `the daemon has another process by this id now (pid ${r.pid}, not ${this.#identity!.pid})`),
+            true,
+          );
+          return resolve();
+        }
+        // Once answered, the screen was given (or every frame was): later reattaches resume from the last seq.
+        this.#screenFirst = false;
         if (this.#resolvedOnce) this.emit('reattach', r);
         // A stream replayed up to its exit frame finished the handle already.
         if (this.#state === 'attaching') {
@@ -370,16 +417,21 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
 
   /** The reattach in flight is looking for a spawn whose outcome is unknown (not following a known process). */
   #recovering = false;
+  /** attach(id, {screen: true}) not yet answered: ask for the screen, not the frames from a seq. */
+  #screenFirst: boolean;
 
   #attached(gen: number, info: { pid?: number; startTime?: number }): void {
     this.#state = 'attached';
     this.#gen = gen;
+    if (info.pid !== undefined && info.startTime !== undefined) this.#identity ??= { pid: info.pid, startTime: info.startTime };
     if (!this.#resolvedOnce) {
       this.#resolvedOnce = true;
-      if (info.pid !== undefined) this.pid = info.pid;
-      if (info.startTime !== undefined) this.startTime = info.startTime;
+      // The pid is always asked for (see #identity), but only shown to a caller who asked.
+      const shown = this.#wantPid ? info : {};
+      if (shown.pid !== undefined) this.pid = shown.pid;
+      if (shown.startTime !== undefined) this.startTime = shown.startTime;
       this.#resolveReady();
-      this.emit('ready', info);
+      this.emit('ready', shown);
     }
     this.#stdin.open(gen, true);
   }
@@ -396,6 +448,14 @@ export class ProcessHandle extends EventEmitter<ProcessHandleEvents> {
       this.emit('lost', err);
       if (err instanceof ProcessLostError) this.#host.report('lost', err);
     }
+  }
+}
+
+/** Throws RangeError unless both are integers from 1 to the daemon's maximum (1000). */
+export function checkTerminalSize(cols: number, rows: number): void {
+  const ok = (n: number, max: number) => Number.isInteger(n) && n >= 1 && n <= max;
+  if (!ok(cols, TERMINAL_MAX_COLS) || !ok(rows, TERMINAL_MAX_ROWS)) {
+    throw new RangeError(`terminal size ${cols}x${rows}: columns and rows must be integers from 1 to ${TERMINAL_MAX_COLS}`);
   }
 }
 

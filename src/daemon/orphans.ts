@@ -1,14 +1,17 @@
 /**
- * The orphan registry: a record per child in `<socket dir>/children/<pid>.json`, so a daemon that dies without its
- * teardown (SIGKILL, OOM, a crash) leaks no children past the next start, which reaps the children of dead daemons.
+ * The orphan registry: a record per child in `<socket dir>/children/<pid>.json`, written by the keeper
+ * (src/keeper/) that runs the child, so a keeper that dies without its teardown (SIGKILL, OOM, a crash) leaks no
+ * children past the next daemon start, which reaps the children of dead keepers.
  *
- * A record names the child by pid and OS start time, and its daemon the same way; the reap signals a child only if
- * that pair still matches (a reused pid is never hit) and its daemon is gone.
+ * A record names the child by pid and OS start time, and its keeper the same way (fields `daemonPid` and
+ * `daemonStartTime`, named when the daemon itself was the parent); the reap signals a child only if that pair still
+ * matches (a reused pid is never hit) and its keeper is gone. The children of a live keeper are the next daemon's to
+ * adopt, never to reap.
  *
- * Durability (issue 10, point 1): a record is complete on disk before the spawn's reply leaves the daemon. It is
- * written to a temporary name and renamed into place, so a reader sees a whole record or none. It is not fsynced: the
- * records guard against the daemon dying, not the host (after a host crash no child is left to reap), and the page
- * cache outlives a SIGKILLed daemon; an fsync would put a disk flush on every spawn's reply path.
+ * Durability (issue 10, point 1): a record is complete on disk before the keeper answers the spawn (so before the
+ * daemon's reply). It is written to a temporary name and renamed into place, so a reader sees a whole record or none.
+ * It is not fsynced: the records guard against the keeper dying, not the host (after a host crash no child is left
+ * to reap), and the page cache outlives a SIGKILLed process; an fsync would put a disk flush on every spawn.
  *
  * Trust (issue 10, point 2): the reaper reads records only from a `children/` directory that is a real directory
  * owned by the daemon's user with mode 0700, and only records that are regular files (opened with O_NOFOLLOW) owned
@@ -250,7 +253,7 @@ export async function reapOrphans(runDir: string, log: Logger, termGraceMs = REA
     else await unlinkFile(file).catch(() => {});
   }
   for (const rec of victims) {
-    log.info('daemon', `reaping orphaned child pid ${rec.pid} (${rec.argv0}) of dead daemon instance ${rec.instance}`);
+    log.info('daemon', `reaping orphaned child pid ${rec.pid} (${rec.argv0}) of dead keeper instance ${rec.instance}`);
     signalTree(rec, 'SIGTERM');
   }
   const deadline = Date.now() + termGraceMs;

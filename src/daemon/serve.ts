@@ -13,8 +13,8 @@ import type http from 'node:http';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { readLoginShellPath } from '../process/loginpath.js';
-import { startTimeOf } from '../process/procfs.js';
 import { Supervisor } from '../process/supervisor.js';
+import { DEFAULT_REPLAY_BUDGET_BYTES } from '../replay/budget.js';
 import type { InfoResult } from '../protocol/messages.js';
 import { runDirectory, TOKEN_FILE } from '../protocol/paths.js';
 import {
@@ -38,7 +38,8 @@ import { watchIdle, type IdleWatch } from './idle.js';
 import type { ReadyMessage } from './launcher.js';
 import { LockError, RunDirLock } from './lock.js';
 import { closeInheritedDescriptors } from './descriptors.js';
-import { ChildRegistry, reapOrphans } from './orphans.js';
+import { reapOrphans } from './orphans.js';
+import { KeeperLink } from '../keeper/link.js';
 import { installSignalHandlers } from './signals.js';
 import { consumeTokenFile, type FileIdentity, generateToken, identify, persistToken, readTokenFd, removeIfOwned, TokenError } from './token.js';
 
@@ -74,7 +75,7 @@ export interface ServeConfig {
   /** Inherited descriptors the daemon uses and must not close (its launcher's readiness pipe). */
   readonly keepDescriptors?: readonly number[];
   /** Test-only shortenings (see PROTOCOL.md); production uses the constants. */
-  readonly timings?: { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number; authDeadlineMs?: number };
+  readonly timings?: { idleTimeoutMs?: number; orphanProbeMs?: number; orphanGraceMs?: number; authDeadlineMs?: number; replayCapBytes?: number };
   /** Write `daemon.token` (default true). False for a token from `-token-fd` without `-write-token`. */
   readonly writeToken?: boolean;
   /** `-drain-timeout`: SIGTERM drains for up to this long first (0: off). */
@@ -131,29 +132,50 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
 
   let metricsServer: http.Server | undefined;
   let activated: ActivatedSocket | undefined;
+  let keeperLink: KeeperLink | undefined;
+  /** Superseded by a daemon that takes the processes over. */
+  let handover = false;
+  /** The keeper went away under this daemon. */
+  let keeperLost = false;
   // Ends the login-shell probe if the daemon stops first.
   const probeAbort = new AbortController();
   try {
     // First: the variables must be gone before any child (the login-shell probe) could inherit them.
     activated = await takeActivatedSocket(socketPath);
-    const token = await resolveToken(cfg.tokenSource, log);
+    // A generated token waits for the keeper: a daemon taking over from another serves with the same token.
+    const given = cfg.tokenSource.kind === 'generate' ? undefined : await resolveToken(cfg.tokenSource, log);
     if (cfg.writeToken === false && cfg.tokenSource.kind === 'generate') {
       throw new TokenError('a generated token that is not written to daemon.token is known to nobody: drop -write-token=false or give -token-fd');
     }
     // After the token descriptor is consumed, before any child exists (src/daemon/descriptors.ts).
     await closeInheritedDescriptors(new Set(cfg.keepDescriptors ?? []), log);
     await prepareSocketDirectory(socketPath);
+    // The keeper first: saying hello makes this daemon its front, so a daemon running here is told it is superseded
+    // (it exits without touching the processes) before the lock below evicts it.
+    const opened = await KeeperLink.open({
+      runDir,
+      instance: instanceId,
+      build: BUILD.version,
+      token: given,
+      budgetBytes: cfg.replayBudgetBytes ?? DEFAULT_REPLAY_BUDGET_BYTES,
+      log,
+    });
+    keeperLink = opened.link;
+    const hello = opened.hello;
+    const token = given ?? hello.token ?? generateToken();
+    if (given === undefined) keeperLink.notify({ t: 'token', token });
+    if (hello.superseded) log.info('daemon', `taking over from daemon ${hello.superseded}`);
     lock = await RunDirLock.acquire(socketPath, log);
     // In the background from now on, so the first spawn waits only for what is left of the probe's 4 s cap.
     const loginPath = cfg.loginPath ? readLoginShellPath(process.env, undefined, probeAbort.signal) : undefined;
     // The data path, built in order: supervisor → metrics → RPC server(supervisor) → transports.
     let idle: IdleWatch | undefined;
-    let registry: ChildRegistry | undefined;
     const supervisor = new Supervisor(log, {
+      instance: instanceId,
       replayBudgetBytes: cfg.replayBudgetBytes,
+      // Test-only: a small per-process cap makes a terminal's start evictable without 16 MiB of output.
+      replayCapBytes: cfg.timings?.replayCapBytes,
       observer: {
-        spawned: (proc) => registry?.add(proc.pid, proc.spec.command),
-        reaped: (proc) => void registry?.remove(proc.pid),
         // The live count drops once the exit frame's waiters ran: look at it a turn later.
         exited: () => {
           idle?.touch();
@@ -184,12 +206,15 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     if (metricsModule && cfg.metricsAddr !== undefined) {
       metricsServer = await metricsModule.serveMetrics(cfg.metricsAddr, metrics, log, healthRoutes(health, publicInfo));
     }
+    // Children whose keeper died (their records name it): the keeper that runs now is alive, so its are spared.
     const reaped = await reapOrphans(runDir, log);
-    if (reaped > 0) log.info('daemon', `reaped ${reaped} orphaned child process(es) of dead daemons`);
-    const selfStart = (await startTimeOf('self')) ?? '';
-    const children = new ChildRegistry(runDir, instanceId, selfStart, log);
-    await children.init();
-    registry = children;
+    if (reaped > 0) log.info('daemon', `reaped ${reaped} orphaned child process(es) of dead keepers`);
+    const adopted = await supervisor.attach(keeperLink, hello.processes);
+    if (adopted > 0) {
+      const live = supervisor.liveCount;
+      log.info('daemon', `adopted ${adopted} process(es) from the keeper (pid ${keeperLink.keeperPid}): ${live} running, ${adopted - live} exited`);
+    }
+    if (hello.superseded) metrics?.handedOver();
 
     let tokenId: FileIdentity | undefined;
     const info = (): InfoResult => ({
@@ -261,6 +286,22 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     }
 
     const heldLock = lock;
+    const link = keeperLink;
+    // Another daemon said hello to the keeper: it takes the processes; this one stops serving, touching none of them.
+    supervisor.onSuperseded = (by) => {
+      log.info('daemon', `daemon ${by} takes over the processes; handing over and exiting`);
+      handover = true;
+      void shutdown();
+    };
+    supervisor.onKeeperLost = (why) => {
+      if (teardown) return;
+      log.error(
+        'daemon',
+        `lost the keeper (${why}): its children lost their output's reader; exiting so that the next start reaps them and keeps their output (see ${path.join(runDir, 'keeper', 'keeper.log')})`,
+      );
+      keeperLost = true;
+      void shutdown();
+    };
     shutdown = (): Promise<void> => {
       teardown ??= (async () => {
         log.info('Server', 'shutdown requested');
@@ -272,20 +313,30 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
         const connections = await srv.close(Promise.all([unixListener.close(), websocket?.close()]));
         supervisor.close();
         let killed = 0;
-        if (cfg.keepChildren) {
-          const live = supervisor.liveProcesses();
-          log.info('Server', `-keep-children: leaving ${live.length} running child process(es) alive across shutdown`);
-          await Promise.all(live.map((p) => children.remove(p.pid)));
+        const live = supervisor.liveCount;
+        if (handover || keeperLost) {
+          // The successor has them, or nobody can: either way nothing here is this daemon's to touch.
+        } else if (cfg.keepChildren) {
+          log.info(
+            'Server',
+            `-keep-children: leaving ${live} running child process(es) with the keeper (pid ${link.keeperPid}); the next daemon adopts them`,
+          );
+          await link.request({ t: 'bye', keep: true }).catch(() => undefined);
         } else {
-          killed = await supervisor.killAll('shutdown');
+          killed = await supervisor.killAll('shutdown').catch(() => 0);
+          await link.request({ t: 'bye', keep: false }).catch(() => undefined);
         }
+        link.close();
         // An activated socket is systemd's: it stays, and the next connection starts a daemon again.
         if (!activated) await removeIfOwned(ownSocket);
         await removeIfOwned(tokenId);
         await heldLock.release();
         metricsServer?.close();
-        log.info('Server', `cleanup: closed ${connections} connection(s), killed ${killed} child process group(s)`);
-        finish(0);
+        log.info(
+          'Server',
+          `cleanup: closed ${connections} connection(s), ${handover ? `handed ${live} running process(es) over` : `killed ${killed} child process group(s)`}`,
+        );
+        finish(keeperLost ? 1 : 0);
       })();
       return teardown;
     };
@@ -315,6 +366,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     await server?.close(Promise.all([unix?.close(), websocket?.close()])).catch(() => {});
     server?.supervisor.close();
     metricsServer?.close();
+    keeperLink?.close();
     if (!activated) await removeIfOwned(socketId);
     await lock?.release();
     cfg.report?.({ ok: false, error: message });

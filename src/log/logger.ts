@@ -54,6 +54,15 @@ export class Logger {
     this.#sink = sink;
   }
 
+  /**
+   * Also hands every entry logged, before formatting, to `tap` (the keeper passes its entries to the daemon it
+   * serves, so one log tells the story of a process). Undefined removes it.
+   */
+  setTap(tap: ((level: LogLevel, component: string, message: string) => void) | undefined): void {
+    this.#tap = tap;
+  }
+  #tap: ((level: LogLevel, component: string, message: string) => void) | undefined;
+
   enabled(level: LogLevel): boolean {
     return RANK[level] >= this.#threshold;
   }
@@ -119,6 +128,12 @@ export class Logger {
     } catch {
       // A log write that fails (ENOSPC, EPIPE on a closed stderr) is dropped on purpose.
     }
+    this.#tap?.(level, component, message);
+  }
+
+  /** Logs an entry that another process logged already (the keeper's): at its level, under its component. */
+  relay(level: LogLevel, component: string, message: string): void {
+    this.#emit(level, component, message);
   }
 }
 

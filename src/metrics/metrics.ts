@@ -37,6 +37,8 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
   readonly #spawnSeconds: Histogram;
   readonly #refused: Counter<'reason'>;
   readonly #budgetReclaimed: Counter;
+  readonly #handovers: Counter;
+  readonly #adopted: Counter;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -59,6 +61,14 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
     this.#budgetReclaimed = counter(
       'claustrum_replay_budget_evicted_bytes_total',
       'Serialized bytes evicted from replay buffers to keep their total under -replay-budget.',
+    );
+    this.#handovers = counter(
+      'claustrum_handovers_total',
+      'Times this daemon took the processes over from a running daemon (a restart or an upgrade).',
+    );
+    this.#adopted = counter(
+      'claustrum_processes_adopted_total',
+      'Processes adopted from the keeper at start: left by a daemon that restarted, was upgraded or died.',
     );
     this.#refused = new Counter({
       name: 'claustrum_connections_refused_total',
@@ -91,7 +101,7 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
     gauge('claustrum_processes_retained', 'Processes reachable by id: running, and exited ones within retention.', (s) => s.retainedCount);
     gauge('claustrum_replay_buffer_bytes', 'Serialized bytes held in replay buffers.', (s) => s.budget.used);
     gauge('claustrum_replay_budget_bytes', 'The most every replay buffer together may hold (-replay-budget).', (s) => s.budget.limit);
-    gauge('claustrum_stdin_queue_bytes', 'Stdin bytes accepted but not yet written to children.', (s) =>
+    gauge('claustrum_stdin_queue_bytes', "Stdin bytes accepted but not yet written to children (as of each process's last stdin answer).", (s) =>
       s.list().reduce((n, p) => n + p.stdin.queuedBytes, 0),
     );
     new Gauge({
@@ -109,6 +119,14 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
   // ---- hooks ----
   connected(): void {
     this.#connections.inc();
+  }
+
+  handedOver(): void {
+    this.#handovers.inc();
+  }
+
+  adopted(count: number): void {
+    this.#adopted.inc(count);
   }
 
   reclaimed(bytes: number): void {

@@ -1,33 +1,44 @@
 /**
- * One supervised child: its output source (pipes, or a pseudo-terminal), its seq counter, its frame log, its stdin,
- * its exit.
+ * One supervised child, as the daemon sees it: the keeper (src/keeper/) runs it and journals its frames; this object
+ * reads the journal into the process's frame log, whose subscriptions deliver them (src/replay/subscription.ts), and
+ * forwards stdin, signals and resizes to the keeper.
  *
- * The child only produces frames; who reads them, and at what pace, is the frame log's business
- * (src/replay/subscription.ts). The log asks the child to hold while its owner lags: the pipes (or the terminal's
- * master) stop being read and the child blocks on write like any piped program. After the reap the log is sealed, so
- * the exit drain never waits on a reader.
+ * Flow control crosses the process boundary: while the owner lags, the frame log asks the keeper to hold the child
+ * (it stops reading the pipes or the terminal, so the child blocks on write as any piped program does). What the
+ * frame log evicts, the keeper may drop from the journal; for a terminal, once a screen made of the evicted frames
+ * is on disk (`screen.snap`), so that a daemon adopting the process later can still show the right screen.
  *
- * A terminal child's output is cut at clean boundaries (src/terminal/cutter.ts): no frame ends inside an escape
- * sequence or a character unless it says so, so a screen snapshot (src/terminal/screen.ts) is only ever taken between
- * frames that make sense on their own. Its screen model is created at the first eviction from its replay buffer and
- * fed each frame as it is evicted, so it always stands for exactly the frames a late reader can no longer be sent.
+ * A terminal's screen model is created at the first eviction from its replay buffer (or from screen.snap when the
+ * process is adopted) and fed each frame as it is evicted, so it always stands for exactly the frames a late reader
+ * can no longer be sent.
  */
-import type { ChildProcess } from 'node:child_process';
+import { readFileSync, renameSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { KeeperLink } from '../keeper/link.js';
+import type { KeptState, ReapInfo, TerminalSize } from '../keeper/protocol.js';
 import type { Logger } from '../log/logger.js';
 import { type ByteAccount, ReplayBuffer } from '../replay/buffer.js';
-import { type ExitFrame, type Frame, FrameOrigin, type KilledBy, MAX_FRAME_DATA, type OutputStream, type ScreenFrame } from '../replay/frame.js';
+import { type ExitFrame, type Frame, FrameOrigin, type KilledBy, type ScreenFrame } from '../replay/frame.js';
+import { JournalReader, type JournalRecord } from '../replay/journal.js';
 import { FrameLog, type ScreenSource } from '../replay/subscription.js';
-import type { CutPiece } from '../terminal/cutter.js';
-import type { Terminal, TerminalExit } from '../terminal/pty.js';
-import type { ScreenKeeper } from '../terminal/screen.js';
+import type { ScreenKeeper, ScreenSnapshot } from '../terminal/screen.js';
 import type { KillSignal } from './signals.js';
-import { pipeSink, type StdinOutcome, type StdinSink, StdinWriter } from './stdin.js';
+import type { StdinOutcome } from './stdin.js';
 
-/** How long after the reap the exit frame waits for both pipes to reach EOF (a grandchild may hold them). */
-export const EXIT_DRAIN_GRACE_MS = 5000;
+/** How long after the reap the exit frame waits for both pipes to reach EOF (the keeper's bound, kept for docs). */
+export { EXIT_DRAIN_GRACE_MS } from '../keeper/kept.js';
+/**
+ * Journal bytes read for one process per turn of the event loop (256 KiB): a flood is read in slices, so a ping or a
+ * reply waiting behind it is served within a slice's work, not after everything the keeper wrote meanwhile.
+ */
+export const JOURNAL_READ_SLICE_BYTES = 256 * 1024;
+/** A terminal's screen is written to disk for the journal's sake at most this often while it is being evicted. */
+export const SCREEN_PERSIST_INTERVAL_MS = 1000;
+export const SCREEN_FILE = 'screen.snap';
 
-/** Hooks for metrics and the orphan registry; every one optional. */
+/** Hooks for metrics and the audit; every one optional. */
 export interface ProcessObserver {
   output?(bytes: number): void;
   evicted?(frames: number, bytes: number): void;
@@ -47,105 +58,94 @@ export interface ManagedOptions {
   readonly replayCapBytes: number;
   /** Where the buffer reports its byte count (the global budget). */
   readonly replayAccount?: ByteAccount;
-  readonly stdinQueueCapBytes: number;
-  readonly drainGraceMs: number;
 }
 
-/** The terminal side of a terminal child: built by the supervisor, which starts the terminal and its helpers. */
-export interface TerminalParts {
-  readonly terminal: Terminal;
-  /** Cuts the terminal's output at clean boundaries; its pieces come back through `piece`. */
-  readonly cutter: { push(bytes: Uint8Array): void; flush(): void; dispose(): void };
+/** The terminal half of a terminal process on the daemon's side: its screen keeper (xterm.js, loaded lazily). */
+export interface TerminalSide {
   readonly keeper: ScreenKeeper;
-}
-
-/**
- * The callbacks a terminal child must be started with, before the process object exists (spawnTerminal takes them at
- * once): they forward to the ManagedProcess once it is built; nothing can arrive before that, since events come from
- * the event loop.
- */
-export class TerminalEvents {
-  #target: ManagedProcess | undefined;
-  readonly data = (bytes: Buffer): void => this.#target?.terminalData(bytes);
-  readonly piece = (piece: CutPiece): void => this.#target?.terminalPiece(piece);
-  readonly leaderExit = (code: number | null, signal: NodeJS.Signals | null): void => this.#target?.reap(code, signal);
-  readonly exit = (exit: TerminalExit): void => this.#target?.terminalEnded(exit);
-
-  bind(target: ManagedProcess): void {
-    this.#target = target;
-  }
+  /** The size at the spawn: the size in force before the journal's first resize frame. */
+  readonly spawnSize: TerminalSize;
 }
 
 export class ManagedProcess {
   readonly spec: ProcessSpec;
+  readonly key: string;
   readonly origin: FrameOrigin;
   readonly pid: number;
-  /** The daemon's clock right after the start, epoch seconds: the reference's opaque `startTime` token. */
+  /** The reference's opaque `startTime` token: epoch seconds at the spawn. */
   readonly startTime: number;
   /** Epoch milliseconds of the start, for listings. */
   readonly startedAt: number;
+  /** The instance id of the daemon that spawned it. */
+  readonly spawnedBy: string;
+  /** Daemons that adopted it after the one that spawned it. */
+  readonly restarts: number;
   readonly log: FrameLog;
-  readonly stdin: StdinWriter;
+  /** Output bytes read from the journal, per stream (for the audit's exit records). */
+  stdoutBytes = 0;
+  stderrBytes = 0;
 
-  readonly #child: ChildProcess | undefined;
-  readonly #tty: TerminalParts | undefined;
+  readonly #link: KeeperLink;
+  readonly #dir: string;
   readonly #logger: Logger;
   readonly #observer: ProcessObserver;
-  readonly #options: ManagedOptions;
-  #seq = 0;
-  #reaped = false;
-  #exitCode: number | null = null;
-  #exitSignal: string | null = null;
-  /** Epoch milliseconds of the reap; 0 while running. */
-  #reapedAt = 0;
-  #killedBy: KilledBy | undefined;
+  readonly #tty: TerminalSide | undefined;
+  readonly #reader: JournalReader;
+  /** The newest seq the keeper said is in the journal. */
+  #available: number;
+  #pulling = false;
+  #reap: ReapInfo | undefined;
   #exitFrame: ExitFrame | undefined;
   #exitFrameAt = 0;
   #exitWaiters: (() => void)[] = [];
-  #openPipes = 2;
-  #outputEnded = false;
-  #drainTimer: NodeJS.Timeout | undefined;
+  #size: TerminalSize | undefined;
+  #stdin = { applied: 0, ended: false, queued: 0 };
+  #disposed = false;
+  /** The highest seq the replay buffer evicted, and the highest the keeper was told it may drop. */
+  #evictedThrough = 0;
+  #droppedThrough = 0;
+  #dropScheduled = false;
+  #lastScreenPersist = 0;
 
-  /** A piped child (`child`), or a terminal one (`tty`, with its events bound here). */
-  constructor(
-    spec: ProcessSpec,
-    source: { readonly child: ChildProcess } | { readonly tty: TerminalParts; readonly events: TerminalEvents },
-    options: ManagedOptions,
-    logger: Logger,
-    observer: ProcessObserver,
-  ) {
-    this.spec = spec;
-    this.origin = new FrameOrigin(spec.id);
-    this.startedAt = Date.now();
-    this.startTime = this.startedAt / 1000;
-    this.#options = options;
+  constructor(state: KeptState, link: KeeperLink, tty: TerminalSide | undefined, options: ManagedOptions, logger: Logger, observer: ProcessObserver) {
+    this.spec = { id: state.id, command: state.command, args: state.args, cwd: state.cwd };
+    this.key = state.key;
+    this.origin = new FrameOrigin(state.id);
+    this.pid = state.pid;
+    this.startTime = state.startTime;
+    this.startedAt = state.startedAt;
+    this.spawnedBy = state.spawnedBy;
+    this.restarts = state.restarts;
+    this.#link = link;
+    this.#dir = path.join(link.dir, 'procs', state.key);
     this.#logger = logger;
     this.#observer = observer;
-    this.log = new FrameLog(this.origin, new ReplayBuffer(options.replayCapBytes, options.replayAccount), (hold) => this.#hold(hold));
-    let sink: StdinSink;
-    if ('child' in source) {
-      const child = source.child;
-      this.#child = child;
-      this.pid = child.pid!;
-      sink = pipeSink(child.stdin!, (err) => logger.debug('process.Manager', `drainStdin ${spec.id}: write error: ${err.message}`));
-      child.on('error', (err) => logger.warn('process.Manager', `Process ${spec.id}: ${err.message}`));
-      child.once('exit', (code, signal) => this.reap(code, signal));
-      for (const stream of ['stdout', 'stderr'] as const) {
-        const pipe = child[stream]!;
-        pipe.on('data', (chunk: Buffer) => this.#onOutput(stream, chunk));
-        pipe.on('error', (err) => logger.warn('process.Manager', `Process ${spec.id}: ${stream} read error: ${err.message}`));
-        pipe.once('close', () => this.#onPipeClosed());
+    this.#tty = tty;
+    this.#size = state.pty;
+    this.#reap = state.reaped;
+    this.#stdin = { ...state.stdin, queued: 0 };
+    this.#available = state.lastSeq;
+    this.log = new FrameLog(this.origin, new ReplayBuffer(options.replayCapBytes, options.replayAccount), (hold) => {
+      if (!this.#disposed) link.notify({ t: 'hold', key: this.key, hold });
+    });
+    let fromSeq = 1;
+    if (tty) {
+      const snap = readScreenFile(this.#dir);
+      if (snap) {
+        tty.keeper.seed(snap);
+        fromSeq = snap.seq + 1;
       }
-    } else {
-      const { tty, events } = source;
-      this.#tty = tty;
-      this.pid = tty.terminal.pid;
-      sink = terminalSink(tty.terminal);
-      this.log.buffer.onEvict((frame) => tty.keeper.evicted(screenFrameOf(frame)));
       this.log.screen = this.#screenSource(tty);
-      events.bind(this);
     }
-    this.stdin = new StdinWriter(sink, options.stdinQueueCapBytes);
+    this.log.buffer.onEvict((frame) => this.#evicted(frame));
+    this.#reader = new JournalReader(this.#dir, fromSeq);
+  }
+
+  /** Reads what the journal holds now, all of it (a process being adopted, before the daemon listens). */
+  load(): void {
+    while (this.#reader.read(this.#available, Number.POSITIVE_INFINITY, (r) => this.#ingest(r))) {
+      // (an unbounded budget reads to the end in one call; the loop is for form)
+    }
   }
 
   get id(): string {
@@ -157,14 +157,13 @@ export class ManagedProcess {
   }
 
   /** The terminal's current size, for a terminal process. */
-  get terminalSize(): { readonly cols: number; readonly rows: number } | undefined {
-    const t = this.#tty?.terminal;
-    return t ? { cols: t.cols, rows: t.rows } : undefined;
+  get terminalSize(): TerminalSize | undefined {
+    return this.#tty ? this.#size : undefined;
   }
 
   /** False from the reap on, even while the exit frame still waits for the output to drain. */
   get running(): boolean {
-    return !this.#reaped;
+    return this.#reap === undefined && this.#exitFrame === undefined;
   }
 
   get exited(): boolean {
@@ -173,12 +172,13 @@ export class ManagedProcess {
 
   /** Epoch milliseconds of the reap (the exit as the OS saw it); 0 while running. */
   get reapedAt(): number {
-    return this.#reapedAt;
+    return this.#reap?.at ?? 0;
   }
 
   /** How the process ended, from the reap on. */
   get exitStatus(): { readonly exitCode: number; readonly signal: string | undefined } | undefined {
-    return this.#reaped ? { exitCode: this.#exitCode ?? -1, signal: this.#exitSignal ?? undefined } : undefined;
+    if (this.#exitFrame) return { exitCode: this.#exitFrame.exitCode, signal: this.#exitFrame.signal };
+    return this.#reap ? { exitCode: this.#reap.code ?? -1, signal: this.#reap.signal ?? undefined } : undefined;
   }
 
   get exitFrame(): ExitFrame | undefined {
@@ -200,43 +200,74 @@ export class ManagedProcess {
     return this.log.owner?.cursor ?? Number.POSITIVE_INFINITY;
   }
 
-  /** Resolves when the exit frame has been emitted. */
+  /** Its stdin as of the keeper's last answer: bytes accepted, whether closed, bytes not yet taken by the child. */
+  get stdin(): { readonly applied: number; readonly ended: boolean; readonly queuedBytes: number } {
+    return { applied: this.#stdin.applied, ended: this.#stdin.ended, queuedBytes: this.#stdin.queued };
+  }
+
+  /** Resolves when the exit frame has been read. */
   whenExited(): Promise<void> {
     if (this.#exitFrame) return Promise.resolve();
     return new Promise((resolve) => this.#exitWaiters.push(resolve));
   }
 
-  // ---- output and exit ----
+  // ---- from the keeper ----
 
-  #hold(hold: boolean): void {
-    if (this.#tty) {
-      if (hold) this.#tty.terminal.pause();
-      else this.#tty.terminal.resume();
-      return;
-    }
-    for (const pipe of [this.#child!.stdout!, this.#child!.stderr!]) {
-      if (hold) pipe.pause();
-      else pipe.resume();
-    }
+  /** The keeper journalled frames up to `lastSeq`. */
+  available(lastSeq: number): void {
+    if (lastSeq > this.#available) this.#available = lastSeq;
+    this.#pull();
   }
 
-  #onOutput(stream: OutputStream, chunk: Buffer): void {
-    this.#observer.output?.(chunk.length);
-    for (let at = 0; at < chunk.length; at += MAX_FRAME_DATA) {
-      const data = at === 0 && chunk.length <= MAX_FRAME_DATA ? chunk : chunk.subarray(at, at + MAX_FRAME_DATA);
-      this.#emit(this.origin.dataFrame(++this.#seq, stream, data));
+  /** The keeper reaped the child. */
+  reaped(reap: ReapInfo): void {
+    if (this.#reap) return;
+    this.#reap = reap;
+    this.#observer.reaped?.(this);
+    this.log.seal(); // never hold the output after the reap: the drain must not wait on a slow client
+  }
+
+  #pull(): void {
+    if (this.#pulling || this.#disposed) return;
+    const more = this.#reader.read(this.#available, JOURNAL_READ_SLICE_BYTES, (r) => this.#ingest(r));
+    if (!more) return;
+    // The rest next turn: whatever waits behind this flood (a ping, another child) goes first.
+    this.#pulling = true;
+    setImmediate(() => {
+      this.#pulling = false;
+      this.#pull();
+    });
+  }
+
+  #ingest(r: JournalRecord): void {
+    switch (r.kind) {
+      case 'data': {
+        const n = r.data.length;
+        if (r.stream === 'stdout') this.stdoutBytes += n;
+        else this.stderrBytes += n;
+        this.#observer.output?.(n);
+        this.#emit(r.clean === undefined ? this.origin.dataFrame(r.seq, r.stream, r.data) : this.origin.terminalFrame(r.seq, r.data, r.clean));
+        return;
+      }
+      case 'resize':
+        this.#size = { cols: r.cols, rows: r.rows };
+        this.#emit(this.origin.resizeFrame(r.seq, r.cols, r.rows));
+        return;
+      case 'exit': {
+        const frame = this.origin.exitFrame(r.seq, r.exit.exitCode, r.exit.signal, r.exit.killedBy);
+        this.#reap ??= { code: r.exit.exitCode, signal: r.exit.signal ?? null, at: r.exit.at };
+        this.log.seal();
+        this.#exitFrame = frame;
+        this.#exitFrameAt = performance.now() - Math.max(0, Date.now() - r.exit.at);
+        this.#emit(frame);
+        // Nothing more will be written: the ring keeps what it holds and gives the rest back.
+        this.log.buffer.compact();
+        this.#reader.close();
+        this.#observer.exited?.(this);
+        for (const wake of this.#exitWaiters.splice(0)) wake();
+        return;
+      }
     }
-  }
-
-  /** @internal A terminal's read, before cutting. */
-  terminalData(bytes: Buffer): void {
-    this.#observer.output?.(bytes.length);
-    this.#tty!.cutter.push(bytes);
-  }
-
-  /** @internal A piece the cutter let through: one frame (pieces are at most MAX_FRAME_DATA). */
-  terminalPiece(piece: CutPiece): void {
-    this.#emit(this.origin.terminalFrame(++this.#seq, Buffer.from(piece.data.buffer, piece.data.byteOffset, piece.data.byteLength), piece.clean));
   }
 
   #emit(frame: Frame): void {
@@ -245,67 +276,61 @@ export class ManagedProcess {
     if (evicted > 0) this.#observer.evicted?.(this.log.buffer.evictedFrames - framesBefore, evicted);
   }
 
-  /** @internal The OS reaped the child (a terminal's leader, or the piped child). */
-  reap(code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.#reaped) return;
-    this.#reaped = true;
-    this.#exitCode = code;
-    this.#exitSignal = signal;
-    this.#reapedAt = Date.now();
-    this.#observer.reaped?.(this);
-    this.log.seal(); // never hold the output after the reap: the drain must not wait on a slow client
-    // A terminal bounds its own drain (it reports its end once the output reached EIO, or after its grace).
-    if (this.#child && this.#openPipes > 0) {
-      this.#drainTimer = setTimeout(() => this.#forceDrain(), this.#options.drainGraceMs);
+  // ---- eviction, and what the keeper may drop ----
+
+  #evicted(frame: Frame): void {
+    this.#tty?.keeper.evicted(screenFrameOf(frame));
+    this.#evictedThrough = frame.seq;
+    this.#scheduleDrop();
+  }
+
+  #scheduleDrop(): void {
+    if (this.#dropScheduled || this.#disposed) return;
+    this.#dropScheduled = true;
+    if (this.#tty === undefined) {
+      setImmediate(() => {
+        this.#dropScheduled = false;
+        this.#drop(this.#evictedThrough);
+      });
+      return;
     }
-    this.#finishIfDrained();
+    // A terminal: its journal may only lose frames a screen on disk stands for.
+    const wait = Math.max(0, this.#lastScreenPersist + SCREEN_PERSIST_INTERVAL_MS - performance.now());
+    setTimeout(() => void this.#persistScreen(), wait).unref();
   }
 
-  /** @internal A terminal's output ended (EIO), or its drain grace ran out. */
-  terminalEnded(exit: TerminalExit): void {
-    this.#tty!.cutter.flush();
-    if (!exit.drained) this.#observer.drainTimedOut?.(this);
-    this.reap(exit.exitCode, exit.signal);
-    this.#outputEnded = true;
-    this.#finishIfDrained();
+  #drop(through: number): void {
+    if (this.#disposed || through <= this.#droppedThrough) return;
+    this.#droppedThrough = through;
+    this.#link.notify({ t: 'drop', key: this.key, through });
   }
 
-  #onPipeClosed(): void {
-    this.#openPipes--;
-    if (this.#openPipes === 0) this.#outputEnded = true;
-    this.#finishIfDrained();
-  }
-
-  #forceDrain(): void {
-    this.#logger.warn('process.Manager', `Process ${this.id}: pipe drain grace expired (grandchild holding stdio?); force-closing`);
-    this.#observer.drainTimedOut?.(this);
-    this.#child!.stdout!.destroy();
-    this.#child!.stderr!.destroy();
-  }
-
-  #finishIfDrained(): void {
-    if (!this.#reaped || !this.#outputEnded || this.#exitFrame) return;
-    clearTimeout(this.#drainTimer);
-    const exitCode = this.#exitCode ?? -1;
-    const signal = this.#exitSignal ?? undefined;
-    const frame = this.origin.exitFrame(++this.#seq, exitCode, signal, this.#killedBy);
-    this.#exitFrame = frame;
-    this.#exitFrameAt = performance.now();
-    let line = `Process ${this.id} exited with code ${exitCode}`;
-    if (signal) line += `, terminated by ${signal}`;
-    if (this.#killedBy) line += this.#killedBy === 'client' ? ', signalled at client request' : ', signalled at shutdown request';
-    this.#logger.info('process.Manager', line);
-    this.#emit(frame);
-    // Nothing more will be written: the ring keeps what it holds and gives the rest back.
-    this.log.buffer.compact();
-    this.#tty?.terminal.close();
-    this.#observer.exited?.(this);
-    for (const wake of this.#exitWaiters.splice(0)) wake();
+  async #persistScreen(): Promise<void> {
+    this.#lastScreenPersist = performance.now();
+    try {
+      const snap = this.#disposed ? undefined : await this.log.screen?.snapshot();
+      if (snap && !this.#disposed && snap.seq > this.#droppedThrough) {
+        const temp = path.join(this.#dir, `.${SCREEN_FILE}.${process.pid}`);
+        const header = JSON.stringify({ version: 1, seq: snap.seq, cols: snap.cols, rows: snap.rows });
+        await writeFile(temp, Buffer.concat([Buffer.from(`${header}\n`), snap.data]), { mode: 0o600 });
+        renameSync(temp, path.join(this.#dir, SCREEN_FILE));
+        this.#drop(snap.seq);
+      }
+    } catch (err) {
+      this.#logger.warn(
+        'process.Manager',
+        `Process ${this.id}: cannot save its screen (${(err as Error).message}); its journal keeps every frame until it can`,
+      );
+    } finally {
+      this.#dropScheduled = false;
+      // Evicted meanwhile, or the screen was not at a clean boundary yet: again, a little later.
+      if (this.#evictedThrough > this.#droppedThrough) this.#scheduleDrop();
+    }
   }
 
   // ---- terminals ----
 
-  #screenSource(tty: TerminalParts): ScreenSource {
+  #screenSource(tty: TerminalSide): ScreenSource {
     const buffer = this.log.buffer;
     const log = this.log;
     return {
@@ -325,80 +350,62 @@ export class ManagedProcess {
   }
 
   /**
-   * Resizes the terminal (the program gets SIGWINCH) and records the size in the frame log, so every reader, and a
-   * later snapshot, knows the size in force from here on. False for a piped process.
+   * Resizes the terminal (the program gets SIGWINCH); the keeper records the size in the journal, so every reader,
+   * and a later snapshot, knows the size in force from there on. False for a piped or reaped process.
    */
-  resize(cols: number, rows: number): boolean {
-    const tty = this.#tty;
-    if (!tty || this.#reaped) return false;
-    tty.cutter.flush();
-    tty.terminal.resize(cols, rows);
-    this.#emit(this.origin.resizeFrame(++this.#seq, cols, rows));
-    return true;
+  async resize(cols: number, rows: number): Promise<boolean> {
+    if (!this.#tty || !this.running) return false;
+    return (await this.#link.request({ t: 'resize', key: this.key, cols, rows })).resized;
   }
 
   // ---- control ----
 
   /**
-   * Sends a signal: SIGKILL to the whole process group, anything else to the direct child only (reference width),
-   * or to the group when `group` asks for it (extension: what a terminal does with Ctrl-C; a shell waiting for its
-   * foreground child ignores a SIGINT that reaches it alone). A terminal's INT, HUP and TERM go to its foreground
-   * process group, as the terminal's own keys would, and KILL to its whole session. A reaped child is never
-   * signalled, since its pid may already be someone else's; `afterReap` allows the exceptions, group signals while
-   * the exit frame still waits on a pipe holder (a group id cannot be reused while the group has members).
+   * Sends a signal (the keeper's rules: src/keeper/kept.ts). Returns false without sending for a reaped child, since
+   * its pid may already be someone else's, unless `afterReap` allows the exceptions, group signals while the exit
+   * frame still waits on a pipe holder.
    */
   signal(sig: KillSignal, by: KilledBy, afterReap = false, group = false): boolean {
-    if (this.#reaped && !afterReap) return false;
-    if (this.#exitFrame) return false;
-    if (this.#tty) {
-      void this.#tty.terminal
-        .signal(sig)
-        .catch((err: Error) => this.#logger.warn('process.Manager', `Process ${this.id}: kill ${sig}: ${err.message}`));
-    } else {
-      try {
-        process.kill(sig === 'SIGKILL' || group ? -this.pid : this.pid, sig);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') {
-          this.#logger.warn('process.Manager', `Process ${this.id}: kill ${sig}: ${(err as Error).message}`);
-        }
-      }
-    }
-    this.#killedBy = by;
+    if ((this.#reap && !afterReap) || this.#exitFrame || this.#disposed) return false;
+    this.#link.request({ t: 'signal', key: this.key, signal: sig, by, afterReap, group }).catch((err: Error) => {
+      this.#logger.warn('process.Manager', `Process ${this.id}: kill ${sig}: ${err.message}`);
+    });
     return true;
   }
 
-  /** Applies one stdin write under the offset rules; never waits for the child to read. */
-  writeStdin(data: Buffer, offset: number | undefined, eof = false): StdinOutcome {
-    return this.stdin.write(data, offset, eof, !this.#reaped);
-  }
-
-  /** Forgets the buffered frames of a process being pruned, ending every subscription to it. */
-  dispose(): void {
-    this.log.clear();
-    if (this.#tty) {
-      this.#tty.cutter.dispose();
-      this.#tty.keeper.dispose();
-      this.#tty.terminal.close();
+  /** Applies one stdin write under the offset rules (in the keeper, which holds the queue). */
+  async writeStdin(data: Buffer, offset: number | undefined, eof = false): Promise<StdinOutcome> {
+    this.#stdinSent++;
+    try {
+      const reply = await this.#link.request({ t: 'stdin', key: this.key, data, offset, eof });
+      this.#stdin = { applied: reply.applied, ended: reply.ended, queued: reply.queued };
+      return reply.outcome;
+    } finally {
+      // The keeper answers in the order it was asked, so answers count up to the writes sent.
+      this.#stdinAnswered++;
+      while (this.#stdinWaiters.length > 0 && this.#stdinWaiters[0]!.until <= this.#stdinAnswered) this.#stdinWaiters.shift()!.wake();
     }
   }
-}
 
-/** A terminal's input as a stdin sink: every byte in order, paced by the terminal; no end of input. */
-function terminalSink(terminal: Terminal): StdinSink {
-  let broken = false;
-  return {
-    write: (data) => {
-      if (!broken && !terminal.write(data)) broken = true;
-    },
-    end: () => {},
-    get queuedBytes() {
-      return terminal.queuedBytes;
-    },
-    get broken() {
-      return broken;
-    },
-    endable: false,
-  };
+  /** Resolves once every stdin write sent so far has been answered: `stdin` then counts them all. */
+  stdinSettled(): Promise<void> {
+    const until = this.#stdinSent;
+    if (this.#stdinAnswered >= until) return Promise.resolve();
+    return new Promise((wake) => this.#stdinWaiters.push({ until, wake }));
+  }
+  #stdinSent = 0;
+  #stdinAnswered = 0;
+  readonly #stdinWaiters: { readonly until: number; readonly wake: () => void }[] = [];
+
+  /** Forgets the buffered frames of a process being pruned, ending every subscription to it; the keeper forgets it. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.log.clear();
+    this.#reader.close();
+    this.#tty?.keeper.dispose();
+    this.#link.notify({ t: 'forget', key: this.key });
+  }
 }
 
 /** A stored frame as the screen model takes it. */
@@ -406,4 +413,23 @@ function screenFrameOf(frame: Frame): import('../terminal/screen.js').ScreenFram
   if (frame.stream === 'resize') return { seq: frame.seq, kind: 'resize', cols: frame.cols, rows: frame.rows };
   if (frame.stream === 'exit') return { seq: frame.seq, kind: 'other' };
   return { seq: frame.seq, kind: 'output', data: frame.data, clean: frame.clean !== false };
+}
+
+/** screen.snap: a JSON header line (version, seq, cols, rows), then the snapshot's UTF-8 text. */
+function readScreenFile(dir: string): ScreenSnapshot | undefined {
+  let raw: Buffer;
+  try {
+    raw = readFileSync(path.join(dir, SCREEN_FILE));
+  } catch {
+    return undefined;
+  }
+  const nl = raw.indexOf(10);
+  if (nl < 0) return undefined;
+  try {
+    const h = JSON.parse(raw.subarray(0, nl).toString('utf8')) as { version: number; seq: number; cols: number; rows: number };
+    if (h.version !== 1) return undefined;
+    return { seq: h.seq, cols: h.cols, rows: h.rows, data: raw.subarray(nl + 1).toString('utf8') };
+  } catch {
+    return undefined;
+  }
 }

@@ -1,36 +1,34 @@
 /**
- * The process table: spawning, lookup by client-chosen id, retention of exited processes, and the shutdown sweep.
+ * The process table: spawning (through the keeper, src/keeper/), lookup by client-chosen id, adoption of the
+ * processes a previous daemon left with the keeper, retention of exited processes, and the shutdown sweep.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import type { KeeperLink } from '../keeper/link.js';
+import type { KeeperNotice, KeptState, ReapInfo } from '../keeper/protocol.js';
 import type { Logger } from '../log/logger.js';
 import { REPLAY_CAP_BYTES } from '../replay/buffer.js';
 import { type BudgetMember, DEFAULT_REPLAY_BUDGET_BYTES, ReplayBudget } from '../replay/budget.js';
-import { errnoText, syscallCode } from '../util/errno.js';
+import type { KilledBy } from '../replay/frame.js';
 import { expandTilde } from '../util/paths.js';
 import { checkWorkingDirectory, resolveCommand, SpawnError } from './command.js';
 import { buildChildEnv } from './env.js';
-import { EXIT_DRAIN_GRACE_MS, ManagedProcess, type ProcessObserver, TerminalEvents, type TerminalParts } from './child.js';
-import { descendantsOf, processTable, signalPid } from './procfs.js';
-import { guardSpawnDescriptorLeak } from './spawn-guard.js';
-import { STDIN_QUEUE_CAP_BYTES } from './stdin.js';
-import type { KilledBy } from '../replay/frame.js';
+import { ManagedProcess, type ProcessObserver, type TerminalSide } from './child.js';
 
 /** How long an exited process and its replay buffer stay reachable after the exit frame (claustrum's value). */
 export const EXITED_RETENTION_MS = 15 * 60_000;
 /** How often exited processes past retention are swept (also done at every spawn). */
 export const RETENTION_SWEEP_MS = 60_000;
+/** Notices kept for processes whose spawn reply is being handled (see #pendingNotices): far more than spawns in flight. */
+export const EARLY_NOTICES_MAX = 1024;
 /** How long shutdown waits for the children it killed to be reaped. */
 export const SHUTDOWN_KILL_WAIT_MS = 1000;
 
 export interface SupervisorOptions {
+  /** This daemon's instance id: the `instance` of the processes it spawns. */
+  readonly instance: string;
   readonly replayCapBytes?: number;
   /** The budget of every replay buffer together (`-replay-budget`); DEFAULT_REPLAY_BUDGET_BYTES when absent. */
   readonly replayBudgetBytes?: number;
-  readonly stdinQueueCapBytes?: number;
-  readonly drainGraceMs?: number;
   readonly retentionMs?: number;
   /** The base environment of children; the daemon's own by default. */
   readonly environment?: NodeJS.ProcessEnv;
@@ -42,12 +40,11 @@ export interface SupervisorOptions {
 export interface SupervisorObserver {
   /** The replay budget evicted this many bytes to stay under its limit. */
   reclaimed?(bytes: number): void;
-  /**
-   * A child was started. A returned promise is awaited before the spawn resolves (so before its reply leaves): the
-   * daemon writes the child's orphan record here. If it rejects, the child is killed and the spawn fails.
-   */
+  /** A child was started (its orphan record and journal are on disk by now: the keeper wrote them). */
   spawned?(proc: ManagedProcess, latencyMs: number): void | Promise<void>;
   spawnFailed?(kind: string): void;
+  /** Processes a previous daemon left with the keeper were adopted. */
+  adopted?(count: number): void;
 }
 
 export interface SpawnRequest {
@@ -72,21 +69,28 @@ export class Supervisor {
   readonly #observer: ProcessObserver & SupervisorObserver = fanOut(this.#observers);
   /** Client id → process. A respawn of a live id replaces the entry and leaves the old child running. */
   readonly #table = new Map<string, ManagedProcess>();
+  /** Every process by the keeper's key, including ones whose table entry a respawn took. */
+  readonly #byKey = new Map<string, ManagedProcess>();
   /** Every child not yet exited, including ones whose table entry a respawn took: shutdown must reach them all. */
   readonly #live = new Set<ManagedProcess>();
   /** Spawns in progress by id, so requests pipelined behind a spawn see its outcome rather than racing it. */
   readonly #pending = new Map<string, Promise<unknown>>();
   readonly #sweeper: NodeJS.Timeout;
   readonly budget: ReplayBudget;
+  #link: KeeperLink | undefined;
+  /** The screen module, loaded at the first terminal (xterm.js costs memory a daemon without terminals never pays). */
+  #screens: typeof import('../terminal/screen.js') | undefined;
+  /** Another daemon took the processes over (the keeper said so): this one must stop serving. */
+  onSuperseded: (by: string) => void = () => {};
+  /** The keeper went away: the children have lost their reader, and this daemon its processes. */
+  onKeeperLost: (why: string) => void = () => {};
 
-  constructor(log: Logger, options: SupervisorOptions = {}) {
-    guardSpawnDescriptorLeak();
+  constructor(log: Logger, options: SupervisorOptions) {
     this.#log = log;
     if (options.observer) this.#observers.push(options.observer);
     this.#options = {
+      instance: options.instance,
       replayCapBytes: options.replayCapBytes ?? REPLAY_CAP_BYTES,
-      stdinQueueCapBytes: options.stdinQueueCapBytes ?? STDIN_QUEUE_CAP_BYTES,
-      drainGraceMs: options.drainGraceMs ?? EXIT_DRAIN_GRACE_MS,
       retentionMs: options.retentionMs ?? EXITED_RETENTION_MS,
       environment: options.environment ?? process.env,
       childPath: options.childPath,
@@ -105,12 +109,106 @@ export class Supervisor {
     this.#observers.push(observer);
   }
 
+  /**
+   * Takes the keeper link and adopts the processes the keeper holds (those a previous daemon left, or exited ones it
+   * kept): each one's journal is read into its replay buffer before this resolves, so the daemon listens only once
+   * every reattach can be answered from the right seq.
+   */
+  async attach(link: KeeperLink, processes: readonly KeptState[]): Promise<number> {
+    this.#link = link;
+    link.onNotice = (n) => this.#onNotice(n);
+    link.onLost = (why) => this.onKeeperLost(why);
+    const sorted = [...processes].sort((a, b) => a.startedAt - b.startedAt);
+    for (const state of sorted) {
+      const proc = await this.#adopt(state);
+      proc.load();
+      // A later spawn of the same id replaces the earlier one in the table, as it did when both ran here.
+      this.#table.set(state.id, proc);
+      if (proc.exited && performance.now() - proc.exitFrameAt >= this.#options.retentionMs) {
+        this.#table.delete(state.id);
+        this.#forget(proc);
+      }
+    }
+    if (sorted.length > 0) this.#observer.adopted?.(sorted.length);
+    return sorted.length;
+  }
+
+  /**
+   * Notices about a process whose spawn reply has arrived but not been handled yet: they come in the same read as the
+   * reply (a child that exits at once), before the process is in the table. Kept until it is, bounded.
+   */
+  readonly #pendingNotices = new Map<string, { seq: number; reap: ReapInfo | undefined }>();
+
+  #early(key: string): { seq: number; reap: ReapInfo | undefined } {
+    let e = this.#pendingNotices.get(key);
+    if (e === undefined) {
+      // Only a spawn in flight has notices waiting: a handful at most; anything past this bound is stale.
+      if (this.#pendingNotices.size >= EARLY_NOTICES_MAX) this.#pendingNotices.clear();
+      this.#pendingNotices.set(key, (e = { seq: 0, reap: undefined }));
+    }
+    return e;
+  }
+
+  async #adopt(state: KeptState): Promise<ManagedProcess> {
+    const tty = state.spawnPty ? await this.#terminalSide(state.spawnPty) : undefined;
+    const proc = new ManagedProcess(
+      state,
+      this.#link!,
+      tty,
+      { replayCapBytes: this.#options.replayCapBytes, replayAccount: this.budget.account },
+      this.#log,
+      this.#observer,
+    );
+    this.#byKey.set(state.key, proc);
+    const early = this.#pendingNotices.get(state.key);
+    if (early) {
+      this.#pendingNotices.delete(state.key);
+      if (early.reap) proc.reaped(early.reap);
+      proc.available(early.seq);
+    }
+    if (!proc.exited) {
+      this.#live.add(proc);
+      void proc.whenExited().then(() => this.#live.delete(proc));
+    }
+    return proc;
+  }
+
+  async #terminalSide(size: { readonly cols: number; readonly rows: number }): Promise<TerminalSide> {
+    this.#screens ??= await import('../terminal/screen.js');
+    return { keeper: new this.#screens.ScreenKeeper({ cols: size.cols, rows: size.rows }), spawnSize: size };
+  }
+
+  #onNotice(n: KeeperNotice): void {
+    switch (n.t) {
+      case 'appended':
+        for (const [key, seq] of n.procs) {
+          const proc = this.#byKey.get(key);
+          if (proc) proc.available(seq);
+          else this.#early(key).seq = seq;
+        }
+        return;
+      case 'reaped': {
+        const proc = this.#byKey.get(n.key);
+        if (proc) proc.reaped(n.reap);
+        else this.#early(n.key).reap = n.reap;
+        return;
+      }
+      case 'drainTimedOut': {
+        const proc = this.#byKey.get(n.key);
+        if (proc) this.#observer.drainTimedOut?.(proc);
+        return;
+      }
+      case 'superseded':
+        this.onSuperseded(n.by);
+        return;
+      case 'log':
+        this.#log.relay(n.level, n.component, n.msg);
+        return;
+    }
+  }
+
   *#budgetMembers(): Iterable<BudgetMember> {
-    // Superseded live processes are in #live only; retained ones in #table only; most in both.
-    const seen = new Set<ManagedProcess>();
-    for (const proc of [...this.#table.values(), ...this.#live]) {
-      if (seen.has(proc)) continue;
-      seen.add(proc);
+    for (const proc of this.#byKey.values()) {
       yield { buffer: proc.replay, live: !proc.exited, exitedAt: proc.exitFrameAt, keepAbove: proc.owedAbove };
     }
   }
@@ -159,34 +257,31 @@ export class Supervisor {
       // A request that brings its own PATH in its own environment has no use for the login shell's.
       const loginPath = req.clearEnv && req.env?.PATH !== undefined ? undefined : await this.#options.childPath?.();
       const env = buildChildEnv(req.clearEnv ? {} : this.#options.environment, req.env, loginPath);
-      const source = req.pty
-        ? await startTerminal(file, req.args, cwd, env, req.pty, req.term)
-        : { child: await startChild(file, req.command, req.args, cwd, env) };
-      const proc = new ManagedProcess(
-        { id: req.id, command: req.command, args: req.args, cwd },
-        source,
-        {
-          replayCapBytes: this.#options.replayCapBytes,
-          replayAccount: this.budget.account,
-          stdinQueueCapBytes: this.#options.stdinQueueCapBytes,
-          drainGraceMs: this.#options.drainGraceMs,
+      const link = this.#link;
+      if (!link) throw new SpawnError('forkExec', { path: file, reason: 'the daemon is not connected to its keeper' });
+      const reply = await link.request({
+        t: 'spawn',
+        spec: {
+          id: req.id,
+          command: req.command,
+          file,
+          args: req.args,
+          cwd,
+          env,
+          pty: req.pty,
+          term: req.term,
+          spawnedBy: this.#options.instance,
         },
-        this.#log,
-        this.#observer,
-      );
-      this.#table.set(req.id, proc);
-      this.#live.add(proc);
-      void proc.whenExited().then(() => this.#live.delete(proc));
-      this.#log.info('process.Manager', `Process ${req.id} started, PID=${proc.pid}, command=${req.command}`);
-      try {
-        await this.#observer.spawned?.(proc, performance.now() - started);
-      } catch (err) {
-        // Unrecorded, the child would outlive a daemon crash unseen: it is not acknowledged, it is killed.
-        this.#log.error('process.Manager', `Process ${req.id}: ${(err as Error).message}; killing it`);
-        proc.signal('SIGKILL', 'shutdown');
-        if (this.#table.get(req.id) === proc) this.#table.delete(req.id);
-        throw new SpawnError('forkExec', { path: file, reason: `${(err as Error).message} (the child was killed)` });
+      });
+      if ('failure' in reply) {
+        if (reply.failure.kind === 'ptyUnavailable') throw new SpawnError('ptyUnavailable', { reason: reply.failure.reason });
+        throw new SpawnError('forkExec', { path: file, reason: reply.failure.reason });
       }
+      const proc = await this.#adopt(reply.state);
+      this.#table.set(req.id, proc);
+      proc.available(reply.state.lastSeq);
+      this.#log.info('process.Manager', `Process ${req.id} started, PID=${proc.pid}, command=${req.command}`);
+      await this.#observer.spawned?.(proc, performance.now() - started);
       return proc;
     } catch (err) {
       if (err instanceof SpawnError) this.#observer.spawnFailed?.(err.key);
@@ -199,36 +294,35 @@ export class Supervisor {
     for (const [id, proc] of this.#table) {
       if (proc.exited && now - proc.exitFrameAt >= this.#options.retentionMs) {
         this.#table.delete(id);
-        proc.dispose();
+        this.#forget(proc);
       }
     }
+    // Superseded entries (a respawn took their id) are forgotten on the same terms.
+    for (const proc of this.#byKey.values()) {
+      if (proc.exited && this.#table.get(proc.id) !== proc && now - proc.exitFrameAt >= this.#options.retentionMs) this.#forget(proc);
+    }
+  }
+
+  #forget(proc: ManagedProcess): void {
+    this.#byKey.delete(proc.key);
+    proc.dispose();
   }
 
   /**
-   * The shutdown sweep: SIGKILL to every live child's process group (superseded ones included) and to every
-   * descendant that left the group, then up to SHUTDOWN_KILL_WAIT_MS for their exits. Resolves with the number of
+   * The shutdown sweep (in the keeper): SIGKILL to every live child's process group (superseded ones included) and
+   * to every descendant that left the group, then up to `waitMs` for their exit frames. Resolves with the number of
    * children signalled.
    */
   async killAll(by: KilledBy = 'shutdown', waitMs = SHUTDOWN_KILL_WAIT_MS): Promise<number> {
+    const link = this.#link;
+    if (!link || this.#live.size === 0) return 0;
     const victims = [...this.#live];
-    if (victims.length === 0) return 0;
-    // Read the tree before killing anything: once a parent dies its descendants are re-parented and untraceable.
-    const table = await processTable();
-    const strays: number[] = [];
-    for (const proc of victims) {
-      for (const pid of descendantsOf(proc.pid, table)) if (table.get(pid)?.pgid !== proc.pid) strays.push(pid);
-    }
-    // A child reaped while a grandchild holds its pipes still has a group worth killing: a group id cannot be
-    // reused while it has members, and the table shows whether it has any.
-    const groups = new Set([...table.values()].map((st) => st.pgid));
-    for (const proc of victims) proc.signal('SIGKILL', by, groups.has(proc.pid));
-    // Descendants that left the group (setsid, setpgid): by pid, as read a moment ago.
-    for (const pid of strays) signalPid(pid, 'SIGKILL');
-    await Promise.race([Promise.all(victims.map((p) => p.whenExited())), sleep(waitMs, undefined, { ref: false })]);
-    return victims.length;
+    const { count } = await link.request({ t: 'killAll', by, waitMs });
+    await Promise.race([Promise.all(victims.map((p) => p.whenExited())), new Promise((r) => setTimeout(r, waitMs).unref())]);
+    return count;
   }
 
-  /** Every child still running, for a shutdown that keeps them. */
+  /** Every child still running. */
   liveProcesses(): ManagedProcess[] {
     return [...this.#live];
   }
@@ -253,79 +347,12 @@ function fanOut(list: readonly (ProcessObserver & SupervisorObserver)[]): Proces
     reaped: each('reaped'),
     exited: each('exited'),
     drainTimedOut: each('drainTimedOut'),
-    // Awaited by the spawn (the orphan record before the reply): a hook that returns a promise is waited for.
+    // Awaited by the spawn: a hook that returns a promise is waited for.
     spawned: async (...args) => {
       for (const o of list) await o.spawned?.call(o, ...args);
     },
     reclaimed: each('reclaimed'),
     spawnFailed: each('spawnFailed'),
+    adopted: each('adopted'),
   };
-}
-
-/**
- * Starts a program on a pseudo-terminal, with the cutter and the screen keeper that go with it. The terminal modules
- * (the native PTY package, xterm.js) load at the first terminal: a daemon that never runs one pays nothing for them.
- * A PTY package that cannot load fails this spawn only (`ptyUnavailable`); piped processes are unaffected.
- */
-async function startTerminal(
-  file: string,
-  args: readonly string[],
-  cwd: string | undefined,
-  env: Record<string, string>,
-  size: { readonly cols: number; readonly rows: number },
-  term: string | undefined,
-): Promise<{ tty: TerminalParts; events: TerminalEvents }> {
-  const [{ spawnTerminal, PtyUnavailableError, TerminalSpawnError }, { OutputCutter }, { ScreenKeeper }] = await Promise.all([
-    import('../terminal/pty.js'),
-    import('../terminal/cutter.js'),
-    import('../terminal/screen.js'),
-  ]);
-  const events = new TerminalEvents();
-  let terminal: import('../terminal/pty.js').Terminal;
-  try {
-    terminal = await spawnTerminal({
-      file,
-      args,
-      cwd,
-      env,
-      cols: size.cols,
-      rows: size.rows,
-      term,
-      onData: events.data,
-      onLeaderExit: events.leaderExit,
-      onExit: events.exit,
-    });
-  } catch (err) {
-    if (err instanceof PtyUnavailableError) throw new SpawnError('ptyUnavailable', { reason: err.message });
-    if (err instanceof TerminalSpawnError) {
-      if (err.reason === 'openpty') throw new SpawnError('ptyUnavailable', { reason: err.message });
-      throw new SpawnError('forkExec', { path: file, reason: errnoText(err.reason) });
-    }
-    throw err;
-  }
-  return { tty: { terminal, cutter: new OutputCutter(events.piece), keeper: new ScreenKeeper({ cols: size.cols, rows: size.rows }) }, events };
-}
-
-/**
- * Forks the child in its own process group (a new session: pgid = pid) with piped stdio. libuv reports most exec
- * failures through an 'error' event and some by throwing; both become Go's `fork/exec <path>: <reason>`.
- */
-async function startChild(
-  file: string,
-  argv0: string,
-  args: readonly string[],
-  cwd: string | undefined,
-  env: Record<string, string>,
-): Promise<ChildProcess> {
-  let child: ChildProcess;
-  try {
-    child = spawnChild(file, args, { argv0, cwd, env, detached: true, stdio: 'pipe' });
-  } catch (err) {
-    // NUL in an argument or variable (ERR_INVALID_ARG_VALUE) is EINVAL to Go's exec.
-    throw new SpawnError('forkExec', { path: file, reason: errnoText(syscallCode(err)) });
-  }
-  if (child.pid !== undefined) return child;
-  const [err] = (await once(child, 'error')) as [NodeJS.ErrnoException];
-  for (const pipe of [child.stdin, child.stdout, child.stderr]) pipe?.destroy();
-  throw new SpawnError('forkExec', { path: file, reason: errnoText(err.code) });
 }

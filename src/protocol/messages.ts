@@ -9,7 +9,11 @@
 // ---- stream frames ----
 
 export type OutputStream = 'stdout' | 'stderr';
-export type KilledBy = 'client' | 'shutdown';
+/**
+ * Who ended a process: a client's kill, the daemon's shutdown, or (extension) `lost`: the keeper that ran it died,
+ * so its exit is unknown (PROTOCOL.md, "Restarts and crashes").
+ */
+export type KilledBy = 'client' | 'shutdown' | 'lost';
 
 /** One read of a child's output. On NDJSON `data` is base64 text; on MessagePack it is binary. */
 export interface DataFrameBody<B = Buffer> {
@@ -193,6 +197,10 @@ export interface ProcessEntry {
   readonly observers: number;
   /** A terminal process's current size (absent for a piped one). */
   readonly pty?: TerminalSize;
+  /** Extension: the instance id of the daemon that spawned it. */
+  readonly instance: string;
+  /** Extension: how many daemon restarts, upgrades and crashes it has outlived (adopted by a later daemon). */
+  readonly restarts: number;
 }
 
 export interface ListResult {

@@ -510,6 +510,16 @@ export class ScreenKeeper {
   }
 
   /**
+   * Starts the model from a snapshot instead of from the first frame: a daemon adopting a terminal whose early frames
+   * the journal no longer holds (only the screen made of them, src/process/child.ts).
+   */
+  seed(snap: ScreenSnapshot): void {
+    this.#model?.dispose();
+    this.#model = new ScreenModel({ ...this.#options, cols: snap.cols, rows: snap.rows });
+    this.#model.output(snap.seq, Buffer.from(snap.data, 'utf8'), true);
+  }
+
+  /**
    * A snapshot to precede a replay that cannot start at `firstSeq` from raw frames, or undefined when nothing was
    * ever evicted (the raw frames from seq 1 are all there). If the last frame fed did not end clean, the model is
    * fed forward over the retained frames (`retained(seq)`) up to the first clean one; resolves undefined when there

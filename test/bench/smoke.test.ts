@@ -27,7 +27,7 @@ describe('npm run bench (smoke sizes)', () => {
       expect(f.ok, `figure ${key}: ${f.error}`).toBe(true);
     }
     const ids = new Set(results.rows.map((r: { id: string }) => r.id));
-    expect([...ids].sort()).toEqual(['1', '10', '11', '12', '13', '14', '15', '16', '2', '3', '4', '5', '6', '7', '8', '9']);
+    expect([...ids].sort()).toEqual(['1', '10', '11', '12', '13', '14', '15', '16', '17', '18', '19', '2', '3', '4', '5', '6', '7', '8', '9']);
     for (const row of results.rows) {
       expect(row.measured).toMatch(/^\d/);
       expect([true, false, null]).toContain(row.met);

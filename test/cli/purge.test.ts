@@ -30,7 +30,15 @@ describe('claustrum -purge', () => {
     const r = await runCli(['-purge', '-socket', sb.socket]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(
-      [`stopped the daemon on ${sb.socket}`, 'removed:', `  ${sb.dir}/children/`, `  ${sb.file('remote-server.log')}`, `  ${sb.dir}/`, ''].join('\n'),
+      [
+        `stopped the daemon on ${sb.socket}`,
+        'removed:',
+        `  ${sb.dir}/children/`,
+        `  ${sb.dir}/keeper/`,
+        `  ${sb.file('remote-server.log')}`,
+        `  ${sb.dir}/`,
+        '',
+      ].join('\n'),
     );
     expect(processLive(pid)).toBe(false);
     expect(existsSync(sb.dir)).toBe(false);

@@ -21,7 +21,7 @@ describe('modes and flags', () => {
       [['-stop', '-json'], '-json does not apply to -stop (it goes with -status, -ps, -kill, -purge, -service)'],
       [
         ['-version', '-socket', '/tmp/x.sock'],
-        '-socket does not apply to -version (it goes with -serve, -stop, -bridge, -run, -logs, -status, -ps, -kill, -purge, -service)',
+        '-socket does not apply to -version (it goes with -serve, -stop, -bridge, -run, -attach, -logs, -status, -ps, -kill, -purge, -service)',
       ],
       [['-serve', '-force'], '-force does not apply to -serve (it goes with -purge)'],
       [['-install', '-cli-version', '1', '-drain-timeout', '1s'], '-drain-timeout does not apply to -install (it goes with -serve, -service)'],
@@ -137,7 +137,7 @@ describe('-serve', () => {
     await until(() => !processLive(shell), 10_000, 'the hanging shell killed');
   });
 
-  it('a second -serve says what it replaces and how many processes will be killed, or kept', async () => {
+  it('a second -serve says what it takes over; the processes keep running and are adopted, with or without -keep-children', async () => {
     for (const keep of [false, true]) {
       const sb = sandbox();
       const first = await sb.start(keep ? ['-keep-children', '-no-login-path'] : ['-no-login-path']);
@@ -151,15 +151,18 @@ describe('-serve', () => {
       }
       const r = await sb.serve(['-no-login-path']);
       expect(r.code, r.stderr).toBe(0);
-      const what = keep
-        ? 'its 2 running process(es) are left running without their stdio (it runs with -keep-children)'
-        : 'its 2 running process(es) will be killed';
       expect(r.stderr).toMatch(
         new RegExp(
-          `^claustrum: replacing the daemon on ${sb.socket} \\(pid ${first.pid}, instance ${first.instanceId}, up \\S+\\): ${what.replace(/[()]/g, '\\$&')}\\n$`,
+          `^claustrum: taking over from the daemon on ${sb.socket} \\(pid ${first.pid}, instance ${first.instanceId}, up \\S+\\): its 2 running process\\(es\\) keep running and are handed over\\n$`,
         ),
       );
-      expect(kids.map(processLive)).toEqual(keep ? [true, true] : [false, false]);
+      expect(kids.map(processLive)).toEqual([true, true]);
+      const after = await sb.client();
+      const listed = (await after.call('process.list', {})).processes;
+      expect(listed.map((p: { id: string; pid: number; running: boolean; restarts: number }) => [p.id, p.pid, p.running, p.restarts])).toEqual([
+        ['a', kids[0], true, 1],
+        ['b', kids[1], true, 1],
+      ]);
     }
   });
 

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { procStat, runCli, sandboxes } from '../helpers/cli.js';
 import { until } from '../helpers/daemon.js';
-import { processLive } from '../helpers/procfs.js';
+import { killKeeper, liveKeeper, processLive } from '../helpers/procfs.js';
 
 describe('claustrum -status', () => {
   const sandbox = sandboxes();
@@ -98,7 +98,7 @@ describe('claustrum -status', () => {
     expect(JSON.parse(wrong.stdout).reason).toContain('refused the token');
   });
 
-  it('stale: a SIGKILLed daemon leaves lock, socket, token and a running child: exit 1, each listed', async () => {
+  it('stale: a SIGKILLed daemon leaves lock, socket, token and a child its keeper keeps; with the keeper gone, an orphan', async () => {
     const sb = sandbox();
     const { pid } = await sb.start();
     const c = await sb.client();
@@ -108,6 +108,7 @@ describe('claustrum -status', () => {
     c.destroy();
     process.kill(pid, 'SIGKILL');
     await until(() => !processLive(pid), 10_000, 'daemon death');
+    const keeper = liveKeeper(sb.dir)!;
 
     const r = await runCli(['-status', '-socket', sb.socket]);
     expect(r.code).toBe(1);
@@ -116,14 +117,27 @@ describe('claustrum -status', () => {
     expect(r.stdout).toContain('socket         nothing accepts on it');
     expect(r.stdout).toContain('daemon.token');
     expect(r.stdout).toContain('children/      1 record(s)');
-    expect(r.stdout).toContain(`orphan         pid ${child} (sleep) still running; the next -serve kills it`);
+    expect(r.stdout).toContain(`keeper         pid ${keeper.pid} keeps 1 running process(es); the next -serve adopts them`);
+    expect(r.stdout).toContain(`kept           pid ${child} (sleep)`);
     expect(r.stdout).toContain(`claustrum -purge -socket ${sb.socket}`);
     const j = JSON.parse((await runCli(['-status', '-json', '-socket', sb.socket])).stdout);
     expect(j).toMatchObject({
       state: 'stale',
       lock: { pid },
-      leftovers: { lock: true, socket: true, token: true, records: 1, orphans: [{ pid: child, command: 'sleep' }] },
+      leftovers: {
+        lock: true,
+        socket: true,
+        token: true,
+        records: 1,
+        orphans: [],
+        keeper: { pid: keeper.pid, kept: [{ pid: child, command: 'sleep' }] },
+      },
     });
+
+    await killKeeper(sb.dir);
+    const orphaned = await runCli(['-status', '-socket', sb.socket]);
+    expect(orphaned.stdout).toContain(`orphan         pid ${child} (sleep) still running; the next -serve kills it`);
+    expect(orphaned.stdout).not.toContain('keeper         pid');
   });
 
   it('stale, never by pid alone: a lock naming a live pid with another start time is a dead daemon', async () => {

@@ -9,7 +9,7 @@ import { runCli, sandboxes, type Sandbox } from '../helpers/cli.js';
 import { until } from '../helpers/daemon.js';
 import { freePort, get } from '../helpers/http.js';
 import type { RpcClient } from '../helpers/rpc.js';
-import { processLive } from '../helpers/procfs.js';
+import { killKeeper, processLive } from '../helpers/procfs.js';
 
 /** A dead daemon's recorded child that ignores SIGTERM: the next start's reap waits 2 s for it, then SIGKILLs it. */
 async function orphanStubbornChild(sb: Sandbox): Promise<number> {
@@ -27,6 +27,8 @@ async function orphanStubbornChild(sb: Sandbox): Promise<number> {
   c.destroy();
   process.kill(first.pid, 'SIGKILL');
   await until(() => !processLive(first.pid), 10_000, 'daemon death');
+  // Its keeper too: only then is the child an orphan for the next start to reap.
+  await killKeeper(sb.dir);
   return child;
 }
 
@@ -70,7 +72,8 @@ describe('/healthz, /readyz and /info', () => {
         (k) => k !== 'commit' || 'commit' in doc,
       ),
     );
-    expect(doc).toMatchObject({ instance: r.instanceId, state: 'ready', processes: { live: 1, retained: 1 }, connections: 1 });
+    // Retained: the live sleeper, and the reaped orphan, adopted from its dead keeper's journal (exit unknown).
+    expect(doc).toMatchObject({ instance: r.instanceId, state: 'ready', processes: { live: 1, retained: 2 }, connections: 1 });
     expect(new Date(doc.startedAt).toISOString()).toBe(doc.startedAt);
     for (const secret of ['secret-id-42', 'sleep', String(pid), sb.root]) expect(info.body).not.toContain(secret);
     // The same Host check as /metrics; no other methods.

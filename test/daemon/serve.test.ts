@@ -56,7 +56,7 @@ describe('-serve (self-daemonizing)', () => {
     expect(mode(sb.file('daemon.lock'))).toBe(0o600);
     expect(mode(sb.file('remote-server.log'))).toBe(0o600);
     // The launcher made no temp file it left behind.
-    expect(readdirSync(sb.dir).sort()).toEqual(['children', 'daemon.lock', 'daemon.token', 'remote-server.log', 'rpc.sock']);
+    expect(readdirSync(sb.dir).sort()).toEqual(['children', 'daemon.lock', 'daemon.token', 'keeper', 'remote-server.log', 'rpc.sock']);
 
     const lock = sb.lock();
     expect(lock).toMatchObject({ pid, startTime: st.startTime, socket: sb.socket, role: 'serve', instanceId: r.instanceId });
@@ -203,7 +203,28 @@ describe('-serve (self-daemonizing)', () => {
     sb.track(pid, true);
     expect(await ping(sock, sb.token())).toEqual({ pong: true });
     expect((await runCli(['-stop', '-socket', sock])).stdout).toBe('stopped\n');
-    expect(readdirSync(sb.dir).sort()).toEqual(['children', 'remote-server.log']);
+    expect(readdirSync(sb.dir).sort()).toEqual(['children', 'keeper', 'remote-server.log']);
+    expect(readdirSync(path.join(sb.dir, 'keeper'))).toEqual(['keeper.log']);
+  });
+
+  it('a socket at the length limit with a short name: the keeper, one directory deeper, is reached all the same', async () => {
+    const sb = sandbox();
+    // A directory of 105 bytes and a one-letter socket: keeper/keeper.sock would be 124 bytes, past the limit.
+    let dir = sb.dir;
+    while (Buffer.byteLength(dir) < 105 - 11) dir = path.join(dir, 'd'.repeat(10));
+    dir = path.join(dir, 'e'.repeat(105 - Buffer.byteLength(dir) - 1));
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const sock = path.join(dir, 's');
+    expect(Buffer.byteLength(sock)).toBe(107);
+    const r = await runCli(['-serve', '-socket', sock, '-no-login-path']);
+    expect(r.code, r.stderr).toBe(0);
+    sb.track(Number(/\(pid (\d+),/.exec(r.stdout)![1]), true);
+    const c = await RpcClient.connect(sock, readFileSync(path.join(dir, 'daemon.token'), 'utf8').trim());
+    const spawned = await c.call('process.spawn', { id: 'deep', command: 'echo', args: ['deep'] });
+    expect(spawned).toEqual({ success: true });
+    await until(() => c.output('deep').toString() === 'deep\n', 10_000, 'the output through the keeper');
+    c.destroy();
+    expect((await runCli(['-stop', '-socket', sock])).stdout).toBe('stopped\n');
   });
 
   it('refuses to start when a generated token cannot be written to daemon.token (nobody could ever authenticate)', async () => {

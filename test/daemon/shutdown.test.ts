@@ -1,16 +1,16 @@
 /**
- * Graceful shutdown kills every child's whole tree, `-keep-children` keeps them, and the next start reaps the children
- * a SIGKILLed daemon left behind (never a reused pid).
+ * Graceful shutdown kills every child's whole tree; `-keep-children` leaves them with the keeper for the next daemon
+ * to adopt, stdio intact; and the next start reaps the children a SIGKILLed keeper left behind (never a reused pid).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, until } from '../helpers/daemon.js';
 import { procStat, sandboxes, type Sandbox } from '../helpers/cli.js';
 import type { RpcClient } from '../helpers/rpc.js';
-import { processLive } from '../helpers/procfs.js';
+import { killKeeper, liveKeeper, processLive } from '../helpers/procfs.js';
 
 /** Spawns with wantPid and waits for the child's record in children/. */
 async function spawnRecorded(sb: Sandbox, c: RpcClient, id: string, spec: { command: string; args?: string[] }): Promise<number> {
@@ -21,7 +21,7 @@ async function spawnRecorded(sb: Sandbox, c: RpcClient, id: string, spec: { comm
   return pid;
 }
 
-/** A daemon with a recorded child that ignores SIGTERM, then SIGKILLed: the child is an orphan to reap. */
+/** A daemon with a recorded child that ignores SIGTERM, then it and its keeper SIGKILLed: the child is an orphan to reap. */
 async function orphanStubbornChild(sb: Sandbox): Promise<number> {
   const first = await sb.start();
   const c = await sb.client();
@@ -30,6 +30,7 @@ async function orphanStubbornChild(sb: Sandbox): Promise<number> {
   c.destroy();
   process.kill(first.pid, 'SIGKILL');
   await until(() => !processLive(first.pid), 10_000, 'daemon death');
+  await killKeeper(sb.dir);
   return child;
 }
 
@@ -127,48 +128,44 @@ describe('shutdown and children', () => {
     for (const pid of [child, same!, away!]) expect(processLive(pid), `pid ${pid}`).toBe(false);
   });
 
-  it('-keep-children: the child survives a graceful shutdown, its record is removed, and the next start leaves it alone', async () => {
+  it('-keep-children: a graceful shutdown leaves the child with the keeper, stdio intact; the next start adopts it', async () => {
     const sb = sandbox();
     const { pid: daemon } = await sb.start(['-keep-children']);
     const c = await sb.client();
-    const child = await spawnRecorded(sb, c, 'keeper', fixture('ignore-sigterm'));
-    await until(() => c.output('keeper').toString().includes('ready'), 10_000, 'ready');
+    const child = await spawnRecorded(sb, c, 'kept', { command: 'sh', args: ['-c', 'echo ready; while read line; do echo "got $line"; done'] });
+    await until(() => c.output('kept').toString() === 'ready\n', 10_000, 'ready');
+    c.destroy();
     process.kill(daemon, 'SIGTERM');
     await until(() => !processLive(daemon), 10_000, 'daemon exit');
     expect(processLive(child)).toBe(true);
-    expect(sb.exists(`children/${child}.json`)).toBe(false);
+    // The keeper keeps it, and its record (the record names the keeper, alive).
+    const keeper = liveKeeper(sb.dir);
+    expect(keeper).toBeDefined();
+    expect(JSON.parse(sb.read(`children/${child}.json`))).toMatchObject({ pid: child, daemonPid: keeper!.pid });
     const log = sb.log();
     expect(log).toContain('[daemon] received terminated; shutting down (children will be kept)');
-    expect(log).toContain('[Server] -keep-children: leaving 1 running child process(es) alive across shutdown');
-    expect(log).toContain('killed 0 child process group(s)');
+    expect(log).toMatch(/\[Server\] -keep-children: leaving 1 running child process\(es\) with the keeper \(pid \d+\); the next daemon adopts them/);
     for (const f of ['rpc.sock', 'daemon.token', 'daemon.lock']) expect(sb.exists(f), f).toBe(false);
 
     await sb.start();
     expect(sb.log()).not.toContain('reaping orphaned child');
+    expect(sb.log()).toContain('adopted 1 process(es) from the keeper');
+    const again = await sb.client();
+    const r = await again.call('process.reattach', { id: 'kept', fromSeq: 1, wantPid: true });
+    expect(r).toMatchObject({ found: true, running: true, pid: child, lastSeq: 1 });
+    await again.call('process.stdin', { id: 'kept', data: Buffer.from('hello\n').toString('base64') });
+    await until(() => again.output('kept').toString() === 'got hello\n', 10_000, 'the echo through the adopting daemon');
     expect(processLive(child)).toBe(true);
   });
 
-  it('-keep-children: a kept child loses its stdio (stdin reads EOF) but runs on', async () => {
-    const sb = sandbox();
-    const { pid: daemon } = await sb.start(['-keep-children']);
-    const c = await sb.client();
-    const marker = path.join(sb.root, 'stdin-eof');
-    const child = await spawnRecorded(sb, c, 'reader', { command: 'sh', args: ['-c', `cat >/dev/null; echo eof > ${marker}; exec sleep 300`] });
-    expect((await sb.stop()).stdout).toBe('stopped\n');
-    expect(processLive(daemon)).toBe(false);
-    await until(() => existsSync(marker), 10_000, 'stdin EOF in the kept child');
-    expect(readFileSync(marker, 'utf8')).toBe('eof\n');
-    expect(processLive(child)).toBe(true);
-    expect(sb.log()).toContain('[Server] -keep-children: leaving 1 running child process(es) alive across shutdown');
-  });
-
-  it('child records come and go with the child while the daemon runs', async () => {
+  it('child records come and go with the child, written by the keeper, while the daemon runs', async () => {
     const sb = sandbox();
     await sb.start();
     const c = await sb.client();
     const pid = await spawnRecorded(sb, c, 'short', { command: 'sh', args: ['-c', 'read x'] });
     const rec = JSON.parse(sb.read(`children/${pid}.json`));
-    expect(rec).toMatchObject({ pid, startTime: procStat(pid)!.startTime, instance: sb.lock().instanceId, daemonPid: sb.lock().pid, argv0: 'sh' });
+    const keeper = JSON.parse(sb.read('keeper/keeper.lock'));
+    expect(rec).toMatchObject({ pid, startTime: procStat(pid)!.startTime, instance: keeper.instance, daemonPid: keeper.pid, argv0: 'sh' });
     await c.call('process.stdin', { id: 'short', data: Buffer.from('go\n').toString('base64') });
     await c.waitExit('short');
     await until(() => !existsSync(sb.file(`children/${pid}.json`)), 10_000, 'record removal');
@@ -203,7 +200,30 @@ describe('shutdown and children', () => {
     expect([0, 1]).toContain(r.code);
   });
 
-  it("a SIGKILLed daemon's children are reaped by the next start; a record whose start time does not match is ignored", async () => {
+  it("a SIGKILLed daemon's children are adopted by the next start, output and all", async () => {
+    const sb = sandbox();
+    const first = await sb.start();
+    const c = await sb.client();
+    const child = await spawnRecorded(sb, c, 'ticker', {
+      command: 'sh',
+      args: ['-c', 'i=0; while [ $i -lt 40 ]; do echo $i; i=$((i+1)); sleep 0.05; done'],
+    });
+    await until(() => c.output('ticker').toString().includes('3\n'), 10_000, 'some output');
+    c.destroy();
+    process.kill(first.pid, 'SIGKILL');
+    await until(() => !processLive(first.pid), 10_000, 'daemon death');
+    expect(processLive(child)).toBe(true);
+    await sb.start();
+    const again = await sb.client();
+    const r = await again.call('process.reattach', { id: 'ticker', fromSeq: 0 });
+    expect(r.found).toBe(true);
+    const exit = await again.waitExit('ticker');
+    expect(exit).toMatchObject({ exitCode: 0 });
+    expect(again.output('ticker').toString()).toBe(Array.from({ length: 40 }, (_, i) => `${i}\n`).join(''));
+    expect(sb.log()).not.toContain('reaping orphaned child');
+  });
+
+  it("a SIGKILLed keeper's children are reaped by the next start; a record whose start time does not match is ignored", async () => {
     const sb = sandbox();
     const first = await sb.start();
     const c = await sb.client();
@@ -211,9 +231,11 @@ describe('shutdown and children', () => {
     const parent = await spawnRecorded(sb, c, 'tree', fixture('spawn-grandchild'));
     const [grandchild] = await announced(c, 'tree', 'grandchild');
     sb.track(grandchild!);
+    const keeperInstance = JSON.parse(sb.read('keeper/keeper.lock')).instance as string;
     c.destroy();
     process.kill(first.pid, 'SIGKILL');
     await until(() => !processLive(first.pid), 10_000, 'daemon death');
+    await killKeeper(sb.dir);
     expect(processLive(child)).toBe(true);
     expect(processLive(grandchild!)).toBe(true);
 
@@ -241,9 +263,9 @@ describe('shutdown and children', () => {
     expect(processLive(bpid)).toBe(true);
     expect(procStat(bpid)!.state).not.toBe('T');
     const log = sb.log();
-    expect(log).toContain(`[daemon] reaping orphaned child pid ${child} (sleep) of dead daemon instance ${first.instanceId}`);
-    expect(log).toContain(`[daemon] reaping orphaned child pid ${parent} (${process.execPath}) of dead daemon instance ${first.instanceId}`);
-    expect(log).toContain('[daemon] reaped 2 orphaned child process(es) of dead daemons');
+    expect(log).toContain(`[daemon] reaping orphaned child pid ${child} (sleep) of dead keeper instance ${keeperInstance}`);
+    expect(log).toContain(`[daemon] reaping orphaned child pid ${parent} (${process.execPath}) of dead keeper instance ${keeperInstance}`);
+    expect(log).toContain('[daemon] reaped 2 orphaned child process(es) of dead keepers');
     expect(log).not.toContain(`pid ${bpid}`);
     expect(readdirSync(sb.file('children'))).toEqual([]);
     bystander.kill('SIGKILL');

@@ -58,6 +58,14 @@ describe('import boundaries', () => {
     expect(bad).toEqual([]);
   });
 
+  it('the keeper knows no socket of a client, no RPC, no metrics: it changes rarely and outlives daemons', () => {
+    const bad = offenders(
+      filesUnder('src/keeper'),
+      (s) => !['src/server/', 'src/client/', 'src/metrics/', 'src/console/', 'src/files/', 'src/git/', 'src/cli/'].some((p) => s.startsWith(p)),
+    );
+    expect(bad, 'src/keeper must not import the daemon side').toEqual([]);
+  });
+
   it('src/server holds its transports and its RPC layer in folders, and only an index at its top level', () => {
     const top = readdirSync(path.join(ROOT, 'src/server')).filter((n) => !statSync(path.join(ROOT, 'src/server', n)).isDirectory());
     expect(top).toEqual(['index.ts']);

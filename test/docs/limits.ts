@@ -40,6 +40,11 @@ import { PS_STATS_CONCURRENCY } from '../../src/cli/ps.js';
 import { DEFAULT_RECONNECT_BUDGET_MS, ESCALATION_WINDOW_MS } from '../../src/cli/run.js';
 import { ON_DEMAND_IDLE_EXIT_MS } from '../../src/daemon/idle.js';
 import { MAX_RECORDS_READ } from '../../src/daemon/records.js';
+import { TERMINAL_MAX_COLS, TERMINAL_MAX_ROWS } from '../../src/server/rpc/methods/process.js';
+import { CUT_HOLD_MAX_BYTES, CUT_HOLD_MS } from '../../src/terminal/cutter.js';
+import { PTY_EXIT_DRAIN_MS, PTY_WRITE_RETRY_MAX_MS, PTY_WRITE_RETRY_MIN_MS } from '../../src/terminal/pty.js';
+import { SCREEN_MAX_PENDING_BYTES, SCREEN_SCROLLBACK_BYTES, SCREEN_SCROLLBACK_LINES, SNAPSHOT_MAX_BYTES } from '../../src/terminal/screen.js';
+import { REPLAY_ANSWER_WAIT_MS } from '../../src/cli/terminal-input.js';
 
 /** How the doc writes a value: `bytes` as `1,048,575 bytes`, `count` bare, `none` for a 0 that means no limit. */
 export type Unit = 'bytes' | 'KiB' | 'MiB' | 'GiB' | 'count' | 'ms' | 's' | 'min' | 'none' | 'off';
@@ -120,6 +125,18 @@ export const LIMITS: readonly LimitRow[] = [
   main('log message', 'WIRE_TEXT_MAX_CHARS', WIRE_TEXT_MAX_CHARS, 'count'),
   main('refusal log lines', 'REFUSAL_LOG_BURST', REFUSAL_LOG_BURST, 'count'),
   main('refusal log lines', 'REFUSAL_LOG_WINDOW_MS', REFUSAL_LOG_WINDOW_MS, 's'),
+  main('terminal size', 'TERMINAL_MAX_COLS', TERMINAL_MAX_COLS, 'count'),
+  main('terminal size', 'TERMINAL_MAX_ROWS', TERMINAL_MAX_ROWS, 'count'),
+  main('held unfinished escape sequence', 'CUT_HOLD_MS', CUT_HOLD_MS, 'ms'),
+  main('held unfinished escape sequence', 'CUT_HOLD_MAX_BYTES', CUT_HOLD_MAX_BYTES, 'KiB'),
+  main('terminal exit drain', 'PTY_EXIT_DRAIN_MS', PTY_EXIT_DRAIN_MS, 's'),
+  main('terminal input retry', 'PTY_WRITE_RETRY_MIN_MS', PTY_WRITE_RETRY_MIN_MS, 'ms'),
+  main('terminal input retry', 'PTY_WRITE_RETRY_MAX_MS', PTY_WRITE_RETRY_MAX_MS, 'ms'),
+  main('screen scrollback', 'SCREEN_SCROLLBACK_LINES', SCREEN_SCROLLBACK_LINES, 'count'),
+  main('screen scrollback', 'SCREEN_SCROLLBACK_BYTES', SCREEN_SCROLLBACK_BYTES, 'MiB'),
+  main('screen snapshot', 'SNAPSHOT_MAX_BYTES', SNAPSHOT_MAX_BYTES, 'KiB'),
+  main('screen model backlog', 'SCREEN_MAX_PENDING_BYTES', SCREEN_MAX_PENDING_BYTES, 'MiB'),
+  main('`-run -t` reply gate', 'REPLAY_ANSWER_WAIT_MS', REPLAY_ANSWER_WAIT_MS, 'ms'),
 
   workspace('files.read', 'DEFAULT_READ_MAX_BYTES', DEFAULT_READ_MAX_BYTES, 'bytes'),
   workspace('files.read', 'MAX_READ_BYTES', MAX_READ_BYTES, 'MiB'),

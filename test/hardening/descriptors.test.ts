@@ -10,6 +10,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Daemon, tempDir, until } from '../helpers/daemon.js';
+import { liveKeeper } from '../helpers/procfs.js';
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -46,8 +47,9 @@ describe('a spawn at the descriptor limit', () => {
   it('fails or succeeds, and in both cases leaves the descriptor count where it was', async () => {
     const d = await Daemon.start({ args: ['-no-login-path'] });
     cleanup.push(() => d.stop());
-    const pid = d.proc.pid!;
     const c = await d.client();
+    // The keeper forks the children (src/keeper/): its descriptors are the ones a spawn uses.
+    const pid = liveKeeper(d.dir)!.pid;
     // Warm up: the first spawn loads what every later one shares.
     await c.call('process.spawn', { id: 'warm', command: 'true' });
     await c.waitExit('warm');

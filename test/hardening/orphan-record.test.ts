@@ -2,13 +2,15 @@
  * Issue 10 (1): a child's orphan record is on disk, complete, before its process.spawn reply leaves the daemon.
  *
  * Before the fix the record was written after the reply, so a daemon SIGKILLed within a millisecond of the reply
- * leaked the child past the next start; and an unreadable record was deleted without a word.
+ * leaked the child past the next start; and an unreadable record was deleted without a word. Since issue 16 the
+ * keeper writes the records (a SIGKILLed daemon's children are adopted, not reaped): what must not leak a child is a
+ * SIGKILLed keeper.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Daemon, fixture, tempDir, until } from '../helpers/daemon.js';
-import { killQuietly, processLive } from '../helpers/procfs.js';
+import { killQuietly, liveKeeper, processLive } from '../helpers/procfs.js';
 import { RpcClient } from '../helpers/rpc.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -37,7 +39,7 @@ async function busyThreadPool(d: Daemon): Promise<() => void> {
 }
 
 describe('orphan records are written before the spawn reply', () => {
-  it('a daemon SIGKILLed right after a spawn reply leaks no child: the next daemon reaps it', async () => {
+  it('a keeper SIGKILLed (with its daemon) right after a spawn reply leaks no child: the next daemon reaps it', async () => {
     const leaked: number[] = [];
     for (let round = 0; round < 3; round++) {
       const d = await Daemon.start({ args: ['-no-login-path'] });
@@ -46,6 +48,7 @@ describe('orphan records are written before the spawn reply', () => {
       // Keep the daemon's thread pool busy (files.stat by the thousand), as a loaded host does: the reply needs
       // no pool work after the fork, while a record written after it waits behind the queue.
       const stop = await busyThreadPool(d);
+      const keeper = liveKeeper(d.dir)!;
       const c = await RpcClient.connect(d.socket, d.token);
       // Pipelined spawns; the daemon dies in the same tick as the first reply reaches us.
       const pids: number[] = [];
@@ -54,7 +57,10 @@ describe('orphan records are written before the spawn reply', () => {
           for (const line of chunk.toString().split('\n')) {
             const m = /"pid":(\d+)/.exec(line);
             if (m) {
-              if (pids.length === 0) d.proc.kill('SIGKILL');
+              if (pids.length === 0) {
+                process.kill(keeper.pid, 'SIGKILL');
+                d.proc.kill('SIGKILL');
+              }
               pids.push(Number(m[1]));
             }
           }

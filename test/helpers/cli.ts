@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { afterEach } from 'vitest';
 import { BIN, sleep } from './daemon.js';
+import { stopKeeper } from './procfs.js';
 import { RpcClient } from './rpc.js';
 
 export interface RunResult {
@@ -201,7 +202,9 @@ export class Sandbox {
     const deadline = Date.now() + 4000;
     while (daemons.some((d) => sameProcess(d.pid, d.startTime)) && Date.now() < deadline) await sleep(25);
     for (const d of daemons) if (sameProcess(d.pid, d.startTime)) kill(d.pid, 'SIGKILL');
-    // Children a daemon recorded (a SIGKILLed daemon leaves them), then whatever the test tracked itself.
+    // The keeper a SIGKILLed or -keep-children daemon left (it takes its children along).
+    await stopKeeper(this.dir);
+    // Children a daemon recorded (a dead keeper leaves them), then whatever the test tracked itself.
     const leftovers: Tracked[] = [...this.#tracked.filter((t) => !t.daemon)];
     try {
       for (const name of readdirSync(path.join(this.dir, 'children'))) {

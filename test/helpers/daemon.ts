@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stopKeeper } from './procfs.js';
 import { RpcClient } from './rpc.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -104,6 +105,7 @@ export class Daemon {
       await this.exited;
       clearTimeout(timer);
     }
+    await stopKeeper(this.dir);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -51,10 +51,16 @@ export async function renderScreen(chunks: readonly (Uint8Array | string)[], col
 
 /** Everything the serializer captures (cells with attributes, both buffers, modes, cursor): the strict comparison. */
 export function serializedState(term: HeadlessTerminal): string {
-  const addon = new SerializeAddon();
-  term.loadAddon(addon);
+  let addon = serializers.get(term);
+  if (addon === undefined) {
+    addon = new SerializeAddon();
+    term.loadAddon(addon);
+    serializers.set(term, addon);
+  }
   return addon.serialize();
 }
+/** One addon per terminal, however often it is read (a terminal fed further and read at many points). */
+const serializers = new WeakMap<HeadlessTerminal, SerializeAddon>();
 
 /** Everything a round-trip test compares: the rendered screen, every cell's attributes, the cursor's visibility. */
 export interface Outcome {
@@ -72,4 +78,10 @@ export async function outcomeOf(chunks: readonly (Uint8Array | string)[], cols: 
   const o = { screen: screenOf(term), state: serializedState(term), cursorHidden: core.coreService.isCursorHidden };
   term.dispose();
   return o;
+}
+
+/** The Outcome of a terminal already fed (and parsed): what outcomeOf reads after feeding. */
+export function outcomeOfTerminal(term: HeadlessTerminal): Outcome {
+  const core = (term as unknown as { _core: { coreService: { isCursorHidden: boolean } } })._core;
+  return { screen: screenOf(term), state: serializedState(term), cursorHidden: core.coreService.isCursorHidden };
 }

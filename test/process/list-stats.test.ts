@@ -36,6 +36,8 @@ describe('process.list and process.stats', () => {
       'lastSeq',
       'stdinApplied',
       'observers',
+      'instance',
+      'restarts',
     ]);
     expect(l1).toMatchObject({
       running: false,
@@ -47,7 +49,9 @@ describe('process.list and process.stats', () => {
       lastSeq: 2,
       stdinApplied: 0,
       observers: 0,
+      restarts: 0,
     });
+    expect(l1.instance).toMatch(/^[0-9a-f]{32}$/);
     expect(Object.keys(l2)).toEqual([
       'id',
       'running',
@@ -61,6 +65,8 @@ describe('process.list and process.stats', () => {
       'lastSeq',
       'stdinApplied',
       'observers',
+      'instance',
+      'restarts',
     ]);
     expect(l2).toMatchObject({ running: true, stdinApplied: 3, firstSeq: 0, lastSeq: 0 });
     expect(l3).toMatchObject({ running: false, exitCode: -1, signal: 'SIGKILL' });

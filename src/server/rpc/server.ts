@@ -32,6 +32,7 @@ export const EXTENSION_FEATURES = [
   'wire.msgpack',
   'process.kill.group',
   'process.spawn.clearEnv',
+  'process.handover',
 ] as const;
 
 /** How long shutdown lets each connection flush what is queued before cutting it. */

@@ -74,6 +74,8 @@ function describe(proc: ManagedProcess): ProcessEntry {
     stdinApplied: proc.stdin.applied,
     observers: proc.log.observerCount,
     ...(proc.terminalSize ? { pty: proc.terminalSize } : {}),
+    instance: proc.spawnedBy,
+    restarts: proc.restarts,
   };
   return entry;
 }

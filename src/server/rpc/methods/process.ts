@@ -10,7 +10,7 @@ import type { Logger } from '../../../log/logger.js';
 import type { ManagedProcess } from '../../../process/child.js';
 import { SpawnError } from '../../../process/command.js';
 import { parseSignal } from '../../../process/signals.js';
-import { decodeBase64Strict } from '../../../process/stdin.js';
+import { decodeBase64Strict, type StdinOutcome } from '../../../process/stdin.js';
 import type { Supervisor } from '../../../process/supervisor.js';
 import { failure } from '../../../protocol/errors.js';
 import type {
@@ -93,15 +93,20 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
     defineMethod('process.stdin', { id: 'string', data: 'bytes', offset: 'uint64', eof: 'bool' }, (p, ctx) => {
       const data = decodeStdinData(p.data);
       const id = p.id ?? '';
-      // Stdin is a byte stream: requests on one connection apply in arrival order, even behind a pending spawn.
-      return ctx.inOrder(() => {
+      // Stdin is a byte stream: requests on one connection apply in arrival order, even behind a pending spawn. The
+      // order is kept by the order in which they are sent to the keeper, so the next one need not wait for this
+      // one's answer (a boxed promise settles the ordering step at once): pipelined writes stay pipelined.
+      const sent = ctx.inOrder(() => {
         const pending = sup.pendingSpawn(id);
-        return pending ? pending.then(apply) : apply();
+        return pending ? pending.then(send) : send();
       });
-      function apply(): StdinResult {
+      return sent instanceof Promise ? sent.then((box) => box.result) : sent.result;
+      function send(): { readonly result: Promise<StdinResult> } {
         const proc = sup.get(id);
-        if (!proc) throw failure('processNotFound');
-        const outcome = proc.writeStdin(data, p.offset, p.eof === true);
+        if (!proc) return { result: Promise.reject(failure('processNotFound')) };
+        return { result: proc.writeStdin(data, p.offset, p.eof === true).then(answer) };
+      }
+      function answer(outcome: StdinOutcome): StdinResult {
         switch (outcome.kind) {
           case 'gap':
             throw failure('stdinOffsetGap');
@@ -187,13 +192,15 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
             holdAbove: lastSeq,
             screen: p.screen === true && p.fromSeq === undefined,
           });
-          return { proc, sub, firstSeq, lastSeq, stdinApplied: proc.stdin.applied };
+          // Stdin writes sent before this request count, answered or not.
+          return { proc, sub, firstSeq, lastSeq, running: proc.running, settled: proc.stdinSettled() };
         });
         if (!found) return { found: false, running: false, firstSeq: 0, lastSeq: 0, stdinApplied: 0 };
-        const { proc, sub, firstSeq, lastSeq, stdinApplied } = found;
+        const { proc, sub, firstSeq, lastSeq, running, settled } = found;
         hooks.reattached?.();
-        await sub.caughtUp();
-        const result: ReattachResult = { found: true, running: proc.running, firstSeq, lastSeq, stdinApplied };
+        await Promise.all([sub.caughtUp(), settled]);
+        const stdinApplied = proc.stdin.applied;
+        const result: ReattachResult = { found: true, running, firstSeq, lastSeq, stdinApplied };
         const withPid = p.wantPid ? { ...result, pid: proc.pid, startTime: proc.startTime } : result;
         // Extension, present only once a client used `eof`, so reference clients never see it.
         return proc.stdin.ended ? { ...withPid, stdinClosed: true } : withPid;
@@ -222,17 +229,18 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
       return { found: true, running: proc.running, firstSeq, lastSeq };
     }),
 
-    defineMethod('process.resize', { id: 'string', cols: 'int64', rows: 'int64' }, (p, ctx): ResizeResult | Promise<ResizeResult> => {
+    defineMethod('process.resize', { id: 'string', cols: 'int64', rows: 'int64' }, (p, ctx): Promise<ResizeResult> => {
       if (!p.id) throw failure('processIdRequired');
       checkSize(p.cols, p.rows);
       const id = p.id;
-      return afterSpawn(sup, ctx, id, (): ResizeResult => {
+      const resized = afterSpawn(sup, ctx, id, async (): Promise<ResizeResult> => {
         const proc = sup.get(id);
         if (!proc) throw failure('processNotFound');
         if (proc.terminalSize === undefined) throw failure('notATerminal');
-        if (!proc.resize(p.cols!, p.rows!)) throw failure('processNotRunning');
+        if (!(await proc.resize(p.cols!, p.rows!))) throw failure('processNotRunning');
         return { success: true };
       });
+      return Promise.resolve(resized);
     }),
 
     defineMethod('process.unobserve', { id: 'string' }, (p, ctx): UnobserveResult | Promise<UnobserveResult> => {

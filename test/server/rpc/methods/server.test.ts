@@ -75,6 +75,7 @@ describe('server.ping and server.capabilities', () => {
       'wire.msgpack',
       'process.kill.group',
       'process.spawn.clearEnv',
+      'process.handover',
     ]);
     const positions = reference.map((f: string) => REFERENCE_FEATURES.indexOf(f));
     expect(positions.every((p: number) => p >= 0)).toBe(true);
