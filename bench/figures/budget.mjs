@@ -38,8 +38,8 @@ export async function measureBudget(o) {
         const watcher = await connect({ wire: 'ndjson', socket: daemon.socket, token: daemon.token });
         await watcher.call('server.ping');
         await sleep(200);
-        const before = rssOf(daemon.pid);
-        const peakMarkReset = resetPeakRss(daemon.pid);
+        const before = rssOf(daemon.pids);
+        const peakMarkReset = resetPeakRss(daemon.pids);
         let sampledRss = before;
         let peakReplay = 0;
         let sampling = true;
@@ -47,7 +47,7 @@ export async function measureBudget(o) {
           while (sampling) {
             const info = await watcher.call('server.info');
             peakReplay = Math.max(peakReplay, info.replayBytes);
-            sampledRss = Math.max(sampledRss, rssOf(daemon.pid));
+            sampledRss = Math.max(sampledRss, rssOf(daemon.pids));
             await sleep(20);
           }
         })();
@@ -66,10 +66,10 @@ export async function measureBudget(o) {
         sampling = false;
         await sampler;
         peakReplay = Math.max(peakReplay, info.replayBytes);
-        sampledRss = Math.max(sampledRss, rssOf(daemon.pid));
-        const hwm = peakMarkReset ? rssOf(daemon.pid, 'VmHWM') : sampledRss;
+        sampledRss = Math.max(sampledRss, rssOf(daemon.pids));
+        const hwm = peakMarkReset ? rssOf(daemon.pids, 'VmHWM') : sampledRss;
         const peak = Math.max(hwm, sampledRss);
-        const row = { before, peak, growth: peak - before, peakReplay, endReplay: info.replayBytes, endRss: rssOf(daemon.pid), seconds };
+        const row = { before, peak, growth: peak - before, peakReplay, endReplay: info.replayBytes, endRss: rssOf(daemon.pids), seconds };
         rows.push(row);
         await watcher.close();
         o.log(

@@ -1,13 +1,13 @@
 /**
  * Figures 15 and 16: costs that should stay flat as the number of flooding children grows (issue 15).
  *
- * 12. Daemon CPU per MiB of output delivered: `total` bytes of random data written by one child, against the same
+ * 15. Daemon CPU per MiB of output delivered: `total` bytes of random data written by one child, against the same
  *     bytes written by `children` children at once (each `total / children`), all spawned on one MessagePack
  *     connection of this process, which decodes every frame and checks its seqs. A fresh daemon per measurement (so
  *     no run inherits another's retained rings), runs alternating one child / many children; the daemon's CPU
  *     (/proc/<pid>/stat, all threads) from the first spawn request to the last exit frame. The figure is the median
  *     over runs of many / one, each run against the single-child run right before it.
- * 13. server.ping round trips on a connection of their own while `children` children flood (`cat /dev/zero`),
+ * 16. server.ping round trips on a connection of their own while `children` children flood (`cat /dev/zero`),
  *     read and decoded by a separate process (bench/lib/flood-many.mjs): all on one connection, then each on its
  *     own connection; a fresh daemon per case; per round `pings` sequential pings, p99 per round, median round.
  */
@@ -54,13 +54,13 @@ async function floodCpuOnce(kids, expected, label) {
         });
       });
     });
-    const cpu0 = cpuOf(daemon.pid);
+    const cpu0 = cpuOf(daemon.pids);
     const t0 = performance.now();
     await Promise.all(kids.map((k, i) => client.call('process.spawn', { id: `${label}-${i}`, command: k.command, args: k.args })));
     await withTimeout(done, 600_000, `${kids.length} children's output`);
     const seconds = (performance.now() - t0) / 1000;
-    const cpuMs = (cpuOf(daemon.pid) - cpu0) * 1000;
-    const peakRss = rssOf(daemon.pid, 'VmHWM');
+    const cpuMs = (cpuOf(daemon.pids) - cpu0) * 1000;
+    const peakRss = rssOf(daemon.pids, 'VmHWM');
     await client.close();
     if (error) throw error;
     if (bytes !== expected) throw new Error(`${label}: ${bytes} of ${expected} bytes delivered`);
@@ -127,7 +127,7 @@ async function floodPingCase(o, connections) {
       o.log(`  ${connections} connection(s), round ${r + 1}: ping p50 ${ping.p50.toFixed(2)} ms p99 ${ping.p99.toFixed(2)} ms`);
     }
     await c.close();
-    const rss = rssOf(daemon.pid);
+    const rss = rssOf(daemon.pids);
     reader.kill('SIGTERM');
     await new Promise((r) => reader.once('exit', r));
     const flood = JSON.parse(out.slice(out.indexOf('{')));

@@ -1,14 +1,14 @@
 /**
  * Figures 17 and 18: what retained (exited, not yet forgotten) processes cost the daemon (issue 15).
  *
- * 14. Spawn latency of a daemon holding `processes` exited processes with `each` bytes of output apiece in their
+ * 17. Spawn latency of a daemon holding `processes` exited processes with `each` bytes of output apiece in their
  *     replay buffers, against an identical daemon holding nothing, side by side: both started with the same flags
  *     (`-replay-budget` raised to REPLAY_BUDGET so the default 1 GiB of NDJSON-counted bytes does not trim what the
  *     loaded one holds), the loaded one filled by children that wrote their output with no client attached. Then per
  *     round `spawns` triples, alternating: a direct `spawn('true')` from this process, `true` through the fresh
  *     daemon, `true` through the loaded one, each from the request to its exit frame; p50 per round, the figure is the
  *     median over rounds of loaded / fresh.
- * 15. Memory per retained exited process with no output: a fresh daemon, a warm-up of spawns, then per round
+ * 18. Memory per retained exited process with no output: a fresh daemon, a warm-up of spawns, then per round
  *     `processes` spawns of `true` (32 in flight) that all exit and stay retained; VmRSS after each round against
  *     before it, divided by the processes the round added; median round.
  */
@@ -111,8 +111,8 @@ export async function measureRetainedSpawn(o) {
         `  round ${r + 1}: loaded p50 ${round.loadedP50.toFixed(2)} ms, fresh ${round.freshP50.toFixed(2)} ms, direct ${round.directP50.toFixed(2)} ms; ${round.ratio.toFixed(2)}×`,
       );
     }
-    const freshRss = rssOf(fresh.pid);
-    const loadedRss = rssOf(loaded.pid);
+    const freshRss = rssOf(fresh.pids);
+    const loadedRss = rssOf(loaded.pids);
     const replayBytes = (await l.call('server.info')).replayBytes;
     await f.close();
     await l.close();
@@ -152,19 +152,27 @@ export async function measureRetainedMemory(o) {
     await sleep(500);
     const rounds = [];
     for (let r = 0; r < o.runs; r++) {
-      const before = rssOf(daemon.pid);
+      const before = rssOf(daemon.pids);
+      const keeperBefore = rssOf(daemon.keeperPid);
       await spawnAll(o.processes);
       await sleep(500);
-      const after = rssOf(daemon.pid);
+      const after = rssOf(daemon.pids);
+      const keeperPerProcess = (rssOf(daemon.keeperPid) - keeperBefore) / o.processes;
       const info = await c.call('server.info');
       if (info.processes.retained !== n) throw new Error(`${info.processes.retained} processes retained, ${n} expected`);
-      rounds.push({ before, after, perProcess: (after - before) / o.processes });
+      rounds.push({ before, after, perProcess: (after - before) / o.processes, keeperPerProcess });
       o.log(
         `  round ${r + 1}: RSS ${(before / MiB).toFixed(1)} → ${(after / MiB).toFixed(1)} MiB for ${o.processes} more retained: ${((after - before) / o.processes / 1024).toFixed(1)} KiB each`,
       );
     }
     await c.close();
-    return { perProcess: median(rounds.map((x) => x.perProcess)), retained: n, rss: rounds.at(-1).after, rounds };
+    return {
+      perProcess: median(rounds.map((x) => x.perProcess)),
+      keeperPerProcess: median(rounds.map((x) => x.keeperPerProcess)),
+      retained: n,
+      rss: rounds.at(-1).after,
+      rounds,
+    };
   } finally {
     await daemon.stop();
   }

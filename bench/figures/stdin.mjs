@@ -180,10 +180,10 @@ export async function measureStdin(o) {
         ratios.ceiling.push(base / c.ms);
       }
       for (const w of o.wires) {
-        const d0 = cpuOf(daemon.pid);
+        const d0 = cpuOf(daemon.pids);
         c0 = process.cpuUsage();
         const ms = await daemonOnce(clients[w], chunks, `stdin-${w}-${r}`, window);
-        (cpu[w] ??= []).push({ client: cpuMs(process.cpuUsage(c0)) / mib, daemon: ((cpuOf(daemon.pid) - d0) * 1000) / mib });
+        (cpu[w] ??= []).push({ client: cpuMs(process.cpuUsage(c0)) / mib, daemon: ((cpuOf(daemon.pids) - d0) * 1000) / mib });
         samples[w].push(o.total / (ms / 1000));
         ratios[w].push(base / ms);
       }

@@ -69,11 +69,11 @@ export async function measureTerminalThroughput(o) {
     await directRead(file);
     const rows = [];
     for (let r = 0; r < o.runs; r++) {
-      const cpu0 = cpuOf(daemon.pid);
+      const cpu0 = cpuOf(daemon.pids);
       const own0 = process.cpuUsage();
       const d = await daemonRead(daemon, file, `cat-${r}`);
       const own = process.cpuUsage(own0);
-      const daemonCpu = cpuOf(daemon.pid) - cpu0;
+      const daemonCpu = cpuOf(daemon.pids) - cpu0;
       const x0 = process.cpuUsage();
       const x = await directRead(file);
       const directCpu = process.cpuUsage(x0);
@@ -245,13 +245,13 @@ export async function measureTerminalMemory(o) {
       // One terminal first: it loads the terminal modules, a cost paid once per daemon.
       await c.call('process.spawn', { id: 'tty-0', command: '/bin/sh', args: ['-i'], pty: SIZE });
       await settle();
-      const rss0 = rssOf(daemon.pid);
+      const rss0 = rssOf(daemon.pids);
       for (let i = 1; i < o.terminals; i++) await c.call('process.spawn', { id: `tty-${i}`, command: '/bin/sh', args: ['-i'], pty: SIZE });
       await settle();
-      const rss1 = rssOf(daemon.pid);
+      const rss1 = rssOf(daemon.pids);
       for (let i = 0; i < o.terminals; i++) await c.call('process.spawn', { id: `pipe-${i}`, command: 'sleep', args: ['3600'] });
       await settle();
-      const rss2 = rssOf(daemon.pid);
+      const rss2 = rssOf(daemon.pids);
       const live = (await c.call('process.list', {})).processes.filter((p) => p.running).length;
       if (live !== 2 * o.terminals) throw new Error(`${live} processes running, expected ${2 * o.terminals}`);
       await c.close();
