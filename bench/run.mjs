@@ -436,7 +436,7 @@ FIGURES[12] = {
       baseline: `node-pty's spawn, read directly ${fmt.mibps(r.direct)}`,
       ratio: fmt.x(r.ratio),
       met: r.ratio >= 0.5,
-      note: `CPU per MiB: the daemon ${r.daemonCpuMsPerMiB.toFixed(1)} ms, its client ${r.clientCpuMsPerMiB.toFixed(1)} ms, the direct reader ${r.directCpuMsPerMiB.toFixed(1)} ms. A PTY gives about 4 KB per read, each a frame: 16 times the frames per MiB of a pipe, and the daemon's cost is per frame`,
+      note: `CPU per MiB: the daemon and its keeper ${r.daemonCpuMsPerMiB.toFixed(1)} ms (the keeper ${r.keeperCpuMsPerMiB?.toFixed(1)} ms), its client ${r.clientCpuMsPerMiB.toFixed(1)} ms, the direct reader ${r.directCpuMsPerMiB.toFixed(1)} ms. A PTY gives about 4 KB per read, each a frame: 16 times the frames per MiB of a pipe, and the daemon's cost is per frame`,
     },
   ],
 };
