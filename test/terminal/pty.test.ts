@@ -12,6 +12,7 @@ import {
   checkTerminalSize,
   DEFAULT_TERM,
   PTY_EXIT_DRAIN_MS,
+  PTY_READ_BURST_BYTES,
   PTY_MAX_COLS,
   PTY_MAX_ROWS,
   PTY_WRITE_RETRY_MAX_MS,
@@ -133,6 +134,21 @@ describe('the exit tail', () => {
     expect(exit).toEqual({ exitCode: 0, signal: null, drained: false });
     expect(run.terminal.write(Buffer.from('x'))).toBe(false);
     expect(await run.terminal.signal('SIGKILL')).toEqual([]); // reported: nothing of it is signalled any more
+  });
+});
+
+describe('reading', () => {
+  it(`a flood is read in chunks of at most PTY_READ_BURST_BYTES (${PTY_READ_BURST_BYTES} bytes), many past the kernel's 4 KB per read`, async () => {
+    const file = path.join(dir, 'four-mib.txt');
+    const expected = linesText(4 << 20);
+    writeFileSync(file, expected);
+    const run = await runTerminal('/bin/cat', [file]);
+    expect((await run.exited).drained).toBe(true);
+    expect(run.text()).toBe(expected.toString());
+    const sizes = run.reads.map((r) => r.length);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(PTY_READ_BURST_BYTES);
+    // A wakeup reads on while the kernel has more: reads larger than one kernel read (4 KB) are the rule in a flood.
+    expect(sizes.filter((n) => n > 8192).length).toBeGreaterThan(sizes.length / 4);
   });
 });
 
