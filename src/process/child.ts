@@ -39,6 +39,11 @@ export const JOURNAL_READ_SLICE_BYTES = 256 * 1024;
  * counted as NDJSON (4/3 of the bytes, plus each frame's envelope), with room to spare.
  */
 export const PULL_HEADROOM_BYTES = 2 * JOURNAL_READ_SLICE_BYTES;
+/**
+ * How many frames a lagging owner may be owed before the journal waits for it (16: about 512 KiB of 32 KiB frames,
+ * plus the one read that crossed it).
+ */
+export const PULL_AHEAD_FRAMES = 16;
 /** How often a journal read deferred by a lagging owner is tried again when no end of a hold will announce it (ms). */
 export const PULL_RETRY_MS = 5;
 /** A terminal's screen is written to disk for the journal's sake at most this often while it is being evicted. */
@@ -245,9 +250,13 @@ export class ManagedProcess {
    * reap the owner is the only one it waits for, and a stalled owner is disconnected by the stall timeout.
    */
   #mayPull(): boolean {
-    if (!this.log.held && this.log.owner?.lagging !== true) return true;
+    const owner = this.log.owner;
+    if (!this.log.held && owner?.lagging !== true) return true;
+    // Only a little ahead of a lagging owner: what it is owed cannot be evicted, by the cap or by the global budget
+    // (which counts on a lagging owner's part staying small), so 256 lagging owners must not hold 256 full buffers.
     const buffer = this.log.buffer;
-    return buffer.bytes + PULL_HEADROOM_BYTES <= buffer.capBytes;
+    const owed = owner ? buffer.lastSeq - owner.cursor : 0;
+    return owed < PULL_AHEAD_FRAMES && buffer.bytes + PULL_HEADROOM_BYTES <= buffer.capBytes;
   }
 
   #pull(): void {
