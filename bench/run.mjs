@@ -33,6 +33,7 @@ import { measureTerminalMemory, measureTerminalReattach, measureTerminalThroughp
 import { measureThroughput } from './figures/throughput.mjs';
 import { ROOT } from './lib/daemon.mjs';
 import { peersSection } from './peers/render.mjs';
+import { auditSection } from './lib/audit-render.mjs';
 import { MiB } from './lib/stats.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -629,6 +630,7 @@ function renderMarkdown(r, dir) {
   }
   lines.push('');
   lines.push(...peersSection(dir));
+  lines.push(...auditSection(dir));
   lines.push(readFileSync(path.join(HERE, 'METHOD.md'), 'utf8').trim());
   lines.push('');
   lines.push('## Samples');

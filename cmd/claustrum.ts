@@ -6,6 +6,16 @@
  * not apply to is an error, as are two modes at once. `claustrum -<mode> -help` prints that mode's own help.
  */
 import path from 'node:path';
+import {
+  AUDIT_SERVE_FLAGS,
+  AuditFlagError,
+  auditPath,
+  auditServeOptions,
+  runAuditTail,
+  runAuditVerify,
+  TAIL_USAGE,
+  VERIFY_USAGE,
+} from '../src/audit/cli.js';
 import { flagValue, formatUsage, HelpRequested, parseFlags, type FlagSpec, type FlagValue, type ParsedFlags } from '../src/cli/flags.js';
 import { CliError } from '../src/cli/connect.js';
 import { KILL_USAGE, runKill } from '../src/cli/kill.js';
@@ -23,7 +33,7 @@ import { runStatus, STATUS_USAGE } from '../src/cli/status.js';
 import { runBridge } from '../src/daemon/bridge.js';
 import { ON_DEMAND_IDLE_EXIT_MS } from '../src/daemon/idle.js';
 import { DAEMON_CHILD_ENV } from '../src/daemon/launcher.js';
-import { defaultSocketPath } from '../src/protocol/paths.js';
+import { defaultSocketPath, runDirectory } from '../src/protocol/paths.js';
 import { checkSocketPath } from '../src/daemon/socketpath.js';
 import { stopDaemon } from '../src/daemon/stop.js';
 import { runInstall, runProbeCli } from '../src/install/install.js';
@@ -51,11 +61,15 @@ const MODES = [
   'kill',
   'purge',
   'service',
+  'audit-verify',
+  'audit-tail',
 ] as const;
 type Mode = (typeof MODES)[number];
 
 /** Modes that work on a daemon's socket. */
 const SOCKET_MODES: readonly Mode[] = ['serve', 'stop', 'restart', 'bridge', 'run', 'attach', 'logs', 'status', 'ps', 'kill', 'purge', 'service'];
+/** Modes that read an audit log: its path defaults to audit.jsonl beside -socket. */
+const AUDIT_MODES: readonly Mode[] = ['audit-verify', 'audit-tail'];
 /** Flags of the daemon itself: -serve runs with them, -service bakes them into the unit. */
 const DAEMON: readonly Mode[] = ['serve', 'service'];
 
@@ -127,14 +141,14 @@ const FLAGS: readonly FlagSpec[] = [
     arg: 'path',
     default: '$XDG_RUNTIME_DIR/claustrum/rpc.sock, else ~/.claustrum/rpc.sock',
     usage: 'Unix socket path; its directory holds daemon.token, daemon.lock, remote-server.log and children/',
-    modes: SOCKET_MODES,
+    modes: [...SOCKET_MODES, ...AUDIT_MODES],
   },
   // operator commands
   {
     name: 'json',
     kind: 'bool',
-    usage: 'print JSON instead of a table (-status, -ps, -kill, -purge, -service)',
-    modes: ['status', 'ps', 'kill', 'purge', 'service'],
+    usage: 'print JSON instead of a table (-status, -ps, -kill, -purge, -service); with -audit-verify the report as one object',
+    modes: ['status', 'ps', 'kill', 'purge', 'service', 'audit-verify'],
   },
   {
     name: 'token-fd',
@@ -172,7 +186,12 @@ const FLAGS: readonly FlagSpec[] = [
     usage:
       "print what process <id> wrote (stdout to stdout, stderr to stderr) as an observer: it never takes the process from its owner; exit code = the process's once it exited",
   },
-  { name: 'f', kind: 'bool', usage: 'with -logs: follow live output until the process exits', modes: ['logs'] },
+  {
+    name: 'f',
+    kind: 'bool',
+    usage: 'with -logs: follow live output until the process exits; with -audit-tail: follow the log (across rotations) until interrupted',
+    modes: ['logs', 'audit-tail'],
+  },
   { name: 'daemon-env', kind: 'bool', usage: "with -run: the daemon's environment and PATH lookup instead of this shell's", modes: ['run'] },
   {
     name: 't',
@@ -325,6 +344,46 @@ const FLAGS: readonly FlagSpec[] = [
     usage: 'with -serve: kill any git call of the git.* methods that runs longer than this (Go duration: 30s, 2m; 0: no deadline)',
     modes: DAEMON,
   },
+  // the audit trail (src/audit/cli.ts)
+  ...AUDIT_SERVE_FLAGS.map((f) => ({ ...f, modes: DAEMON })),
+  {
+    name: 'audit-verify',
+    kind: 'bool',
+    usage: `check an audit log's hash chain over all its rotated files (default path: audit.jsonl beside -socket); exit 0 intact, 1 problems (each at its record), 2 no log`,
+  },
+  {
+    name: 'audit-tail',
+    kind: 'bool',
+    usage: `print an audit log's records in order (default path: audit.jsonl beside -socket), and with -f follow it across rotations; gaps and truncations are reported on stderr`,
+  },
+  {
+    name: 'audit-head',
+    kind: 'string',
+    arg: 'hash',
+    usage: 'with -audit-verify: a head hash kept elsewhere (from /info or the metrics); the log must contain it, else its end was cut',
+    modes: ['audit-verify'],
+  },
+  {
+    name: 'from-seq',
+    kind: 'int',
+    arg: 'n',
+    default: 0,
+    usage: 'with -audit-tail: show records after seq n (resume from the last seq seen)',
+    modes: ['audit-tail'],
+  },
+  {
+    name: 'from-log',
+    kind: 'string',
+    arg: 'id',
+    usage: 'with -audit-tail: the log id that -from-seq belongs to; another log at the path is reported and shown whole',
+    modes: ['audit-tail'],
+  },
+  {
+    name: 'pretty',
+    kind: 'bool',
+    usage: 'with -audit-tail: render records as [audit.<kind>] k:v lines (for people; the JSON lines are the record)',
+    modes: ['audit-tail'],
+  },
   // install
   {
     name: 'cli-version',
@@ -446,6 +505,16 @@ const MODE_HELP: Readonly<Record<Mode, { readonly usage: string; readonly about:
     about:
       'Installs the daemon as a systemd user service (absolute node and script paths, -foreground, Restart=on-failure, KillMode=process so its own shutdown signals its children), optionally with a .socket unit; a launchd agent on macOS. Where systemctl --user is not available it says so and prints the unit.',
   },
+  'audit-verify': {
+    usage: VERIFY_USAGE,
+    about:
+      "Checks an audit log's hash chain over all its files, oldest first, and reports each problem at its file, line and seq: a changed byte, a removed, inserted or swapped record, a removed file, a truncated tail. Exit 0 intact, 1 problems found, 2 no log at the path or a bad flag.",
+  },
+  'audit-tail': {
+    usage: TAIL_USAGE,
+    about:
+      "Prints an audit log's records, oldest first, as the lines in the file (or HUD lines with -pretty); with -f follows the log across rotations until SIGINT, SIGTERM or SIGHUP. It resumes by (log, seq), never by inode. Gaps, truncations and damaged lines are reported on stderr, never skipped silently.",
+  },
 };
 
 /** Serve flags a launcher does not hand on to the daemon it starts (it consumes them, or decides them itself). */
@@ -459,6 +528,8 @@ function usage(): string {
     `       ${RUN_USAGE}\n` +
     `       ${ATTACH_USAGE}\n` +
     `       ${LOGS_USAGE}\n` +
+    `       ${VERIFY_USAGE}\n` +
+    `       ${TAIL_USAGE}\n` +
     '       claustrum -install -cli-version v [install flags] | -probe-cli path\n' +
     '       claustrum -<mode> -help: that mode alone\n\n' +
     `${formatUsage(FLAGS)}\n\n${ENVIRONMENT}`
@@ -493,9 +564,25 @@ function forwardedFlags(parsed: ParsedFlags, mode: Mode): string[] {
     const spec = FLAGS.find((f) => f.name === name)!;
     if (NOT_FORWARDED.has(name) || !spec.modes?.includes('serve') || (mode === 'service' && !spec.modes.includes('service'))) continue;
     const values = Array.isArray(value) ? value : [value];
-    for (const v of values) out.push(`-${name}=${spec.kind === 'duration' ? formatDuration(v as number) : String(v)}`);
+    for (const v of values) {
+      // A relative -audit path is the launcher's: the detached daemon and a service run in another directory.
+      const text = name === 'audit' ? forwardedAuditPath(v as string) : spec.kind === 'duration' ? formatDuration(v as number) : String(v);
+      out.push(`-${name}=${text}`);
+    }
   }
   return out;
+}
+
+function forwardedAuditPath(value: string): string {
+  return value === 'on' || value === 'off' || value === '' ? value : path.resolve(value);
+}
+
+/** The audit options of -serve and -service, from their flags; undefined while the audit is off. */
+function auditOptions(get: <T extends FlagValue>(name: string) => T, socketPath: string) {
+  return auditServeOptions(
+    { audit: get<string>('audit'), maxBytes: get<number>('audit-max-bytes'), keep: get<number>('audit-keep'), full: get<string>('audit-full') },
+    runDirectory(socketPath),
+  );
 }
 
 class UsageError extends Error {}
@@ -517,7 +604,9 @@ function checkCombination(mode: Mode, parsed: ParsedFlags, get: <T extends FlagV
       throw new UsageError((err as Error).message);
     }
   }
-  if (mode !== 'run' && parsed.positionals.length > 0) {
+  if (AUDIT_MODES.includes(mode)) {
+    if (parsed.positionals.length > 1) throw new UsageError(`-${mode} takes one audit log path at most, but got ${parsed.positionals.length}`);
+  } else if (mode !== 'run' && parsed.positionals.length > 0) {
     throw new UsageError(`-${mode} takes no arguments, but got ${JSON.stringify(parsed.positionals[0])}`);
   }
   if (mode === 'serve' || mode === 'service') {
@@ -535,6 +624,17 @@ function checkCombination(mode: Mode, parsed: ParsedFlags, get: <T extends FlagV
     }
     for (const d of ['drain-timeout', 'idle-exit', 'stall-timeout']) {
       if (get<number>(d) < 0) throw new UsageError(`-${d} must not be negative`);
+    }
+    try {
+      auditOptions(get, defaultSocketPath());
+    } catch (err) {
+      if (err instanceof AuditFlagError) throw new UsageError(err.message);
+      throw err;
+    }
+    if (get<string>('audit') === 'off') {
+      for (const name of ['audit-max-bytes', 'audit-keep', 'audit-full']) {
+        if (parsed.given.has(name)) throw new UsageError(`-${name} goes with -audit <path|on>: the audit is off`);
+      }
     }
   }
   if (mode === 'serve') {
@@ -646,6 +746,7 @@ async function main(argv: readonly string[]): Promise<number> {
         idleExitMs: get<number>('idle-exit'),
         logFormat: get<string>('log-format') as LogFormat,
         logFile: parsed.given.has('log-file') ? get<string>('log-file') : undefined,
+        audit: auditOptions(get, socketPath),
       });
     case 'bridge':
       return runBridge(socketPath, process.stdin, process.stdout, (line) => process.stderr.write(`${line}\n`));
@@ -659,6 +760,26 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     case 'logs':
       return runLogs({ socket: socketPath, id: get<string>('logs'), follow: get<boolean>('f'), tokenFd });
+    case 'audit-verify':
+    case 'audit-tail': {
+      const file = auditPath(parsed.positionals[0], runDirectory(socketPath));
+      const stderr = { write: quietWriter(process.stderr) };
+      if (mode === 'audit-verify') {
+        return runAuditVerify({ path: file, json, head: get<string>('audit-head'), stdout: { write: quietWriter(process.stdout) }, stderr });
+      }
+      const stop = new AbortController();
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => stop.abort());
+      return runAuditTail({
+        path: file,
+        follow: get<boolean>('f'),
+        fromSeq: get<number>('from-seq'),
+        fromLog: get<string>('from-log'),
+        pretty: get<boolean>('pretty'),
+        stdout: process.stdout,
+        stderr,
+        signal: stop.signal,
+      });
+    }
     case 'run':
       return runCommand({
         socket: socketPath,

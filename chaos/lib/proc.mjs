@@ -1,4 +1,5 @@
 // /proc readings for the chaos invariants: descriptors, resident memory, and the processes a run started.
+import { readFileSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 
 /** Open descriptors of `pid` (entries of /proc/<pid>/fd), or -1 when the process is gone. */
@@ -53,6 +54,37 @@ export async function markedProcesses(marker) {
   const needle = Buffer.from(`${marker}\0`);
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
+    const env = await readFile(`/proc/${name}/environ`).catch(() => undefined);
+    if (!env || env.indexOf(needle) === -1) continue;
+    const st = await stateOf(name);
+    if (st !== undefined && st !== 'Z' && st !== 'X') found.push(Number(name));
+  }
+  return found;
+}
+
+/** Whether `pid` is a live (non-zombie) process, read synchronously from /proc. */
+export function processAlive(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Live keepers (process title `claustrum-keeper`, which replaces their whole command line) whose environment holds
+ * `marker`: a run gives its daemons a marker of its own, and the keeper a daemon starts inherits it, so this finds
+ * this run's keepers (and only them) whatever the lock file says.
+ */
+export async function markedKeepers(marker) {
+  const found = [];
+  const needle = Buffer.from(`${marker}\0`);
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmdline = await readFile(`/proc/${name}/cmdline`, 'latin1').catch(() => '');
+    if (!cmdline.startsWith('claustrum-keeper')) continue;
     const env = await readFile(`/proc/${name}/environ`).catch(() => undefined);
     if (!env || env.indexOf(needle) === -1) continue;
     const st = await stateOf(name);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { fdCount } from './proc.mjs';
+import { lifecycle } from './lifecycle.mjs';
 import { Raw } from './raw.mjs';
 
 const run = promisify(execFile);
@@ -36,10 +37,10 @@ const pick = (r, list) => list[Math.floor(r() * list.length)];
 const int = (r, lo, hi) => lo + Math.floor(r() * (hi - lo + 1));
 
 /** The pattern-echo fixture as spawn params, marked so a leak is found in /proc wherever it ends up. */
-function patternEcho(ctx, perTick) {
+function patternEcho(ctx, perTick, exitCode = 0) {
   return {
     command: process.execPath,
-    args: [path.join(ctx.fixtures, 'pattern-echo.mjs'), String(perTick)],
+    args: [path.join(ctx.fixtures, 'pattern-echo.mjs'), String(perTick), String(exitCode)],
     env: { CHAOS_MARK: ctx.mark },
   };
 }
@@ -406,45 +407,60 @@ export async function descriptors(ctx) {
   end.destroy();
 }
 
-/** The daemon SIGKILLed right after a spawn reply, and restarted: the next daemon reaps every child of the dead one. */
+/**
+ * The daemon SIGKILLed within a millisecond of a spawn's reply and started again: the keeper keeps the children, the
+ * successor adopts them and the client reattaches; each child then reads its stdin and ends with its own exit code,
+ * and its output must have arrived exactly once.
+ */
 export async function killRestart(ctx) {
   const r = ctx.random;
-  const client = await ctx.connect({ socket: ctx.daemon.socket, reconnect: { initialDelayMs: 20, maxDelayMs: 200, giveUpAfterMs: 20_000 } });
-  const pids = [];
+  const client = await ctx.connect({ socket: ctx.daemon.socket });
   try {
     const n = int(r, 1, 3);
     const handles = [];
     for (let i = 0; i < n; i++) {
-      const h = client.spawn({ ...patternEcho(ctx, 64), wantPid: true });
-      h.on('lost', () => {});
-      h.on('error', () => {});
-      handles.push(h);
+      const exitCode = int(r, 0, 9);
+      const h = client.spawn({ ...patternEcho(ctx, pick(r, [16, 64, 256]), exitCode), wantPid: true });
+      const st = { h, exitCode, chunks: [], lost: undefined };
+      h.on('stdout', (d) => st.chunks.push(d));
+      h.on('lost', (e) => (st.lost = e));
+      handles.push(st);
     }
     ctx.pinger.excuse(true);
-    // The kill lands within a millisecond of the last spawn's reply (the 'ready' event fires on it).
-    await new Promise((resolve) =>
-      handles.at(-1).once('ready', (info) => {
-        process.kill(ctx.daemon.pid, 'SIGKILL');
-        resolve(info);
+    try {
+      await new Promise((resolve) =>
+        handles.at(-1).h.once('ready', () => {
+          ctx.daemon.proc.kill('SIGKILL');
+          resolve();
+        }),
+      );
+      await ctx.daemon.exited;
+      await sleep(int(r, 0, 300));
+      await ctx.daemon.start({ how: 'start after SIGKILL (killRestart)' });
+      ctx.stats.restarts++;
+      ctx.unplannedEvent('kill');
+    } finally {
+      await sleep(300);
+      ctx.pinger.excuse(false);
+    }
+    await Promise.all(
+      handles.map(async (st, i) => {
+        const data = Buffer.from(Array.from({ length: int(r, 0, 4096) }, (_, k) => (k * 13 + i) & 0xff));
+        const wrote = st.h.end(data).catch((e) => ctx.fail(`killRestart#${i}: stdin failed: ${e.message}`));
+        const exit = await Promise.race([st.h.exited.catch((e) => ({ lost: e })), sleep(60_000).then(() => undefined)]);
+        await wrote;
+        if (!exit) return ctx.fail(`killRestart#${i}: no exit within 60 s of its EOF after the daemon's SIGKILL`);
+        if (exit.lost) return ctx.fail(`killRestart#${i}: lost across the daemon's SIGKILL: ${exit.lost.message}`);
+        if (exit.exitCode !== st.exitCode) ctx.fail(`killRestart#${i}: exit ${exit.exitCode} ${exit.signal ?? ''}, expected ${st.exitCode}`);
+        const out = Buffer.concat(st.chunks);
+        ctx.retained(out.length);
+        if (exit.gaps.length > 0) return ctx.fail(`killRestart#${i}: gap(s) ${JSON.stringify(exit.gaps)} across a daemon SIGKILL of under a second`);
+        checkPatternEcho(ctx, `killRestart#${i}`, out, exit.gaps, createHash('sha256').update(data).digest('hex'), data.length);
       }),
     );
-    for (const h of handles) if (h.pid) pids.push(h.pid);
-    await ctx.daemon.exited;
-    await sleep(int(r, 0, 300));
-    await ctx.daemon.start();
-    ctx.stats.restarts++;
-    await ctx.rebaseline();
   } finally {
-    ctx.pinger.excuse(false);
     await client.close().catch(() => {});
   }
-  const deadline = Date.now() + 10_000;
-  let alive = pids;
-  while (alive.length > 0 && Date.now() < deadline) {
-    await sleep(100);
-    alive = (await Promise.all(alive.map(async (p) => ((await ctx.isMarkedLive(p)) ? p : undefined)))).filter(Boolean);
-  }
-  if (alive.length > 0) ctx.fail(`killRestart: children ${alive.join(', ')} of the SIGKILLed daemon survive its successor's start`);
 }
 
-export const ROUNDS = { cuts, rawCuts, stalledReader, slowReader, flood, signals, descriptors, killRestart };
+export const ROUNDS = { cuts, rawCuts, stalledReader, slowReader, flood, signals, descriptors, killRestart, lifecycle };

@@ -6,6 +6,7 @@ import { createWriteStream, fstat } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import type { AuditServeOptions } from '../audit/cli.js';
 import { DAEMON_CHILD_ENV, launchDaemon, READY_FD_ENV, TOKEN_PIPE_ENV } from '../daemon/launcher.js';
 import { LOG_FILE, openLogFile } from '../daemon/logfile.js';
 import { runDirectory } from '../protocol/paths.js';
@@ -43,6 +44,8 @@ export interface ServeModeOptions {
   readonly logFile: string | undefined;
   /** `-console`: serve the browser console on the WebSocket listener (requires `websocket`). */
   readonly console?: boolean;
+  /** `-audit` and its flags; undefined while the audit is off. */
+  readonly audit?: AuditServeOptions;
 }
 
 /** Test-only shortenings of fixed daemon timings (documented in PROTOCOL.md as such, not in -help). */
@@ -159,6 +162,7 @@ export async function runServeMode(o: ServeModeOptions): Promise<number> {
       drainTimeoutMs: o.drainTimeoutMs,
       idleExitMs: o.idleExitMs,
       logTarget,
+      audit: o.audit,
     });
     return fatal ? 1 : code;
   } catch (err) {

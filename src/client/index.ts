@@ -45,3 +45,6 @@ export type { BackoffOptions } from './backoff.js';
 export { claustrumExecutable, defaultSocketPath, ensureDaemon, readDaemonToken, readTokenFile, socketAccepts } from './daemon.js';
 export type { StartDaemonOptions } from './daemon.js';
 export type * from './wire.js';
+// Presentation only: `[keyword] k:v …` lines for people (-audit-tail -pretty); never input to any state.
+export { formatEnvelope, MAX_HUD_FIELDS, MAX_HUD_LINE_CHARS, parseEnvelope, renderRecordHud } from './hud.js';
+export type { Envelope } from './hud.js';

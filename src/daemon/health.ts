@@ -5,10 +5,12 @@
  *   unhealthy daemon must not restart one that is only busy shutting down); 503 once the teardown runs.
  * - `/readyz`: 200 once the socket listens and the start-up reap of dead daemons' children is done; 503 before that
  *   and from the moment a drain or shutdown begins, so a load balancer stops sending work first.
- * - `/info`: JSON with version, commit, instance, start, state, process counts, connections and replay bytes. Like
+ * - `/info`: JSON with version, commit, instance, start, state, process counts, connections, replay bytes and, with
+ *   `-audit`, the audit's head (log, seq, hash) and losses (src/audit/info.ts). Like
  *   the metrics, nothing that names a process, a command or a path: the listener has no auth.
  */
 import type http from 'node:http';
+import type { AuditInfo } from '../audit/info.js';
 import type { DaemonPhase } from '../protocol/messages.js';
 
 export type { DaemonPhase };
@@ -50,6 +52,8 @@ export interface PublicInfo {
   readonly processes: { readonly live: number; readonly retained: number };
   readonly connections: number;
   readonly replayBytes: number;
+  /** With `-audit`: where its chain stands (the head hash to ship elsewhere), and its losses. */
+  readonly audit?: AuditInfo;
 }
 
 /** A route of the metrics listener: true when it answered the request. */

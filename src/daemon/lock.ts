@@ -22,6 +22,12 @@ export const LOCK_FILE = 'daemon.lock';
 /** How long an evicted predecessor gets after SIGTERM (reference: 2 s), and after SIGKILL. */
 export const EVICT_TERM_GRACE_MS = 2000;
 export const EVICT_KILL_GRACE_MS = 1000;
+/**
+ * A holder whose command line reads empty is exiting (the kernel frees its memory, and with it argv, before it
+ * becomes a zombie): a predecessor leaving, superseded, just as its successor looks. It gets this long to finish
+ * before it is judged foreign (chaos lifecycle: the successor refused to start, and no daemon was left).
+ */
+export const EXITING_HOLDER_WAIT_MS = 1000;
 /** A record still empty after this long was abandoned mid-creation. */
 const UNWRITTEN_RECORD_GRACE_MS = 2000;
 
@@ -51,7 +57,8 @@ export async function verifyHolder(record: OwnerRecord, socket: string): Promise
   if (!(await isSameProcess(record.pid, record.startTime))) return 'gone';
   if (record.pid === process.pid) return 'foreign';
   const argv = await cmdlineOf(record.pid);
-  if (!argv || !isServeArgv(argv)) return 'foreign';
+  if (!argv) return (await waitGone(record.pid, record.startTime, EXITING_HOLDER_WAIT_MS)) ? 'gone' : 'foreign';
+  if (!isServeArgv(argv)) return 'foreign';
   return cleanPath(path.resolve(record.socket)) === cleanPath(path.resolve(socket)) ? 'ours' : 'foreign';
 }
 

@@ -6,6 +6,9 @@
  * children of dead daemons, replace a stale socket, bind, complete the lock record, persist the token.
  */
 import { randomBytes } from 'node:crypto';
+import type { AuditServeOptions } from '../audit/cli.js';
+import { auditInfo } from '../audit/info.js';
+import { AuditRecorder, exitObserver } from '../audit/recorder.js';
 import { stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -84,6 +87,8 @@ export interface ServeConfig {
   readonly idleExitMs?: number;
   /** Where the log goes, for `server.info`: a path, `stderr`, or null for none. */
   readonly logTarget?: string | null;
+  /** `-audit`: the audit trail's file and limits (src/audit/); undefined while it is off. */
+  readonly audit?: AuditServeOptions;
 }
 
 /** Serves until a graceful shutdown; resolves with the exit code. A start-up failure is reported and rejects. */
@@ -95,6 +100,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
   const instanceId = randomBytes(16).toString('hex');
 
   let lock: RunDirLock | undefined;
+  let audit: AuditRecorder | undefined;
   let server: RpcServer | undefined;
   let unix: UnixTransport | undefined;
   let websocket: WebSocketListener | undefined;
@@ -166,6 +172,8 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     if (given === undefined) keeperLink.notify({ t: 'token', token });
     if (hello.superseded) log.info('daemon', `taking over from daemon ${hello.superseded}`);
     lock = await RunDirLock.acquire(socketPath, log);
+    // The audit trail, before anything can be asked of the daemon: a log that cannot be written stops the start.
+    if (cfg.audit) audit = await AuditRecorder.open({ ...cfg.audit, version: BUILD.version, log, token });
     // In the background from now on, so the first spawn waits only for what is left of the probe's 4 s cap.
     const loginPath = cfg.loginPath ? readLoginShellPath(process.env, undefined, probeAbort.signal) : undefined;
     // The data path, built in order: supervisor → metrics → RPC server(supervisor) → transports.
@@ -188,9 +196,14 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     // Loaded only when asked for: prom-client and node:http add memory, and Node's spawn cost grows with it.
     const metricsModule = cfg.metricsAddr !== undefined ? await import('../metrics/metrics.js') : undefined;
     const metrics: Metrics | undefined = metricsModule
-      ? new metricsModule.Metrics({ supervisor, openConnections: () => server?.connectionCount ?? 0 })
+      ? new metricsModule.Metrics({ supervisor, openConnections: () => server?.connectionCount ?? 0, audit: () => audit?.stats() })
       : undefined;
     if (metrics) supervisor.addObserver(metrics);
+    if (audit) {
+      supervisor.addObserver(exitObserver(audit));
+      // Until the adoption below settles: the previous daemon may have recorded the adopted processes' exits.
+      audit.holdExits();
+    }
     const replayBytes = () => supervisor.budget.used;
     const publicInfo = (): PublicInfo => ({
       version: BUILD.version,
@@ -201,6 +214,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       processes: { live: supervisor.liveCount, retained: supervisor.retainedCount },
       connections: server?.connectionCount ?? 0,
       replayBytes: replayBytes(),
+      ...(audit ? { audit: auditInfo(audit.stats()) } : {}),
     });
     // Up before the reap, so /readyz says "starting" while it runs; after the lock, whose predecessor held the port.
     if (metricsModule && cfg.metricsAddr !== undefined) {
@@ -210,6 +224,8 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     const reaped = await reapOrphans(runDir, log);
     if (reaped > 0) log.info('daemon', `reaped ${reaped} orphaned child process(es) of dead keepers`);
     const adopted = await supervisor.attach(keeperLink, hello.processes);
+    // The adopted processes' exits the previous daemon recorded are not recorded again (src/audit/adopted.ts).
+    await audit?.settleAdopted();
     if (adopted > 0) {
       const live = supervisor.liveCount;
       log.info('daemon', `adopted ${adopted} process(es) from the keeper (pid ${keeperLink.keeperPid}): ${live} running, ${adopted - live} exited`);
@@ -256,6 +272,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       },
       onShutdownRequest: () => void shutdown(),
       methods: infoMethods(info),
+      audit,
     });
     const rpc = server;
     const authDeadlineMs = cfg.timings?.authDeadlineMs;
@@ -326,6 +343,8 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
           killed = await supervisor.killAll('shutdown').catch(() => 0);
           await link.request({ t: 'bye', keep: false }).catch(() => undefined);
         }
+        // Last: the records of the connections closed above and of the children just killed, then a stop record.
+        await audit?.close();
         link.close();
         // An activated socket is systemd's: it stays, and the next connection starts a daemon again.
         if (!activated) await removeIfOwned(ownSocket);
@@ -366,6 +385,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     await server?.close(Promise.all([unix?.close(), websocket?.close()])).catch(() => {});
     server?.supervisor.close();
     metricsServer?.close();
+    await audit?.close('start-up failed');
     keeperLink?.close();
     if (!activated) await removeIfOwned(socketId);
     await lock?.release();

@@ -24,18 +24,31 @@ import {
   type KeeperNotice,
   KeeperStreamError,
   MessageReader,
+  type ReapInfo,
   type ReplyBodies,
 } from './protocol.js';
 
 /** How long a daemon waits for a keeper to come up (its own, or one another daemon is starting). */
 export const KEEPER_START_TIMEOUT_MS = 15_000;
 
+/**
+ * Log notices kept for a daemon that has not taken its notices yet (between its hello and the adoption): past this,
+ * the oldest go (they are in keeper.log too). The notices about processes are kept whole, merged per process.
+ */
+export const EARLY_LOG_NOTICES_MAX = 1000;
+
 /** The keeper refused, or could not be reached or started; the message says what to do. */
 export class KeeperError extends Error {
   readonly code: KeeperErrorBody['code'] | 'unreachable';
+  /**
+   * Refused because another daemon took the processes over: nothing was done, and this daemon is leaving. The RPC
+   * layer leaves such a request unanswered (see Dispatcher), so a client retries it on the successor.
+   */
+  readonly withdrawn: boolean;
   constructor(code: KeeperErrorBody['code'] | 'unreachable', message: string) {
     super(message);
     this.code = code;
+    this.withdrawn = code === 'superseded';
   }
 }
 
@@ -58,8 +71,40 @@ export class KeeperLink {
   readonly #pending = new Map<number, { resolve: (body: unknown) => void; reject: (err: Error) => void }>();
   #rid = 0;
   #closing = false;
-  /** Notices, in order. */
-  onNotice: (notice: KeeperNotice) => void = () => {};
+  #onNotice: ((notice: KeeperNotice) => void) | undefined;
+  /**
+   * Notices that came before anyone took them: the keeper reports to a daemon from its hello on, and a daemon adopts
+   * the processes only later (after its lock, its reap of orphans). A child that exits or writes in between must not
+   * be lost to it. Merged per process (the newest journal seq, the reap), so bounded by the keeper's process table.
+   */
+  readonly #early = {
+    appended: new Map<string, number>(),
+    reaped: new Map<string, ReapInfo>(),
+    drainTimedOut: new Set<string>(),
+    superseded: undefined as string | undefined,
+    logs: [] as KeeperNotice[],
+  };
+
+  /** Notices, in order; those that came before the first handler are handed to it when it is set. */
+  get onNotice(): (notice: KeeperNotice) => void {
+    return this.#onNotice ?? ((n) => this.#keepEarly(n));
+  }
+
+  set onNotice(handler: (notice: KeeperNotice) => void) {
+    this.#onNotice = handler;
+    const e = this.#early;
+    // The reap before the journal's growth, as the supervisor takes notices for a process it does not know yet.
+    for (const [key, reap] of e.reaped) handler({ t: 'reaped', key, reap });
+    if (e.appended.size > 0) handler({ t: 'appended', procs: [...e.appended] });
+    for (const key of e.drainTimedOut) handler({ t: 'drainTimedOut', key });
+    for (const n of e.logs) handler(n);
+    if (e.superseded !== undefined) handler({ t: 'superseded', by: e.superseded });
+    e.reaped.clear();
+    e.appended.clear();
+    e.drainTimedOut.clear();
+    e.logs.length = 0;
+    e.superseded = undefined;
+  }
   /** The connection ended without close(): the keeper died or dropped this daemon. */
   onLost: (why: string) => void = () => {};
 
@@ -160,6 +205,28 @@ export class KeeperLink {
     this.#closing = true;
     this.#socket.end();
     this.#socket.destroySoon?.();
+  }
+
+  #keepEarly(n: KeeperNotice): void {
+    const e = this.#early;
+    switch (n.t) {
+      case 'appended':
+        for (const [key, seq] of n.procs) e.appended.set(key, Math.max(seq, e.appended.get(key) ?? 0));
+        return;
+      case 'reaped':
+        e.reaped.set(n.key, n.reap);
+        return;
+      case 'drainTimedOut':
+        e.drainTimedOut.add(n.key);
+        return;
+      case 'superseded':
+        e.superseded = n.by;
+        return;
+      case 'log':
+        if (e.logs.length >= EARLY_LOG_NOTICES_MAX) e.logs.shift();
+        e.logs.push(n);
+        return;
+    }
   }
 
   #onMessage(msg: KeeperMessage): void {

@@ -10,6 +10,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerAuditMetrics } from '../audit/metrics.js';
+import type { AuditStats } from '../audit/writer.js';
 import type { Logger } from '../log/logger.js';
 import type { ManagedProcess, ProcessObserver } from '../process/child.js';
 import type { Supervisor, SupervisorObserver } from '../process/supervisor.js';
@@ -19,6 +21,8 @@ import { formatAddress, isAllowedHost, splitHostPort } from '../util/hostport.js
 export interface MetricSources {
   readonly supervisor: Supervisor;
   openConnections(): number;
+  /** The audit's counters (`-audit`); undefined while it is off, when its metrics read 0. */
+  audit?(): AuditStats | undefined;
 }
 
 export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionHooks, ProcessMethodHooks {
@@ -43,6 +47,7 @@ export class Metrics implements ProcessObserver, SupervisorObserver, ConnectionH
   constructor(sources: MetricSources) {
     const registers = [this.registry];
     const counter = (name: string, help: string) => new Counter({ name, help, registers });
+    registerAuditMetrics(this.registry, () => sources.audit?.());
     // The reference's six, names and help texts verbatim.
     this.#connections = counter('claustrum_connections_total', 'Client connections accepted.');
     this.#spawns = counter('claustrum_process_spawns_total', 'Processes started via process.spawn.');

@@ -196,6 +196,11 @@ export class ManagedProcess {
     return this.#reap ? { exitCode: this.#reap.code ?? -1, signal: this.#reap.signal ?? undefined } : undefined;
   }
 
+  /** Epoch milliseconds of the reap, from the reap on: an adopted process's exit may lie before this daemon started. */
+  get exitedAt(): number | undefined {
+    return this.#reap?.at;
+  }
+
   get exitFrame(): ExitFrame | undefined {
     return this.#exitFrame;
   }

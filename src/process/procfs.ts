@@ -76,11 +76,14 @@ export async function isSameProcess(pid: number, startTime: string): Promise<boo
   return pid > 1 && (await startTimeOf(pid)) === startTime;
 }
 
-/** The argv of a process, or undefined when it is gone or unreadable. */
+/**
+ * The argv of a process, or undefined when it is gone, unreadable, or has none left: an exiting process reads empty,
+ * and one that blanked its title reads only NULs.
+ */
 export async function cmdlineOf(pid: number): Promise<string[] | undefined> {
   try {
     const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-    if (raw === '') return undefined;
+    if (/^\0*$/.test(raw)) return undefined;
     return raw.replace(/\0$/, '').split('\0');
   } catch {
     return undefined;

@@ -18,6 +18,7 @@ export const ErrorCode = {
   StdinBackpressure: -32002,
   StdinOffsetGap: -32003,
   ServerDraining: -32004,
+  AuditUnavailable: -32005,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -78,6 +79,21 @@ export const CATALOGUE = {
 
   /** Extension: the daemon is draining (`-drain-timeout`, after SIGTERM) and starts no new process. */
   serverDraining: { code: ErrorCode.ServerDraining, message: 'Server is draining: no new processes are started' },
+
+  // The audit trail (-audit; docs/audit-design.md).
+  /**
+   * Extension: `-audit-full block` and the audit queue is full (a slow or failing disk): the request is refused,
+   * untouched, until the queue drains. `<reason>` is the recorder's, e.g. `4096 records are waiting for the disk:
+   * writing /run/claustrum/audit.jsonl fails (no space left on device)`.
+   */
+  auditUnavailable: { code: ErrorCode.AuditUnavailable, message: 'Audit log unavailable, request refused: <reason>' },
+  /** Extension: a `caller` (session.identify's, or a request's own) that is not a valid caller; `<reason>` says what to change. */
+  invalidCaller: { code: ErrorCode.InvalidParams, message: 'Invalid caller: <reason>' },
+  /** Extension: session.identify on a connection that already declared its caller. */
+  callerAlreadyDeclared: {
+    code: ErrorCode.InvalidParams,
+    message: 'Caller already declared on this connection; open a new connection to act for another caller, or pass caller on each request',
+  },
 
   /** A handler failed in a way no entry above names; the text is the underlying OS error's. */
   internal: { code: ErrorCode.InternalError, message: '<detail>' },

@@ -173,6 +173,11 @@ export interface ResizeResult {
   readonly success: true;
 }
 
+/** Extension `session.identify`: the connection's caller is declared. */
+export interface IdentifyResult {
+  readonly ok: true;
+}
+
 /** Extension `process.unobserve`: whether this connection was observing the process. */
 export interface UnobserveResult {
   readonly found: boolean;

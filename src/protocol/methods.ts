@@ -14,6 +14,7 @@ import type {
   GitBranchesResult,
   GitInfoResult,
   GitStatusResult,
+  IdentifyResult,
   InfoResult,
   KillAndWaitResult,
   KillResult,
@@ -110,6 +111,23 @@ export interface GitParams {
   readonly sourceBranch?: string;
 }
 
+/**
+ * Who a client acts for, as it asserts it (the daemon cannot verify it; the audit records it as asserted): `driver`
+ * and `identity` required, at most 8 members, names `[A-Za-z][A-Za-z0-9_]*` of at most 32 bytes, values non-empty
+ * printable strings of at most 256 UTF-8 bytes. `session.identify` declares it for a connection; a request's own
+ * top-level `caller` member overrides it for that request.
+ */
+export interface Caller {
+  readonly driver: string;
+  readonly identity: string;
+  readonly runId?: string;
+  readonly [member: string]: string | undefined;
+}
+
+export interface IdentifyParams {
+  readonly caller: Caller;
+}
+
 type NoParams = Readonly<Record<string, never>> | undefined;
 
 export interface MethodMap {
@@ -137,6 +155,7 @@ export interface MethodMap {
   'process.observe': { params: ObserveParams; result: ObserveResult };
   'process.unobserve': { params: IdParams; result: UnobserveResult };
   'process.resize': { params: ResizeParams; result: ResizeResult };
+  'session.identify': { params: IdentifyParams; result: IdentifyResult };
 }
 
 export type MethodName = keyof MethodMap;
@@ -168,6 +187,7 @@ export const METHOD_NAMES = [
   'process.observe',
   'process.unobserve',
   'process.resize',
+  'session.identify',
   'server.info',
 ] as const satisfies readonly MethodName[];
 

@@ -18,10 +18,10 @@ describe('modes and flags', () => {
     for (const [args, message] of [
       [['-status', '-keep-children'], '-keep-children does not apply to -status (it goes with -serve, -service)'],
       [['-ps', '-signal', 'KILL'], '-signal does not apply to -ps (it goes with -kill)'],
-      [['-stop', '-json'], '-json does not apply to -stop (it goes with -status, -ps, -kill, -purge, -service)'],
+      [['-stop', '-json'], '-json does not apply to -stop (it goes with -status, -ps, -kill, -purge, -service, -audit-verify)'],
       [
         ['-version', '-socket', '/tmp/x.sock'],
-        '-socket does not apply to -version (it goes with -serve, -stop, -bridge, -run, -attach, -logs, -status, -ps, -kill, -purge, -service)',
+        '-socket does not apply to -version (it goes with -serve, -stop, -restart, -bridge, -run, -attach, -logs, -status, -ps, -kill, -purge, -service, -audit-verify, -audit-tail)',
       ],
       [['-serve', '-force'], '-force does not apply to -serve (it goes with -purge)'],
       [['-install', '-cli-version', '1', '-drain-timeout', '1s'], '-drain-timeout does not apply to -install (it goes with -serve, -service)'],

@@ -84,7 +84,7 @@ describe('command line', () => {
       code: 2,
       stdout: '',
       stderr:
-        'claustrum: one of -version/-install/-probe-cli/-serve/-bridge/-stop/-restart/-run/-attach/-logs/-status/-ps/-kill/-purge/-service is required (claustrum -help lists them)\n',
+        'claustrum: one of -version/-install/-probe-cli/-serve/-bridge/-stop/-restart/-run/-attach/-logs/-status/-ps/-kill/-purge/-service/-audit-verify/-audit-tail is required (claustrum -help lists them)\n',
     });
     const s = await runCli(['-socket', '/tmp/x.sock', '-keep-children']);
     expect(s.code).toBe(2);

@@ -45,6 +45,11 @@ import { CUT_HOLD_MAX_BYTES, CUT_HOLD_MS } from '../../src/terminal/cutter.js';
 import { PTY_EXIT_DRAIN_MS, PTY_WRITE_RETRY_MAX_MS, PTY_WRITE_RETRY_MIN_MS } from '../../src/terminal/pty.js';
 import { SCREEN_MAX_PENDING_BYTES, SCREEN_SCROLLBACK_BYTES, SCREEN_SCROLLBACK_LINES, SNAPSHOT_MAX_BYTES } from '../../src/terminal/screen.js';
 import { REPLAY_ANSWER_WAIT_MS } from '../../src/cli/terminal-input.js';
+import { JOURNAL_ALONE_BYTES, JOURNAL_HOLD_BYTES, KEEPER_IDLE_EXIT_MS } from '../../src/keeper/keeper.js';
+import { KEEPER_START_TIMEOUT_MS } from '../../src/keeper/link.js';
+import { KEEPER_MAX_MESSAGE_BYTES } from '../../src/keeper/protocol.js';
+import { JOURNAL_SEGMENT_BYTES, MAX_RECORD_BYTES as JOURNAL_MAX_RECORD_BYTES } from '../../src/replay/journal.js';
+import { SCREEN_PERSIST_INTERVAL_MS } from '../../src/process/child.js';
 
 /** How the doc writes a value: `bytes` as `1,048,575 bytes`, `count` bare, `none` for a 0 that means no limit. */
 export type Unit = 'bytes' | 'KiB' | 'MiB' | 'GiB' | 'count' | 'ms' | 's' | 'min' | 'none' | 'off';
@@ -136,6 +141,14 @@ export const LIMITS: readonly LimitRow[] = [
   main('screen scrollback', 'SCREEN_SCROLLBACK_BYTES', SCREEN_SCROLLBACK_BYTES, 'MiB'),
   main('screen snapshot', 'SNAPSHOT_MAX_BYTES', SNAPSHOT_MAX_BYTES, 'KiB'),
   main('screen model backlog', 'SCREEN_MAX_PENDING_BYTES', SCREEN_MAX_PENDING_BYTES, 'MiB'),
+  main('journal while no daemon runs', 'JOURNAL_ALONE_BYTES', JOURNAL_ALONE_BYTES, 'MiB'),
+  main('journal while a daemon runs', 'JOURNAL_HOLD_BYTES', JOURNAL_HOLD_BYTES, 'MiB'),
+  main('journal segment', 'JOURNAL_SEGMENT_BYTES', JOURNAL_SEGMENT_BYTES, 'MiB'),
+  main('journal record', 'MAX_RECORD_BYTES', JOURNAL_MAX_RECORD_BYTES, 'MiB'),
+  main('keeper message', 'KEEPER_MAX_MESSAGE_BYTES', KEEPER_MAX_MESSAGE_BYTES, 'MiB'),
+  main('keeper idle exit', 'KEEPER_IDLE_EXIT_MS', KEEPER_IDLE_EXIT_MS, 's'),
+  main('keeper start', 'KEEPER_START_TIMEOUT_MS', KEEPER_START_TIMEOUT_MS, 's'),
+  main('terminal screen persisted', 'SCREEN_PERSIST_INTERVAL_MS', SCREEN_PERSIST_INTERVAL_MS, 's'),
   main('`-run -t` reply gate', 'REPLAY_ANSWER_WAIT_MS', REPLAY_ANSWER_WAIT_MS, 'ms'),
 
   workspace('files.read', 'DEFAULT_READ_MAX_BYTES', DEFAULT_READ_MAX_BYTES, 'bytes'),

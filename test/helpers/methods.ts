@@ -24,5 +24,6 @@ export const SERVED_METHODS: readonly string[] = [
   'process.observe',
   'process.unobserve',
   'process.resize',
+  'session.identify',
   'server.info',
 ];

@@ -114,11 +114,12 @@ export class RpcClient {
   }
 
   /** Sends a request line built from the parts given (auth defaults to the token) and waits for its reply. */
-  request(method: string, params?: unknown, extra: { id?: unknown; auth?: unknown; jsonrpc?: unknown } = {}): Promise<WireReply> {
+  request(method: string, params?: unknown, extra: { id?: unknown; auth?: unknown; jsonrpc?: unknown; caller?: unknown } = {}): Promise<WireReply> {
     const id = 'id' in extra ? extra.id : this.#nextId++;
     const msg: Record<string, unknown> = { jsonrpc: 'jsonrpc' in extra ? extra.jsonrpc : '2.0', id, method };
     if (params !== undefined) msg.params = params;
     msg.auth = 'auth' in extra ? extra.auth : this.token;
+    if ('caller' in extra) msg.caller = extra.caller;
     const reply = this.waitFor((m) => m.type !== 'stream' && JSON.stringify(m.id) === JSON.stringify(id));
     this.socket.write(`${JSON.stringify(msg)}\n`);
     return reply;

@@ -42,11 +42,12 @@ abstract class MessageClient {
 
   protected abstract send(msg: Record<string, unknown>): void;
 
-  request(method: string, params?: unknown, extra: { auth?: unknown; id?: unknown } = {}): Promise<any> {
+  request(method: string, params?: unknown, extra: { auth?: unknown; id?: unknown; caller?: unknown } = {}): Promise<any> {
     const id = 'id' in extra ? extra.id : this.#nextId++;
     const msg: Record<string, unknown> = { jsonrpc: '2.0', id, method };
     if (params !== undefined) msg.params = params;
     msg.auth = 'auth' in extra ? extra.auth : this.token;
+    if ('caller' in extra) msg.caller = extra.caller;
     const reply = this.waitFor((m) => m.type !== 'stream' && sameId(m.id, id));
     this.send(msg);
     return reply;

@@ -9,8 +9,14 @@
  * - requests stop being read while too many are in flight or while unread replies pile up past a larger mark;
  * - a receiver that makes no progress for the stall timeout while over the high-water mark is disconnected, which
  *   lets its children run on into their replay buffers.
+ *
+ * With the audit on (`-audit`), every request that passed the parse stage is admitted by the audit first (under
+ * `-audit-full block` a full audit queue refuses it, untouched) and recorded once its reply is known: refused ones,
+ * failed ones and those whose connection closed meanwhile included (src/audit/recorder.ts).
  */
 import { performance } from 'node:perf_hooks';
+import { type Caller, identify } from '../../audit/caller.js';
+import type { Admission, AuditConnection, Wire } from '../../audit/recorder.js';
 import type { Logger } from '../../log/logger.js';
 import { failure } from '../../protocol/errors.js';
 import type { Frame, FrameOrigin, ScreenFrame } from '../../replay/frame.js';
@@ -18,6 +24,7 @@ import type { FrameLog, FrameWriter, SubscribeOptions, Subscription } from '../.
 import { formatDuration } from '../../util/duration.js';
 import type { WireCodec } from './codec/codec.js';
 import { type CallContext, Dispatcher, type DispatchOptions } from './dispatch.js';
+import type { Verdict } from './gate.js';
 import { errorReply, type Reply } from './reply.js';
 import { type DecodedRequest, NOT_A_REQUEST, NULL_ID } from './request.js';
 
@@ -83,6 +90,10 @@ export class Connection implements FrameWriter {
   #order: Promise<unknown> | undefined;
   /** performance.now() of the last byte read or written, for the idle-connection close. */
   #lastActivity = performance.now();
+  /** This connection's audit (undefined while the audit is off). */
+  readonly #audit: AuditConnection | undefined;
+  /** Who the client acts for, as it declared with session.identify (asserted, not verified). */
+  #caller: Caller | undefined;
 
   constructor(
     label: string,
@@ -93,6 +104,7 @@ export class Connection implements FrameWriter {
     limits: FlowLimits,
     log: Logger,
     hooks: ConnectionHooks = {},
+    audit?: AuditConnection,
   ) {
     this.label = label;
     this.#out = out;
@@ -102,6 +114,12 @@ export class Connection implements FrameWriter {
     this.#limits = limits;
     this.#log = log;
     this.#hooks = hooks;
+    this.#audit = audit;
+    if (audit?.peerPending) {
+      // A new connection is read once the audit knows its peer (the lookup is bounded by PEER_LOOKUP_TIMEOUT_MS).
+      this.#syncInput();
+      audit.onPeer(() => this.#syncInput());
+    }
   }
 
   get closed(): boolean {
@@ -137,16 +155,31 @@ export class Connection implements FrameWriter {
 
   // ---- requests ----
 
-  /** Handles one decoded message. Parse and auth errors are written before this returns. */
-  handle(req: DecodedRequest | typeof NOT_A_REQUEST): void {
+  /**
+   * Handles one decoded message, which came in `wire` format (the audit records it). Parse and auth errors are
+   * written before this returns.
+   */
+  handle(req: DecodedRequest | typeof NOT_A_REQUEST, wire: Wire = 'json'): void {
     if (this.#closed) return;
     if (req === NOT_A_REQUEST) {
       this.#writeReply(Dispatcher.parseError());
       return;
     }
+    const audit = this.#audit;
+    let admission: Admission | undefined;
+    let verdict: Verdict | undefined;
+    if (audit !== undefined) {
+      admission = audit.admit(req.method, req.params);
+      if (!admission.ok) {
+        this.#writeReply(errorReply(req.id, failure('auditUnavailable', { reason: admission.reason })));
+        return;
+      }
+      verdict = { authenticated: false, caller: undefined };
+    }
     const after: (() => void)[] = [];
-    const out = this.#dispatcher.dispatch(req, this.#context(after), this.#dispatchOptions);
+    const out = this.#dispatcher.dispatch(req, this.#context(after), this.#dispatchOptions, verdict);
     if (!(out instanceof Promise)) {
+      if (admission?.ok) this.#record(admission, req, wire, verdict!, out);
       this.#writeReply(out, after);
       return;
     }
@@ -154,9 +187,24 @@ export class Connection implements FrameWriter {
     this.#syncInput();
     void out.then((reply) => {
       this.#inflight--;
+      if (admission?.ok) this.#record(admission, req, wire, verdict!, reply);
       this.#writeReply(reply, after);
       this.#syncInput();
       this.#endIfDone();
+    });
+  }
+
+  /** The request's audit record: made when its reply is, whether or not the connection is still there to take it. */
+  #record(admission: Extract<Admission, { ok: true }>, req: DecodedRequest, wire: Wire, verdict: Verdict, reply: Reply): void {
+    this.#audit!.record(admission, {
+      wire,
+      authenticated: verdict.authenticated,
+      method: req.method,
+      idJson: req.id.json,
+      params: req.params,
+      literals: req.literals,
+      caller: verdict.caller ?? this.#caller,
+      reply,
     });
   }
 
@@ -192,6 +240,11 @@ export class Connection implements FrameWriter {
       subscribe: (log, options) => this.#subscribe(log, options, after),
       observation: (log) => this.#observation(log),
       afterReply: (fn) => after.push(fn),
+      identify: (params) => {
+        const out = identify(params, this.#caller);
+        if (out.ok) this.#caller = out.caller;
+        return out;
+      },
     };
   }
 
@@ -314,7 +367,8 @@ export class Connection implements FrameWriter {
   }
 
   #syncInput(): void {
-    const pause = this.#inflight >= this.#limits.maxInflight || this.#out.backlog >= this.#limits.inputPauseBytes;
+    const pause =
+      this.#inflight >= this.#limits.maxInflight || this.#out.backlog >= this.#limits.inputPauseBytes || this.#audit?.peerPending === true;
     if (pause === this.#inputPaused || this.#closed) return;
     this.#inputPaused = pause;
     if (pause) this.#out.pauseInput();

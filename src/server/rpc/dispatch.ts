@@ -6,11 +6,12 @@
  * Methods are descriptors that bind their own params and are typed against the protocol's MethodMap, so this file
  * knows no method by name. Handlers know nothing of sockets: they see a CallContext.
  */
+import type { IdentifyOutcome } from '../../audit/caller.js';
 import type { Logger } from '../../log/logger.js';
 import { CatalogueError, failure } from '../../protocol/errors.js';
 import type { MethodName, ResultOf } from '../../protocol/methods.js';
 import type { FrameLog, SubscribeOptions, Subscription } from '../../replay/subscription.js';
-import type { Gate } from './gate.js';
+import type { Gate, Verdict } from './gate.js';
 import { type Bound, bindParams, type Shape } from './params.js';
 import { errorReply, parseErrorReply, type Reply } from './reply.js';
 import type { DecodedRequest, EchoId, NumberLiterals } from './request.js';
@@ -32,6 +33,8 @@ export interface CallContext {
   observation(log: FrameLog): Subscription | undefined;
   /** Queues work to run right after this request's reply has been written (or dropped, if the peer is gone). */
   afterReply(fn: () => void): void;
+  /** session.identify: declares, once, who this connection acts for (`params` as decoded). */
+  identify(params: unknown): IdentifyOutcome;
 }
 
 export interface MethodDef {
@@ -89,9 +92,12 @@ export class Dispatcher {
     return parseErrorReply();
   }
 
-  /** Runs one request. Gate failures and synchronous handlers answer synchronously; others return a promise. */
-  dispatch(req: DecodedRequest, ctx: CallContext, options: DispatchOptions): Reply | Promise<Reply> {
-    const admitted = this.#gate.admit(req, options);
+  /**
+   * Runs one request. Gate failures and synchronous handlers answer synchronously; others return a promise.
+   * `verdict`, when given, is filled in by the gate (the audit records it).
+   */
+  dispatch(req: DecodedRequest, ctx: CallContext, options: DispatchOptions, verdict?: Verdict): Reply | Promise<Reply> {
+    const admitted = this.#gate.admit(req, options, verdict);
     if (!('def' in admitted)) return admitted;
     const { id, method } = req;
     try {
@@ -99,7 +105,7 @@ export class Dispatcher {
       if (out instanceof Promise) {
         return out.then(
           (result) => ({ id, result }),
-          (err) => this.#failure(id, method, err),
+          (err) => (isWithdrawn(err) ? UNANSWERED : this.#failure(id, method, err)),
         );
       }
       return { id, result: out };
@@ -116,3 +122,18 @@ export class Dispatcher {
     return errorReply(id, failure('recoveredPanic', { detail }));
   }
 }
+
+/**
+ * An error marked `withdrawn` (the keeper refused a request because another daemon took the processes over) means
+ * nothing was done and this daemon is about to close every connection. Its request is left unanswered: the client
+ * sees the connection drop with the request in flight and retries it on the successor (the client library resends
+ * idempotent requests, reattaches an uncertain spawn, and resends stdin from `stdinApplied`), where an error reply
+ * would have failed a request that simply has to go to the next daemon. The chaos run saw these as `recovered
+ * panic` replies during handovers.
+ */
+function isWithdrawn(err: unknown): boolean {
+  return err instanceof Error && (err as { withdrawn?: unknown }).withdrawn === true;
+}
+
+/** Never settles: the connection closes under it (the daemon is being replaced). */
+const UNANSWERED: Promise<Reply> = new Promise<Reply>(() => {});

@@ -30,6 +30,11 @@ export interface DecodedRequest {
   readonly params: unknown;
   /** Exact source text of a number inside params, where the transport has it (NDJSON); see NumberLiterals. */
   readonly literals: NumberLiterals | undefined;
+  /**
+   * Extension: the request's own `caller` member as decoded (who the client acts for, for this request only),
+   * validated by the gate; `undefined` when absent.
+   */
+  readonly caller: unknown;
 }
 
 /** The reason a value decoded from the wire is not a request. */
@@ -40,7 +45,7 @@ export const NOT_A_REQUEST = Symbol('not-a-request');
  * numbers; MessagePack values carry their integer type and need none.
  */
 export function decodeRequest(value: unknown, literalsFor?: (paramsKey: string) => NumberLiterals): DecodedRequest | typeof NOT_A_REQUEST {
-  if (value === null) return { id: NULL_ID, jsonrpc: '', method: '', auth: '', params: undefined, literals: undefined };
+  if (value === null) return { id: NULL_ID, jsonrpc: '', method: '', auth: '', params: undefined, literals: undefined, caller: undefined };
   if (!isPlainObject(value)) return NOT_A_REQUEST;
   const jsonrpc = stringField(value, 'jsonrpc');
   const method = stringField(value, 'method');
@@ -58,6 +63,7 @@ export function decodeRequest(value: unknown, literalsFor?: (paramsKey: string) 
     auth,
     params: params?.[1],
     literals: params !== undefined && literalsFor ? literalsFor(params[0]) : undefined,
+    caller: member(value, 'caller')?.[1],
   };
 }
 

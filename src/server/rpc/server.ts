@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type { AuditRecorder, PeerSource, Wire } from '../../audit/recorder.js';
 import { DEFAULT_MAX_EXTRACT_BYTES } from '../../files/extract.js';
 import { DEFAULT_GIT_TIMEOUT_MS } from '../../git/run.js';
 import type { Logger } from '../../log/logger.js';
@@ -18,6 +19,7 @@ import { type FilesOptions, filesMethods } from './methods/files.js';
 import { type GitMethodOptions, gitMethods } from './methods/git.js';
 import { type ProcessMethodHooks, processMethods } from './methods/process.js';
 import { serverMethods } from './methods/server.js';
+import { sessionMethods } from './methods/session.js';
 import type { DecodedRequest, NOT_A_REQUEST } from './request.js';
 
 /** Features advertised by server.capabilities, reference names first in reference order. */
@@ -33,6 +35,7 @@ export const EXTENSION_FEATURES = [
   'process.kill.group',
   'process.spawn.clearEnv',
   'process.handover',
+  'session.identify',
 ] as const;
 
 /** How long shutdown lets each connection flush what is queued before cutting it. */
@@ -59,6 +62,8 @@ export interface RpcOptions {
   readonly onShutdownRequest: (reason: string) => void;
   /** Methods the daemon adds (`server.info`), served in the protocol's order like the rest. */
   readonly methods?: readonly MethodDef[];
+  /** `-audit`: every request after the parse stage is admitted and recorded by it (src/audit/recorder.ts). */
+  readonly audit?: AuditRecorder;
 }
 
 /**
@@ -77,8 +82,11 @@ export interface Admission {
 /** What a transport gets for each connection it opens. */
 export interface OpenConnection {
   readonly conn: Connection;
-  /** Feeds one decoded message (null: a blank line, no reply). A bug on the read path costs this connection only. */
-  handle(req: DecodedRequest | typeof NOT_A_REQUEST | null): void;
+  /**
+   * Feeds one decoded message (null: a blank line, no reply) that came in `wire` format (JSON text by default). A
+   * bug on the read path costs this connection only.
+   */
+  handle(req: DecodedRequest | typeof NOT_A_REQUEST | null, wire?: Wire): void;
   /** The transport is gone. */
   closed(): void;
 }
@@ -123,6 +131,7 @@ export class RpcServer {
       ...gitMethods({ gitTimeoutMs: options.workspace?.gitTimeoutMs ?? DEFAULT_GIT_TIMEOUT_MS }),
       ...processMethods(this.supervisor, options.log, options.hooks),
       ...extensionMethods(this.supervisor),
+      ...sessionMethods(),
       ...(options.methods ?? []),
     ];
     this.dispatcher = new Dispatcher(new Gate(methods, new TokenCheck(options.token), options.log), options.log);
@@ -130,6 +139,7 @@ export class RpcServer {
     // Reference cadence: the watcher polls every min(timeout/4, 30 s).
     this.#idleTimer = setInterval(() => this.#closeIdle(), Math.min(this.#idleTimeoutMs / 4, 30_000));
     this.#idleTimer.unref();
+    if (options.audit) this.addFeature('audit');
   }
 
   /** Advertises a feature a transport brings (`transport.websocket`). */
@@ -167,7 +177,8 @@ export class RpcServer {
 
   /**
    * Registers a new connection; the transport calls `closed()` when it is gone. Undefined when the listener already
-   * holds its most unauthenticated connections: the transport closes this one at once.
+   * holds its most unauthenticated connections: the transport closes this one at once. `peer` is what the audit
+   * records of the other end (its lookup starts here).
    */
   open(
     label: string,
@@ -175,6 +186,7 @@ export class RpcServer {
     codec: WireCodec,
     options: Omit<DispatchOptions, 'authenticated'>,
     admission: Admission,
+    peer?: PeerSource,
   ): OpenConnection | undefined {
     let strangers = this.#strangers.get(admission.transport);
     if (strangers === undefined) this.#strangers.set(admission.transport, (strangers = new Set()));
@@ -195,7 +207,19 @@ export class RpcServer {
       if (!strangers.delete(conn)) return;
       clearTimeout(deadline);
     };
-    const conn = new Connection(label, out, codec, this.dispatcher, { ...options, authenticated }, this.#limits, this.#log, this.#options.hooks);
+    // The connection's number in the audit is the one in its label (`unix#3`): a log line and a record meet on it.
+    const audit = peer && this.#options.audit?.connection(Number(/#(\d+)/.exec(label)?.[1] ?? 0), peer);
+    const conn = new Connection(
+      label,
+      out,
+      codec,
+      this.dispatcher,
+      { ...options, authenticated },
+      this.#limits,
+      this.#log,
+      this.#options.hooks,
+      audit,
+    );
     this.#connections.add(conn);
     strangers.add(conn);
     deadline = setTimeout(() => {
@@ -211,9 +235,9 @@ export class RpcServer {
     deadline.unref();
     return {
       conn,
-      handle: (req) => {
+      handle: (req, wire) => {
         try {
-          if (req !== null) conn.handle(req);
+          if (req !== null) conn.handle(req, wire);
         } catch (err) {
           // A bug on the read path costs this connection, never the daemon.
           this.#log.error('Server', `closing connection ${label}: unexpected error: ${(err as Error).stack ?? String(err)}`);

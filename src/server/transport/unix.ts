@@ -202,6 +202,7 @@ export class UnixTransport {
       ndjsonCodec,
       { shutdownNeedsAuth: false },
       { transport: 'unix', maxUnauthenticated: UNIX_MAX_UNAUTHENTICATED, authDeadlineMs: this.#options.authDeadlineMs ?? UNIX_AUTH_DEADLINE_MS },
+      { kind: 'unix', socket },
     );
     if (opened === undefined) {
       socket.on('error', () => {});
@@ -217,10 +218,10 @@ export class UnixTransport {
       if (isMapHeader(first)) {
         conn.useCodec(msgpackCodec);
         const splitter = new MessageSplitter(this.#maxLine);
-        feed = (chunk) => splitter.push(chunk, (m) => handle(decodeMessage(m)));
+        feed = (chunk) => splitter.push(chunk, (m) => handle(decodeMessage(m), 'msgpack'));
         // A value cut off by EOF cannot be decoded: it is answered as a parse error.
         atEnd = () => {
-          if (splitter.pendingBytes > 0) handle(NOT_A_REQUEST);
+          if (splitter.pendingBytes > 0) handle(NOT_A_REQUEST, 'msgpack');
         };
       } else {
         const splitter = new LineSplitter(this.#maxLine);

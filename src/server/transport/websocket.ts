@@ -188,6 +188,7 @@ function acceptWebSocket(rpc: RpcServer, log: Logger, ws: WebSocket, req: http.I
     codec,
     { shutdownNeedsAuth: true },
     { transport: 'ws', maxUnauthenticated: WS_MAX_UNAUTHENTICATED, authDeadlineMs },
+    { kind: 'ws', request: req },
   );
   if (opened === undefined) {
     ws.terminate();
@@ -197,7 +198,7 @@ function acceptWebSocket(rpc: RpcServer, log: Logger, ws: WebSocket, req: http.I
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     conn.touch();
     binary = isBinary;
-    handle(isBinary ? decodeMessage(data) : decodeLine(data));
+    handle(isBinary ? decodeMessage(data) : decodeLine(data), isBinary ? 'msgpack' : 'json');
   });
   ws.on('error', (err) => log.debug('Server', `connection ${label}: ${err.message}`));
   ws.on('close', closed);

@@ -17,12 +17,13 @@ describe('MessagePack on the Unix socket', () => {
     expect(await c.call('server.ping')).toEqual({ pong: true });
     const caps = await c.call('server.capabilities');
     expect(caps.features).toEqual(expect.arrayContaining(['wire.msgpack', 'process.list', 'process.stats', 'process.stdin.eof']));
-    expect(caps.methods.slice(-6)).toEqual([
+    expect(caps.methods.slice(-7)).toEqual([
       'process.list',
       'process.stats',
       'process.observe',
       'process.unobserve',
       'process.resize',
+      'session.identify',
       'server.info',
     ]);
   });

@@ -25,7 +25,8 @@
  *   (`"ID"`, `"Params"`: the reference matches keys case-insensitively, see member() in src/server/request.ts);
  * - an array or object anywhere but `params`, an id that is not a string, number, boolean or null, an unknown member
  *   whose value is an array or object;
- * - `params` absent, null or not an object; `offset` that is not a plain unsigned integer literal within uint64.
+ * - `params` absent, null or not an object; `offset` that is not a plain unsigned integer literal within uint64;
+ * - a `caller` member that is not null (the gate checks it).
  * Whitespace (space, tab, CR, LF) is accepted wherever JSON allows it.
  */
 import { isUtf8 } from 'node:buffer';
@@ -91,6 +92,8 @@ export function parseStdinLine(line: Buffer, alloc: DataAllocator = defaultAlloc
   if (method?.kind !== 'string' || !bytesEqual(line, method.start, method.end, STDIN_METHOD_BYTES)) return undefined;
   const params = top.get('params');
   if (params?.kind !== 'object') return undefined;
+  const caller = top.get('caller');
+  if (caller !== undefined && caller.kind !== 'null') return undefined;
 
   const jsonrpc = optionalString(line, top.get('jsonrpc'));
   const auth = optionalString(line, top.get('auth'));
@@ -155,6 +158,7 @@ export function asDecodedRequest(req: StdinRequest): DecodedRequest {
     auth: req.auth,
     params,
     literals: p.offsetLiteral === undefined ? undefined : new NumberLiterals(`{"p":{"offset":${p.offsetLiteral}}}`, 'p'),
+    caller: undefined,
   };
 }
 
@@ -166,7 +170,8 @@ type Token =
   | { readonly kind: 'object'; readonly members: Map<string, Token> };
 
 /** Known keys of the request object and of its params; any other key's scalar value is skipped. */
-const TOP_KEYS: ReadonlySet<string> = new Set(['jsonrpc', 'id', 'method', 'auth', 'params']);
+// `caller` is known so that a request carrying one (any spelling) goes to the general path, whose gate checks it.
+const TOP_KEYS: ReadonlySet<string> = new Set(['jsonrpc', 'id', 'method', 'auth', 'params', 'caller']);
 const PARAMS_KEYS: ReadonlySet<string> = new Set(['id', 'data', 'offset', 'eof']);
 const STDIN_METHOD_BYTES = Buffer.from(STDIN_METHOD, 'latin1');
 

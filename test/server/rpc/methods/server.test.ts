@@ -76,6 +76,7 @@ describe('server.ping and server.capabilities', () => {
       'process.kill.group',
       'process.spawn.clearEnv',
       'process.handover',
+      'session.identify',
     ]);
     const positions = reference.map((f: string) => REFERENCE_FEATURES.indexOf(f));
     expect(positions.every((p: number) => p >= 0)).toBe(true);
