@@ -25,8 +25,8 @@ export async function measureFilesRead(o) {
     );
     const rounds = [];
     for (let r = 0; r < o.runs; r++) {
-      const rest = rssOf(daemon.pid);
-      const reset = resetPeakRss(daemon.pid);
+      const rest = rssOf(daemon.pids);
+      const reset = resetPeakRss(daemon.pids);
       const t0 = performance.now();
       let done = false;
       const reads = Promise.all(
@@ -43,7 +43,7 @@ export async function measureFilesRead(o) {
       }
       await reads;
       const seconds = (performance.now() - t0) / 1000;
-      const peak = reset ? rssOf(daemon.pid, 'VmHWM') - rest : Number.NaN;
+      const peak = reset ? rssOf(daemon.pids, 'VmHWM') - rest : Number.NaN;
       const round = { p99: percentile(pings, 99), max: Math.max(...pings), pings: pings.length, peakMiB: peak / MiB, seconds };
       rounds.push(round);
       o.log(

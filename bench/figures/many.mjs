@@ -1,5 +1,6 @@
 /**
- * Figure 6: 1,000 live `sleep` children. The daemon's resident memory (VmRSS) once they all run, and the latency
+ * Figure 6: 1,000 live `sleep` children. The resident memory (VmRSS) of the daemon and its keeper once they all run,
+ * the keeper's part apart, and the latency
  * of `server.ping` on a second connection (sequential round trips), each round a median/p99 of `pings` pings.
  */
 import { connect } from '../lib/client.mjs';
@@ -23,7 +24,8 @@ export async function measureManyChildren(o) {
     const spawner = await connect({ wire: 'ndjson', socket: daemon.socket, token: daemon.token });
     const pinger = await connect({ wire: 'ndjson', socket: daemon.socket, token: daemon.token });
     await pingRound(pinger, 50);
-    const idleRss = rssOf(daemon.pid);
+    const idleRss = rssOf(daemon.pids);
+    const idleKeeperRss = rssOf(daemon.keeperPid);
     const t0 = performance.now();
     let next = 0;
     await Promise.all(
@@ -41,8 +43,8 @@ export async function measureManyChildren(o) {
     const rounds = [];
     for (let r = 0; r < o.runs; r++) {
       const ping = await pingRound(pinger, o.pings);
-      const rss = rssOf(daemon.pid);
-      rounds.push({ ...ping, rss });
+      const rss = rssOf(daemon.pids);
+      rounds.push({ ...ping, rss, keeperRss: rssOf(daemon.keeperPid) });
       o.log(`  round ${r + 1}: RSS ${(rss / MiB).toFixed(1)} MiB, ping p50 ${ping.p50.toFixed(3)} ms p99 ${ping.p99.toFixed(3)} ms`);
     }
     await spawner.close();
@@ -50,6 +52,9 @@ export async function measureManyChildren(o) {
     return {
       rss: median(rounds.map((x) => x.rss)),
       idleRss,
+      // The keeper's part (it holds the children, their pipes and journals; the daemon their records and buffers).
+      keeperRss: median(rounds.map((x) => x.keeperRss)),
+      idleKeeperRss,
       p50: median(rounds.map((x) => x.p50)),
       p99: median(rounds.map((x) => x.p99)),
       spawnSeconds,

@@ -29,21 +29,21 @@ export async function measureMemoryBound(o) {
       const c = await connect({ wire: 'ndjson', socket: daemon.socket, token: daemon.token });
       await c.call('server.ping');
       await sleep(200);
-      const before = rssOf(daemon.pid);
-      const peakMarkReset = resetPeakRss(daemon.pid);
+      const before = rssOf(daemon.pids);
+      const peakMarkReset = resetPeakRss(daemon.pids);
       let sampled = before;
       const t0 = performance.now();
       const child = headChild(o.total);
       const { pid } = await c.call('process.spawn', { id: 'big', command: child.command, args: child.args, wantPid: true });
       await c.close(); // no client attached from here on
       while (alive(pid)) {
-        sampled = Math.max(sampled, rssOf(daemon.pid));
+        sampled = Math.max(sampled, rssOf(daemon.pids));
         await sleep(5);
       }
       const seconds = (performance.now() - t0) / 1000;
       await sleep(50);
-      sampled = Math.max(sampled, rssOf(daemon.pid));
-      const hwm = peakMarkReset ? rssOf(daemon.pid, 'VmHWM') : sampled;
+      sampled = Math.max(sampled, rssOf(daemon.pids));
+      const hwm = peakMarkReset ? rssOf(daemon.pids, 'VmHWM') : sampled;
       const peak = Math.max(hwm, sampled);
       const g = peak - before;
       growth.push(g);

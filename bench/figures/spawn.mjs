@@ -48,7 +48,7 @@ export async function measureSpawnLatency(o) {
       const base = [];
       const ours = [];
       let rawCpu = 0;
-      const daemonCpu0 = cpuOf(daemon.pid);
+      const daemonCpu0 = cpuOf(daemon.pids);
       for (let i = 0; i < o.spawns; i++) {
         const c0 = process.cpuUsage();
         base.push(await rawSpawnTrue());
@@ -56,7 +56,7 @@ export async function measureSpawnLatency(o) {
         rawCpu += (c.user + c.system) / 1000;
         ours.push(await daemonSpawnTrue(client));
       }
-      const daemonCpu = ((cpuOf(daemon.pid) - daemonCpu0) * 1000) / o.spawns;
+      const daemonCpu = ((cpuOf(daemon.pids) - daemonCpu0) * 1000) / o.spawns;
       const round = {
         baseP50: percentile(base, 50),
         baseP99: percentile(base, 99),
@@ -122,7 +122,7 @@ export async function measureSpawnThroughput(o) {
     await daemonSpawnTrue(client); // the login-shell PATH, once
     for (let r = 0; r < o.runs; r++) {
       let started = 0;
-      const c0 = cpuOf(daemon.pid);
+      const c0 = cpuOf(daemon.pids);
       const t0 = performance.now();
       const worker = async () => {
         while (started < o.spawns) {
@@ -133,7 +133,7 @@ export async function measureSpawnThroughput(o) {
       await Promise.all(Array.from({ length: o.inFlight }, worker));
       const rate = o.spawns / ((performance.now() - t0) / 1000);
       rates.push(rate);
-      cpu.push(((cpuOf(daemon.pid) - c0) * 1000) / o.spawns);
+      cpu.push(((cpuOf(daemon.pids) - c0) * 1000) / o.spawns);
       o.log(`  round ${r + 1}: ${rate.toFixed(0)} spawns/s`);
     }
     await client.close();

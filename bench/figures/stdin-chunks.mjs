@@ -7,9 +7,11 @@
  *   npm run build && node bench/figures/stdin-chunks.mjs [--mib 64] [--rounds 3] [--kib 48,64,95,96,192,512] [--json f]
  *   CLAUSTRUM_BENCH_BIN=<other build>/dist/cmd/claustrum.js node bench/figures/stdin-chunks.mjs   (A/B a daemon build)
  *
- * Sizes around V8's 128 KiB large-object threshold: 95 KiB of data is 129,708 base64 characters, so a request line
- * and its `data` string stay under it (a one-byte string takes 16 bytes of header); 96 KiB is 131,072 characters,
- * just over. The library sends 192 KiB today (src/client/process.ts STDIN_CHUNK_BYTES).
+ * Sizes around V8's 128 KiB large-object threshold: 95 KiB of data is 129,708 base64 characters, so its `data`
+ * string stays under it (a one-byte string takes 16 bytes of header); 96 KiB is 131,072 characters, just over. The
+ * client library sends STDIN_CHUNK_BYTES (src/client/stdin.ts: 95 KiB, chosen with this figure; 192 KiB before).
+ * Requests are encoded by the library's own codecs (bench/figures/stdin.mjs), and the direct writer's baseline writes
+ * 512 KiB at a time whatever the size under test, so every size is compared with the same baseline.
  *
  * Requests in flight: about 1 MiB of data, as the library's STDIN_WINDOW_BYTES keeps (at least 2 requests), so a
  * smaller chunk is not penalised by a shallower pipeline. Each round measures every size once, each with a fresh

@@ -69,11 +69,13 @@ export async function measureTerminalThroughput(o) {
     await directRead(file);
     const rows = [];
     for (let r = 0; r < o.runs; r++) {
-      const cpu0 = cpuOf(daemon.pid);
+      const cpu0 = cpuOf(daemon.pids);
+      const keeperCpu0 = cpuOf(daemon.keeperPid);
       const own0 = process.cpuUsage();
       const d = await daemonRead(daemon, file, `cat-${r}`);
       const own = process.cpuUsage(own0);
-      const daemonCpu = cpuOf(daemon.pid) - cpu0;
+      const daemonCpu = cpuOf(daemon.pids) - cpu0;
+      const keeperCpu = cpuOf(daemon.keeperPid) - keeperCpu0;
       const x0 = process.cpuUsage();
       const x = await directRead(file);
       const directCpu = process.cpuUsage(x0);
@@ -85,13 +87,14 @@ export async function measureTerminalThroughput(o) {
         daemonBytes: d.bytes,
         directBytes: x.bytes,
         daemonCpuMsPerMiB: perMiB(daemonCpu, d.bytes),
+        keeperCpuMsPerMiB: perMiB(keeperCpu, d.bytes),
         clientCpuMsPerMiB: perMiB((own.user + own.system) / 1e6, d.bytes),
         directCpuMsPerMiB: perMiB((directCpu.user + directCpu.system) / 1e6, x.bytes),
       };
       row.ratio = row.daemon / row.direct;
       rows.push(row);
       o.log(
-        `  run ${r + 1}: daemon ${(row.daemon / MiB).toFixed(1)} MiB/s, direct node-pty ${(row.direct / MiB).toFixed(1)} MiB/s (${row.ratio.toFixed(2)}×); CPU ms/MiB daemon ${row.daemonCpuMsPerMiB.toFixed(1)}, its client ${row.clientCpuMsPerMiB.toFixed(1)}, direct reader ${row.directCpuMsPerMiB.toFixed(1)}`,
+        `  run ${r + 1}: daemon ${(row.daemon / MiB).toFixed(1)} MiB/s, direct node-pty ${(row.direct / MiB).toFixed(1)} MiB/s (${row.ratio.toFixed(2)}×); CPU ms/MiB daemon + keeper ${row.daemonCpuMsPerMiB.toFixed(1)} (keeper ${row.keeperCpuMsPerMiB.toFixed(1)}), its client ${row.clientCpuMsPerMiB.toFixed(1)}, direct reader ${row.directCpuMsPerMiB.toFixed(1)}`,
       );
     }
     return {
@@ -99,6 +102,7 @@ export async function measureTerminalThroughput(o) {
       direct: median(rows.map((x) => x.direct)),
       ratio: median(rows.map((x) => x.ratio)),
       daemonCpuMsPerMiB: median(rows.map((x) => x.daemonCpuMsPerMiB)),
+      keeperCpuMsPerMiB: median(rows.map((x) => x.keeperCpuMsPerMiB)),
       clientCpuMsPerMiB: median(rows.map((x) => x.clientCpuMsPerMiB)),
       directCpuMsPerMiB: median(rows.map((x) => x.directCpuMsPerMiB)),
       rows,
@@ -245,13 +249,13 @@ export async function measureTerminalMemory(o) {
       // One terminal first: it loads the terminal modules, a cost paid once per daemon.
       await c.call('process.spawn', { id: 'tty-0', command: '/bin/sh', args: ['-i'], pty: SIZE });
       await settle();
-      const rss0 = rssOf(daemon.pid);
+      const rss0 = rssOf(daemon.pids);
       for (let i = 1; i < o.terminals; i++) await c.call('process.spawn', { id: `tty-${i}`, command: '/bin/sh', args: ['-i'], pty: SIZE });
       await settle();
-      const rss1 = rssOf(daemon.pid);
+      const rss1 = rssOf(daemon.pids);
       for (let i = 0; i < o.terminals; i++) await c.call('process.spawn', { id: `pipe-${i}`, command: 'sleep', args: ['3600'] });
       await settle();
-      const rss2 = rssOf(daemon.pid);
+      const rss2 = rssOf(daemon.pids);
       const live = (await c.call('process.list', {})).processes.filter((p) => p.running).length;
       if (live !== 2 * o.terminals) throw new Error(`${live} processes running, expected ${2 * o.terminals}`);
       await c.close();

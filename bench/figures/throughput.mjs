@@ -68,13 +68,13 @@ export async function daemonOnce(daemon, wire, child, run, wsUrl) {
       else bytes += f.data.length;
     };
   });
-  const cpu0 = cpuOf(daemon.pid);
+  const cpu0 = cpuOf(daemon.pids);
   const ccpu0 = process.cpuUsage();
   const t0 = performance.now();
   await client.call('process.spawn', { id, command: child.command, args: child.args });
   const exit = await withTimeout(exited, 180_000, `${wire} stream`);
   const seconds = (performance.now() - t0) / 1000;
-  const daemonCpu = cpuOf(daemon.pid) - cpu0;
+  const daemonCpu = cpuOf(daemon.pids) - cpu0;
   const cc = process.cpuUsage(ccpu0);
   await client.close();
   if (error) throw error;
@@ -99,7 +99,7 @@ export async function wsUrlOf(daemon) {
 export async function measureThroughput(o) {
   const dir = tempDir('clb-tp-');
   const child = catChild(dir, o.total);
-  const daemon = await startDaemon({ args: ['-ws-addr', '127.0.0.1:0'], nodeArgs: process.env.BENCH_DAEMON_NODE_ARGS?.split(' ') });
+  const daemon = await startDaemon({ args: ['-ws-addr', '127.0.0.1:0'] });
   const wsUrl = await wsUrlOf(daemon);
   const samples = { relay: [] };
   const ratios = {};

@@ -134,7 +134,9 @@ function fixBinary(msg) {
 }
 
 /**
- * @param {{ wire: 'ndjson'|'msgpack'|'ws-binary'|'ws-text', socket?: string, url?: string, token: string }} o
+ * @param {{ wire: 'ndjson'|'msgpack'|'ws-binary'|'ws-text', socket?: string, url?: string, token: string, codec?: { encode(m: object): Buffer } }} o
+ *   codec: encode requests with this instead (a Unix socket wire only): the client library's own codec
+ *   (dist/src/client/codec.js `ndjson`, dist/src/client/msgpack.js `msgpack`), so a figure sends what the library sends.
  * @returns {Promise<BenchClient>}
  */
 export function connect(o) {
@@ -146,7 +148,11 @@ export function connect(o) {
       s.removeListener('error', reject);
       s.on('error', () => {});
       const closed = new Promise((r) => s.once('close', r));
-      const send = o.wire === 'msgpack' ? (m) => s.write(packr.pack(m)) : (m) => s.write(`${JSON.stringify(m)}\n`);
+      const send = o.codec
+        ? (m) => s.write(o.codec.encode(m))
+        : o.wire === 'msgpack'
+          ? (m) => s.write(packr.pack(m))
+          : (m) => s.write(`${JSON.stringify(m)}\n`);
       const client = new BenchClient(o.token, send, () => s.end(), closed);
       client.socket = s;
       s.on('data', o.wire === 'msgpack' ? msgpackReader(client) : ndjsonReader(client));

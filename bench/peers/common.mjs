@@ -30,7 +30,7 @@ export function textChild(dir, total) {
  * (pm2's bus, supervisord's log tail). Resolves once `count()` reaches `expected`, or has not moved for `quietMs`
  * after the exit; returns the time of the last byte (or the exit, if later), so the quiet wait is not timed.
  */
-export async function streamEnd({ exited, count, expected, quietMs = 1500, lastByteAt }) {
+export async function streamEnd({ exited, count, expected, quietMs = Number(process.env.PEERS_QUIET_MS ?? 1500), lastByteAt }) {
   await exited;
   const exitAt = performance.now();
   let last = count();

@@ -7,6 +7,8 @@
  *   npm run build && node bench/peers/run.mjs            full scale (the issue's sizes)
  *   PEERS_SCALE=small node bench/peers/run.mjs           small sizes: a check that every system works
  *   PEERS_ONLY=claustrum,tmux                            only these systems (baselines always run)
+ *   PEERS_QUIET_MS=30000                                 how long a subscriber waits, after the child's exit, for a
+ *                                                        stream's next byte before it counts it ended (1500)
  *   BENCH_OUT=<dir>                                      where peers.json goes (default bench/); RESULTS.md there is
  *                                                        re-rendered from its results.json by `bench/run.mjs --render`
  *

@@ -9,9 +9,13 @@
 import { ClaustrumError, DroppedError, RpcError } from './errors.js';
 
 /**
- * Raw bytes per `process.stdin` request: 192 KiB is 256 KiB of base64, far below the 1 MiB line cap.
+ * Raw bytes per `process.stdin` request: 95 KiB is 129,708 characters of base64, so the base64 string a request makes
+ * (on the client, and on the daemon's general path) stays under V8's 128 KiB large-object threshold, over which every
+ * string is mapped from fresh pages. Measured end to end (bench/figures/stdin-chunks.mjs, bench/METHOD.md "stdin chunk
+ * size"): from 95 to 96 KiB the client's CPU per MiB of NDJSON stdin doubled (2.3 → 5.2 ms), and 95 KiB cost the client
+ * and the daemon the least of the sizes under the threshold (32–95 KiB: fewer requests, less per-request work).
  */
-export const STDIN_CHUNK_BYTES = 192 * 1024;
+export const STDIN_CHUNK_BYTES = 95 * 1024;
 /**
  * Unacknowledged stdin bytes in flight per process: the window starts at STDIN_INITIAL_WINDOW_BYTES on every
  * connection and grows by what gets acknowledged, up to STDIN_WINDOW_BYTES, so a reconnect does not answer a drop

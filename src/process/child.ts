@@ -34,6 +34,18 @@ export { EXIT_DRAIN_GRACE_MS } from '../keeper/kept.js';
  * reply waiting behind it is served within a slice's work, not after everything the keeper wrote meanwhile.
  */
 export const JOURNAL_READ_SLICE_BYTES = 256 * 1024;
+/**
+ * Room a journal read needs in the replay buffer while the owner lags (512 KiB): a reader buffer (256 KiB) of frames,
+ * counted as NDJSON (4/3 of the bytes, plus each frame's envelope), with room to spare.
+ */
+export const PULL_HEADROOM_BYTES = 2 * JOURNAL_READ_SLICE_BYTES;
+/**
+ * How many frames a lagging owner may be owed before the journal waits for it (16: about 512 KiB of 32 KiB frames,
+ * plus the one read that crossed it).
+ */
+export const PULL_AHEAD_FRAMES = 16;
+/** How often a journal read deferred by a lagging owner is tried again when no end of a hold will announce it (ms). */
+export const PULL_RETRY_MS = 5;
 /** A terminal's screen is written to disk for the journal's sake at most this often while it is being evicted. */
 export const SCREEN_PERSIST_INTERVAL_MS = 1000;
 export const SCREEN_FILE = 'screen.snap';
@@ -94,6 +106,7 @@ export class ManagedProcess {
   /** The newest seq the keeper said is in the journal. */
   #available: number;
   #pulling = false;
+  #pullRetry: NodeJS.Timeout | undefined;
   #reap: ReapInfo | undefined;
   #exitFrame: ExitFrame | undefined;
   #exitFrameAt = 0;
@@ -126,7 +139,9 @@ export class ManagedProcess {
     this.#stdin = { ...state.stdin, queued: 0 };
     this.#available = state.lastSeq;
     this.log = new FrameLog(this.origin, new ReplayBuffer(options.replayCapBytes, options.replayAccount), (hold) => {
-      if (!this.#disposed) link.notify({ t: 'hold', key: this.key, hold });
+      if (this.#disposed) return;
+      link.notify({ t: 'hold', key: this.key, hold });
+      if (!hold) this.#pull(); // what the journal gained while the owner lagged
     });
     let fromSeq = 1;
     if (tty) {
@@ -232,12 +247,44 @@ export class ManagedProcess {
     this.log.seal(); // never hold the output after the reap: the drain must not wait on a slow client
   }
 
+  /**
+   * Whether the journal may be read into the buffer now. The keeper journals ahead of the daemon (up to
+   * JOURNAL_HOLD_BYTES while the child runs, and everything after the reap, when nothing holds it), so while the
+   * owner lags, a read that does not fit in the buffer would evict frames the owner was never sent: a seq gap on a
+   * lossless stream (figure 1 saw one at seq 142 of a 16 MiB warm-up). The journal waits on disk instead; after the
+   * reap the owner is the only one it waits for, and a stalled owner is disconnected by the stall timeout.
+   */
+  #mayPull(): boolean {
+    const owner = this.log.owner;
+    if (!this.log.held && owner?.lagging !== true) return true;
+    // Only a little ahead of a lagging owner: what it is owed cannot be evicted, by the cap or by the global budget
+    // (which counts on a lagging owner's part staying small), so 256 lagging owners must not hold 256 full buffers.
+    const buffer = this.log.buffer;
+    const owed = owner ? buffer.lastSeq - owner.cursor : 0;
+    return owed < PULL_AHEAD_FRAMES && buffer.bytes + PULL_HEADROOM_BYTES <= buffer.capBytes;
+  }
+
   #pull(): void {
+    // (The owner's lag can start and end inside one read: delivering a frame re-evaluates it. A read runs to its end,
+    // at most one reader buffer, and is never entered again from inside itself: #pulling.)
     if (this.#pulling || this.#disposed) return;
-    const more = this.#reader.read(this.#available, JOURNAL_READ_SLICE_BYTES, (r) => this.#ingest(r));
+    if (!this.#mayPull()) {
+      // The hold's end calls #pull; after the reap nothing is held, so look again shortly.
+      this.#pullRetry ??= setTimeout(() => {
+        this.#pullRetry = undefined;
+        this.#pull();
+      }, PULL_RETRY_MS);
+      return;
+    }
+    this.#pulling = true;
+    let more = false;
+    try {
+      more = this.#reader.read(this.#available, JOURNAL_READ_SLICE_BYTES, (r) => this.#ingest(r));
+    } finally {
+      if (!more) this.#pulling = false;
+    }
     if (!more) return;
     // The rest next turn: whatever waits behind this flood (a ping, another child) goes first.
-    this.#pulling = true;
     setImmediate(() => {
       this.#pulling = false;
       this.#pull();
@@ -406,6 +453,7 @@ export class ManagedProcess {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    clearTimeout(this.#pullRetry);
     this.log.clear();
     this.#reader.close();
     this.#tty?.keeper.dispose();

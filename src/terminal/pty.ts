@@ -9,8 +9,12 @@
  * It is an ordinary ChildProcess: libuv waits for it as for every other child, no thread per terminal.
  * The stdio array goes through descriptors.ts, so no descriptor of the daemon above 2 reaches it.
  *
- * Reading: a tty.ReadStream on the master (epoll, about 4 KB per read). pause() stops reading (readStop after at
- * most one buffered chunk), so a lagging owner makes the program block on write, as with pipes.
+ * Reading: a tty.ReadStream on the master (epoll). The kernel hands out at most about 4 KB per read (n_tty's read
+ * buffer) and libuv reads once per wakeup after a read shorter than its 64 KiB buffer, so a flood costs one turn of
+ * the event loop per 4 KB; each wakeup therefore reads on synchronously (the master is non-blocking: a read that
+ * would wait says EAGAIN at once) up to PTY_READ_BURST_BYTES, and hands the bytes on as one chunk. pause() stops
+ * reading (readStop after at most one buffered chunk), so a lagging owner makes the program block on write, as with
+ * pipes.
  *
  * The exit tail. node-pty loses the end of a fast exit (27 of 40 `cat` runs of 20 KB here) because libuv treats
  * POLLHUP after a short read as end of file: right for pipes, wrong for a PTY master, which returns at most about
@@ -30,7 +34,8 @@
  * after that close (the number could already name another file), so the stream's destroy waits for them.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { close, read, write } from 'node:fs';
+import { close, read, readSync, write } from 'node:fs';
+import { MAX_FRAME_DATA } from '../replay/frame.js';
 import { ReadStream } from 'node:tty';
 import { descendantsOf, processTable, readStat, signalPid } from '../process/procfs.js';
 import { guardedStdio, prepareDescriptorGuard, track, untrack } from './descriptors.js';
@@ -44,6 +49,12 @@ export const PTY_WRITE_RETRY_MIN_MS = 1;
 export const PTY_WRITE_RETRY_MAX_MS = 50;
 /** Pause between reads of a master that said EAGAIN after its end of file (a slave was reopened). */
 export const PTY_DRAIN_POLL_MS = 10;
+/**
+ * The most bytes one wakeup of the master's reader takes (32 KiB, one frame's data): libuv's read, then synchronous
+ * reads until the kernel has no more. `cat` of 10 MiB on a terminal read by node-pty (4 KB per wakeup) took 1,099 ms;
+ * reading on to EAGAIN in the same wakeup (about 31 KB each), 282 ms, on the 2-core machine of bench/RESULTS.md.
+ */
+export const PTY_READ_BURST_BYTES = MAX_FRAME_DATA;
 /** The size of the reads of the drain after a premature EOF; the kernel hands out at most about 4 KB per read. */
 export const PTY_DRAIN_READ_BYTES = 64 * 1024;
 /** Window size bounds: the kernel's winsize fields are 16 bits; a screen model sized past these is all cost. */
@@ -163,6 +174,9 @@ export async function spawnTerminal(options: TerminalOptions): Promise<Terminal>
   return new Terminal(load.native, pair.master, pair.pty, child, options);
 }
 
+/** Where a wakeup's further reads land before they are copied out with libuv's chunk (reads are synchronous). */
+const burstScratch = Buffer.allocUnsafe(PTY_READ_BURST_BYTES);
+
 function closeTracked(fd: number): void {
   close(fd, () => untrack(fd));
 }
@@ -238,7 +252,7 @@ export class Terminal {
 
     // allowHalfOpen: an EOF must not close the master; the drain still has to read what the kernel holds.
     this.#stream = new MasterStream(fd, { allowHalfOpen: true });
-    this.#stream.on('data', (chunk: Buffer) => this.#onData(chunk));
+    this.#stream.on('data', (chunk: Buffer) => this.#onData(this.#readOn(chunk)));
     this.#stream.on('end', () => this.#drainAfterEof());
     this.#stream.on('error', (err: NodeJS.ErrnoException) => {
       // EIO: every slave descriptor is closed and the kernel's buffer is empty, the PTY's end of output.
@@ -357,6 +371,32 @@ export class Terminal {
   close(): void {
     if (this.#closing) return;
     this.#closeMaster();
+  }
+
+  /**
+   * What the kernel holds after libuv's read, read now into one chunk with it, up to PTY_READ_BURST_BYTES. The reads
+   * are synchronous on a non-blocking descriptor, so they never wait; they run inside the stream's own 'data', so no
+   * other read of the master is in flight, and the master cannot be closed under them. EAGAIN (nothing more yet), EIO
+   * (the end of output: libuv's next read reports it) and a paused stream stop them.
+   */
+  #readOn(chunk: Buffer): Buffer {
+    if (chunk.length >= PTY_READ_BURST_BYTES || this.paused || this.#closing || this.#draining || this.#stream.destroyed) return chunk;
+    const more = burstScratch;
+    const room = PTY_READ_BURST_BYTES - chunk.length;
+    let got = 0;
+    while (got < room) {
+      let n: number;
+      try {
+        n = readSync(this.#fd, more, got, room - got, null);
+      } catch {
+        break; // EAGAIN: the kernel has no more yet; EIO: the end, which libuv's next read reports
+      }
+      if (n <= 0) break;
+      got += n;
+    }
+    if (got === 0) return chunk;
+    // A fresh buffer: the scratch is every terminal's, and the caller keeps what it is given.
+    return Buffer.concat([chunk, more.subarray(0, got)], chunk.length + got);
   }
 
   // ---- output end and exit ----

@@ -220,3 +220,34 @@ describe('a slow receiver', () => {
     expect(c.isClosed).toBe(false);
   });
 });
+
+describe('an owner behind a journal backlog (the keeper reads ahead of the daemon)', () => {
+  // A replay buffer far smaller than what the keeper journals before the hold reaches it: the daemon must not read
+  // the backlog into the buffer faster than the owner takes it, or the buffer evicts frames the owner was never sent.
+  // (1 MiB: the daemon may read one journal buffer, 256 KiB, past the moment the owner starts to lag.)
+  const SMALL_CAP = 1024 * 1024;
+  let d: Daemon;
+  beforeAll(async () => {
+    d = await Daemon.start({ env: { CLAUSTRUM_TEST_REPLAY_CAP_BYTES: String(SMALL_CAP) } });
+  });
+  afterAll(() => d.stop());
+
+  it('gets every frame of a flood 16 times its replay cap while it pauses its reading', async () => {
+    const c = await d.client();
+    await c.call('process.spawn', { id: 'backlog', ...fixture('flood', String(16 * SMALL_CAP)) });
+    await until(() => c.frames('backlog').length >= 1, 20_000, 'the flood to start');
+    for (let i = 0; i < 3; i++) {
+      c.socket.pause();
+      await sleep(300);
+      c.socket.resume();
+      await sleep(50);
+    }
+    const exit = await c.waitExit('backlog', 60_000);
+    const frames = c.frames('backlog');
+
+    expect(frames.map((f) => f.seq)).toEqual(range(1, exit.seq));
+    const out = stdoutBytes(frames);
+    expect(out.length).toBe(16 * SMALL_CAP);
+    expect(firstFloodMismatch(out)).toBe(-1);
+  });
+});

@@ -12,6 +12,7 @@ import {
   checkTerminalSize,
   DEFAULT_TERM,
   PTY_EXIT_DRAIN_MS,
+  PTY_READ_BURST_BYTES,
   PTY_MAX_COLS,
   PTY_MAX_ROWS,
   PTY_WRITE_RETRY_MAX_MS,
@@ -136,6 +137,21 @@ describe('the exit tail', () => {
   });
 });
 
+describe('reading', () => {
+  it(`a flood is read in chunks of at most PTY_READ_BURST_BYTES (${PTY_READ_BURST_BYTES} bytes), many past the kernel's 4 KB per read`, async () => {
+    const file = path.join(dir, 'four-mib.txt');
+    const expected = linesText(4 << 20);
+    writeFileSync(file, expected);
+    const run = await runTerminal('/bin/cat', [file]);
+    expect((await run.exited).drained).toBe(true);
+    expect(run.text()).toBe(expected.toString());
+    const sizes = run.reads.map((r) => r.length);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(PTY_READ_BURST_BYTES);
+    // A wakeup reads on while the kernel has more: reads larger than one kernel read (4 KB) are the rule in a flood.
+    expect(sizes.filter((n) => n > 8192).length).toBeGreaterThan(sizes.length / 4);
+  });
+});
+
 describe('input', () => {
   it('a 1 MiB paste arrives whole and in order into a program that reads slowly', async () => {
     const rand = seeded(1);
@@ -150,7 +166,9 @@ describe('input', () => {
     }
     await run.waitFor(/got \d+ [0-9a-f]{64}\n/, 60_000);
     expect(run.text()).toContain(`got ${paste.length} ${createHash('sha256').update(paste).digest('hex')}\n`);
-    expect(run.terminal.queuedBytes).toBe(0);
+    // The program's answer can be read (in the same wakeup as the echo before it) before the last write's completion
+    // reaches the event loop: the queue is empty once that completion has run.
+    await until(() => run.terminal.queuedBytes === 0, 5000, 'the input queue to empty');
     await run.exited;
   });
 
