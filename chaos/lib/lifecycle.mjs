@@ -493,31 +493,29 @@ async function runEvent(ctx, kind, r) {
 
 async function eventOf(ctx, kind, r, keeper) {
   const d = ctx.daemon;
-  {
-    if (kind === 'restart' || kind === 'upgrade') {
-      const bin = kind === 'upgrade' ? (d.bin === ctx.bins.main ? ctx.bins.upgrade : ctx.bins.main) : d.bin;
-      const res = await d.start({ bin, how: kind });
-      const prev = res.previous;
-      if (!prev) ctx.fail(`${kind}: no daemon was running to take over from`);
-      else if (prev.stayed)
-        ctx.fail(`${kind}: the superseded daemon (pid ${prev.pid}) was still running ${15} s after its successor listened (SIGKILLed)`);
-      // Its successor's lock evicts it with SIGTERM, then SIGKILL after 2 s (src/daemon/lock.ts): on a loaded
-      // machine the handover's teardown can take longer. Harmless to the processes (the keeper refuses a superseded
-      // daemon), so counted, not failed.
-      else if (prev.exit.signal === 'SIGKILL') ctx.stats.supersededKilled = (ctx.stats.supersededKilled ?? 0) + 1;
-      else if (prev.exit.code !== 0) ctx.fail(`${kind}: the superseded daemon (pid ${prev.pid}) exited ${JSON.stringify(prev.exit)}, not 0`);
-    } else if (kind === 'kill') {
-      await d.kill('SIGKILL');
-      await sleep(int(r, 0, 1500));
-      await d.start({ how: 'start after SIGKILL' });
-    } else {
-      // -keep-children: the processes stay with the keeper (a child killed by the stop shows in its exit record).
-      const exit = await d.kill('SIGTERM');
-      if (exit?.code !== 0) ctx.fail(`keepStop: the daemon exited ${JSON.stringify(exit)} on SIGTERM, not 0`);
-      if (keeper !== undefined && !processAlive(keeper)) ctx.fail(`keepStop: the keeper (pid ${keeper}) is gone after a -keep-children stop`);
-      await sleep(int(r, 0, 1500));
-      await d.start({ how: 'start after SIGTERM -keep-children' });
-    }
+  if (kind === 'restart' || kind === 'upgrade') {
+    const bin = kind === 'upgrade' ? (d.bin === ctx.bins.main ? ctx.bins.upgrade : ctx.bins.main) : d.bin;
+    const res = await d.start({ bin, how: kind });
+    const prev = res.previous;
+    if (!prev) ctx.fail(`${kind}: no daemon was running to take over from`);
+    else if (prev.stayed)
+      ctx.fail(`${kind}: the superseded daemon (pid ${prev.pid}) was still running ${15} s after its successor listened (SIGKILLed)`);
+    // Its successor's lock evicts it with SIGTERM, then SIGKILL after 2 s (src/daemon/lock.ts): on a loaded
+    // machine the handover's teardown can take longer. Harmless to the processes (the keeper refuses a superseded
+    // daemon), so counted, not failed.
+    else if (prev.exit.signal === 'SIGKILL') ctx.stats.supersededKilled = (ctx.stats.supersededKilled ?? 0) + 1;
+    else if (prev.exit.code !== 0) ctx.fail(`${kind}: the superseded daemon (pid ${prev.pid}) exited ${JSON.stringify(prev.exit)}, not 0`);
+  } else if (kind === 'kill') {
+    await d.kill('SIGKILL');
+    await sleep(int(r, 0, 1500));
+    await d.start({ how: 'start after SIGKILL' });
+  } else {
+    // -keep-children: the processes stay with the keeper (a child killed by the stop shows in its exit record).
+    const exit = await d.kill('SIGTERM');
+    if (exit?.code !== 0) ctx.fail(`keepStop: the daemon exited ${JSON.stringify(exit)} on SIGTERM, not 0`);
+    if (keeper !== undefined && !processAlive(keeper)) ctx.fail(`keepStop: the keeper (pid ${keeper}) is gone after a -keep-children stop`);
+    await sleep(int(r, 0, 1500));
+    await d.start({ how: 'start after SIGTERM -keep-children' });
   }
 }
 

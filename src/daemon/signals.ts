@@ -33,6 +33,7 @@ export function installSignalHandlers(
   intercept?: (signal: NodeJS.Signals) => boolean,
 ): void {
   for (const sig of IGNORED_SIGNALS) {
+    if (sig === 'SIGPROF' && profiling()) continue;
     process.on(sig, () => log.info('daemon', `received ${sig}; ignored${sig === 'SIGUSR1' ? ' (the inspector stays closed)' : ''}`));
   }
   for (const sig of SHUTDOWN_SIGNALS) {
@@ -42,4 +43,12 @@ export function installSignalHandlers(
       shutdown(sig);
     });
   }
+}
+
+/**
+ * Run under V8's sampling profiler (`node --cpu-prof`, `--prof`): SIGPROF is its clock, and a listener would take
+ * the signal from it (the profile got a few hundred samples, and the log a line per sample).
+ */
+export function profiling(): boolean {
+  return process.execArgv.some((a) => a.startsWith('--cpu-prof') || a === '--prof');
 }

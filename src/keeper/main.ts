@@ -85,6 +85,8 @@ async function main(): Promise<number> {
       });
     }
     for (const sig of ['SIGUSR1', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGVTALRM', 'SIGPROF', 'SIGIO', 'SIGSYS', 'SIGTRAP'] as const) {
+      // Under `node --cpu-prof` SIGPROF is the profiler's clock: a listener would take it.
+      if (sig === 'SIGPROF' && process.execArgv.some((a) => a.startsWith('--cpu-prof') || a === '--prof')) continue;
       process.on(sig, () => log.warn('keeper', `received ${sig}; ignored`));
     }
     process.on('uncaughtException', (err) => {
