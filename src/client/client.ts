@@ -23,6 +23,7 @@ import { msgpack } from './msgpack.js';
 import { unixTransport, type Channel, type Transport } from './transport.js';
 import { websocketTransport, type WebSocketTransportOptions } from './websocket.js';
 import type {
+  Caller,
   MethodName,
   ParamsOf,
   ResultOf,
@@ -77,6 +78,13 @@ export interface ConnectOptions {
   readonly reconnect?: ReconnectOptions | false;
   /** Prefix of generated process ids. Default `c-`. */
   readonly idPrefix?: string;
+  /**
+   * On whose behalf this client acts, for the daemon's audit log (`session.identify`, feature `session.identify`):
+   * declared on every connection, right after authenticating and before anything else is sent, so every request of
+   * the client is recorded with it. A caller the daemon refuses fails the connect with its reason
+   * (`Invalid caller: …`). A daemon without the feature gets nothing: its requests are simply not attributed.
+   */
+  readonly caller?: Caller;
 }
 
 export interface SpawnOptions {
@@ -153,6 +161,7 @@ export class Client extends EventEmitter<ClientEvents> {
   readonly #explicitToken: boolean;
   readonly #reconnect: ReconnectOptions | false;
   readonly #idPrefix: string;
+  readonly #caller: Caller | undefined;
 
   #channel: Channel | undefined;
   /** Generation of the newest channel; messages and closes of older ones are ignored. */
@@ -199,6 +208,7 @@ export class Client extends EventEmitter<ClientEvents> {
     this.#tokenFile = options.tokenFile ?? (socket !== undefined ? path.join(path.dirname(socket), TOKEN_FILE) : undefined);
     this.#reconnect = options.reconnect ?? {};
     this.#idPrefix = options.idPrefix ?? 'c-';
+    this.#caller = options.caller;
     const self = this;
     this.#host = {
       get liveGeneration() {
@@ -549,6 +559,10 @@ export class Client extends EventEmitter<ClientEvents> {
       // After the connect: a daemon that accepts but has not written its token yet is worth a short wait.
       await this.#refreshToken(first);
       caps = await this.#call<CapabilitiesResult>(gen, 'server.capabilities');
+      // Before the queue and the reattaches: every request on this connection then carries the caller.
+      if (this.#caller !== undefined && caps.features.includes('session.identify')) {
+        await this.#call(gen, 'session.identify', { caller: this.#caller });
+      }
     } catch (err) {
       channel.destroy();
       if (err instanceof RpcError && err.rpcCode === UNAUTHORIZED) {

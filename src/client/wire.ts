@@ -25,6 +25,7 @@ export type {
   UnobserveResult,
 } from '../protocol/messages.js';
 export type {
+  Caller,
   KillAndWaitParams,
   KillParams,
   MethodMap,
