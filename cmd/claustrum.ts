@@ -645,6 +645,8 @@ function checkCombination(mode: Mode, parsed: ParsedFlags, get: <T extends FlagV
     // (The detached daemon gets its token over the launcher's pipe and -write-token from the launcher.)
     // (A restart's daemon takes the keeper's token: not a generated one nobody knows.)
     const detachedDaemon = process.env[DAEMON_CHILD_ENV] === '1' || process.env[HANDOVER_ENV] === '1';
+    // Read once, here: neither the daemon this starts nor its children inherit it.
+    delete process.env[HANDOVER_ENV];
     if (!detachedDaemon && parsed.given.get('write-token') === false && !parsed.given.has('token-file') && get<number>('token-fd') < 0) {
       throw new UsageError('-write-token=false with a generated token: nobody could learn it; give -token-fd or -token-file');
     }

@@ -9,6 +9,7 @@
  * nothing a client knows changes.
  */
 import { spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import type { FlagSpec } from './flags.js';
 import { cmdlineOf } from '../process/procfs.js';
 import { CliError } from './connect.js';
@@ -25,10 +26,13 @@ const DROPPED = new Set(['serve', 'foreground', 'socket', 'token-file', 'token-f
  * The daemon flags in a `claustrum -serve …` command line, without the ones a restart gives itself. Values given as
  * a separate argument are kept with their flag; `-log-file -` (stderr) is dropped, since the new daemon is detached.
  */
-export function serveFlagsOf(argv: readonly string[], specs: readonly FlagSpec[]): string[] {
+export function serveFlagsOf(argv: readonly string[], specs: readonly FlagSpec[]): { flags: string[]; unknown: string[] } {
   const exe = argv.findIndex((a) => /(^|\/)claustrum(\.js)?$/.test(a));
-  const args = exe < 0 ? [] : argv.slice(exe + 1);
+  // Without the executable in it, the line cannot be read: starting with no flags would silently drop them all.
+  if (exe < 0) throw new CliError(`-restart: cannot find the claustrum executable in the running daemon's command line (${argv.join(' ')})`);
+  const args = argv.slice(exe + 1);
   const out: string[] = [];
+  const unknown: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const m = /^--?([^=]+)(=(.*))?$/s.exec(arg);
@@ -37,11 +41,18 @@ export function serveFlagsOf(argv: readonly string[], specs: readonly FlagSpec[]
     const spec = specs.find((f) => f.name === name);
     const takesValue = spec !== undefined && spec.kind !== 'bool' && m[2] === undefined;
     const value = m[2] !== undefined ? m[3]! : takesValue ? args[++i] : undefined;
-    if (DROPPED.has(name) || spec === undefined) continue;
+    if (spec === undefined) {
+      unknown.push(arg);
+      continue;
+    }
+    if (DROPPED.has(name)) continue;
     if (name === 'log-file' && value === '-') continue;
     out.push(value === undefined ? `-${name}` : `-${name}=${value}`);
   }
-  return out;
+  // A token that was kept off disk stays off disk: the keeper's token is taken over, never written unless it was.
+  const tokenFromFd = args.some((a) => /^--?token-fd(=|$)/.test(a));
+  if (tokenFromFd && !out.some((f) => f.startsWith('-write-token'))) out.push('-write-token=false');
+  return { flags: out, unknown };
 }
 
 export interface RestartOptions {
@@ -63,13 +74,19 @@ export async function runRestart(o: RestartOptions): Promise<number> {
     throw new CliError(
       `-restart: cannot read the running daemon's command line (pid ${holder?.pid ?? '?'}); run claustrum -serve with its flags instead`,
     );
-  const flags = serveFlagsOf(argv, o.specs);
-  const child = spawn(process.execPath, [o.bin, '-serve', '-socket', o.socket, ...flags], {
+  const { flags, unknown } = serveFlagsOf(argv, o.specs);
+  for (const arg of unknown) process.stderr.write(`claustrum: -restart: ${arg} is not a flag of this build; the new daemon starts without it\n`);
+  if (argv.includes('-foreground') || argv.includes('--foreground')) {
+    process.stderr.write(
+      "claustrum: -restart: the running daemon is in the foreground (a service manager's?): the new one is detached, outside its control; restart through the manager to keep it there\n",
+    );
+  }
+  const child = spawn(process.execPath, [...process.execArgv, o.bin, '-serve', '-socket', o.socket, ...flags], {
     stdio: 'inherit',
     env: { ...process.env, [HANDOVER_ENV]: '1' },
   });
   return new Promise((resolve) => {
-    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1)));
     child.once('error', (err) => {
       process.stderr.write(`claustrum: -restart: ${err.message}\n`);
       resolve(1);

@@ -223,6 +223,23 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     // Children whose keeper died (their records name it): the keeper that runs now is alive, so its are spared.
     const reaped = await reapOrphans(runDir, log);
     if (reaped > 0) log.info('daemon', `reaped ${reaped} orphaned child process(es) of dead keepers`);
+    // Set before the adoption takes the link's notices: a supersession or a keeper lost during the rest of the
+    // start-up (the reap, the adoption, the listeners: seconds under load) ends this daemon once it is up, as a
+    // signal does, instead of leaving it serving on a link that no longer works.
+    supervisor.onSuperseded = (by) => {
+      log.info('daemon', `daemon ${by} takes over the processes; handing over and exiting`);
+      handover = true;
+      if (started) void shutdown();
+    };
+    supervisor.onKeeperLost = (why) => {
+      if (teardown) return;
+      log.error(
+        'daemon',
+        `lost the keeper (${why}): its children lost their output's reader; exiting so that the next start reaps them and keeps their output (see ${path.join(runDir, 'keeper', 'keeper.log')})`,
+      );
+      keeperLost = true;
+      if (started) void shutdown();
+    };
     const adopted = await supervisor.attach(keeperLink, hello.processes);
     // The adopted processes' exits the previous daemon recorded are not recorded again (src/audit/adopted.ts).
     await audit?.settleAdopted();
@@ -305,20 +322,6 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
     const heldLock = lock;
     const link = keeperLink;
     // Another daemon said hello to the keeper: it takes the processes; this one stops serving, touching none of them.
-    supervisor.onSuperseded = (by) => {
-      log.info('daemon', `daemon ${by} takes over the processes; handing over and exiting`);
-      handover = true;
-      void shutdown();
-    };
-    supervisor.onKeeperLost = (why) => {
-      if (teardown) return;
-      log.error(
-        'daemon',
-        `lost the keeper (${why}): its children lost their output's reader; exiting so that the next start reaps them and keeps their output (see ${path.join(runDir, 'keeper', 'keeper.log')})`,
-      );
-      keeperLost = true;
-      void shutdown();
-    };
     shutdown = (): Promise<void> => {
       teardown ??= (async () => {
         log.info('Server', 'shutdown requested');
@@ -376,7 +379,7 @@ export async function runDaemon(cfg: ServeConfig): Promise<number> {
       });
     }
     started = true;
-    if (signalled) void shutdown();
+    if (signalled || handover || keeperLost) void shutdown();
   } catch (err) {
     const message = err instanceof TokenError || err instanceof LockError ? err.message : (err as Error).message;
     log.error('daemon', `start-up failed: ${message}`);

@@ -105,8 +105,18 @@ export class KeeperLink {
     e.logs.length = 0;
     e.superseded = undefined;
   }
-  /** The connection ended without close(): the keeper died or dropped this daemon. */
-  onLost: (why: string) => void = () => {};
+  #onLost: ((why: string) => void) | undefined;
+  /** Why the connection ended without close(), once it has: a listener set later still hears it. */
+  #lost: string | undefined;
+
+  /**
+   * The connection ended without close(): the keeper died or dropped this daemon. Set after the loss (the daemon
+   * sets it when it adopts, after its lock and reap), it is called at once: the close event does not come twice.
+   */
+  set onLost(listener: (why: string) => void) {
+    this.#onLost = listener;
+    if (this.#lost !== undefined) listener(this.#lost);
+  }
 
   private constructor(dir: string, socket: net.Socket, keeperPid: number) {
     this.dir = dir;
@@ -124,7 +134,9 @@ export class KeeperLink {
     socket.on('close', () => {
       for (const p of this.#pending.values()) p.reject(new KeeperError('unreachable', 'the keeper connection closed'));
       this.#pending.clear();
-      if (!this.#closing) this.onLost('the keeper connection closed');
+      if (this.#closing) return;
+      this.#lost = 'the keeper connection closed';
+      this.#onLost?.(this.#lost);
     });
   }
 

@@ -5,7 +5,14 @@
  */
 
 /** Never passed to a child: the reference's token variable and our re-exec markers. */
-export const STRIPPED_ENV: readonly string[] = ['CLAUDE_RPC_TOKEN', 'CLAUSTRUM_DAEMON_CHILD', 'CLAUSTRUM_TOKEN_PIPE', 'CLAUSTRUM_READY_FD'];
+export const STRIPPED_ENV: readonly string[] = [
+  'CLAUDE_RPC_TOKEN',
+  'CLAUSTRUM_DAEMON_CHILD',
+  'CLAUSTRUM_TOKEN_PIPE',
+  'CLAUSTRUM_READY_FD',
+  // -restart's mark for the -serve it runs (src/cli/restart.ts): a child's own -serve must not inherit its leniency.
+  'CLAUSTRUM_HANDOVER',
+];
 
 export function buildChildEnv(
   base: NodeJS.ProcessEnv,

@@ -116,6 +116,7 @@ export class Supervisor {
    */
   async attach(link: KeeperLink, processes: readonly KeptState[]): Promise<number> {
     this.#link = link;
+    for (const p of processes) this.#adopting.add(p.key);
     link.onNotice = (n) => this.#onNotice(n);
     link.onLost = (why) => this.onKeeperLost(why);
     const sorted = [...processes].sort((a, b) => a.startedAt - b.startedAt);
@@ -129,6 +130,7 @@ export class Supervisor {
         this.#forget(proc);
       }
     }
+    this.#adopting.clear();
     if (sorted.length > 0) this.#observer.adopted?.(sorted.length);
     return sorted.length;
   }
@@ -138,12 +140,17 @@ export class Supervisor {
    * reply (a child that exits at once), before the process is in the table. Kept until it is, bounded.
    */
   readonly #pendingNotices = new Map<string, { seq: number; reap: ReapInfo | undefined }>();
+  /** The keys of the processes attach() is adopting: their early notices are kept whatever their number. */
+  readonly #adopting = new Set<string>();
 
   #early(key: string): { seq: number; reap: ReapInfo | undefined } {
     let e = this.#pendingNotices.get(key);
     if (e === undefined) {
-      // Only a spawn in flight has notices waiting: a handful at most; anything past this bound is stale.
-      if (this.#pendingNotices.size >= EARLY_NOTICES_MAX) this.#pendingNotices.clear();
+      // Besides the processes being adopted (bounded by the keeper's table), only a spawn in flight has notices
+      // waiting: a handful at most; past this bound the others are stale. The adopted ones' must never go.
+      if (this.#pendingNotices.size >= EARLY_NOTICES_MAX) {
+        for (const k of this.#pendingNotices.keys()) if (!this.#adopting.has(k)) this.#pendingNotices.delete(k);
+      }
       this.#pendingNotices.set(key, (e = { seq: 0, reap: undefined }));
     }
     return e;

@@ -254,6 +254,11 @@ export class FrameLog {
     return this.#held;
   }
 
+  /** True once the producer can no longer be held (the child was reaped). */
+  get sealed(): boolean {
+    return this.#sealed;
+  }
+
   /** Appends the next frame and writes it to every subscription that can take it. Returns the bytes evicted. */
   append(frame: Frame): number {
     const evicted = this.buffer.append(frame);

@@ -167,11 +167,11 @@ describe('-serve (self-daemonizing)', () => {
     expect(await ping(sb.socket, 'env-token-not-used')).toMatchObject({ code: -32001 });
     expect(procText(r.pid!, 'environ')).not.toContain('CLAUDE_RPC_TOKEN');
     const c = await sb.client();
-    await c.call('process.spawn', { id: 'env', ...fixture('print-env'), env: { CLAUDE_RPC_TOKEN: 'x', CLAUSTRUM_DAEMON_CHILD: '1', KEPT: 'yes' } });
+    await c.call('process.spawn', { id: 'env', ...fixture('print-env'), env: { CLAUDE_RPC_TOKEN: 'x', CLAUSTRUM_DAEMON_CHILD: '1', CLAUSTRUM_HANDOVER: '1', KEPT: 'yes' } });
     await c.waitExit('env');
     const childEnv = JSON.parse(c.output('env').toString());
     expect(childEnv.KEPT).toBe('yes');
-    for (const k of ['CLAUDE_RPC_TOKEN', 'CLAUSTRUM_DAEMON_CHILD', 'CLAUSTRUM_READY_FD', 'CLAUSTRUM_TOKEN_PIPE'])
+    for (const k of ['CLAUDE_RPC_TOKEN', 'CLAUSTRUM_DAEMON_CHILD', 'CLAUSTRUM_READY_FD', 'CLAUSTRUM_TOKEN_PIPE', 'CLAUSTRUM_HANDOVER'])
       expect(childEnv, k).not.toHaveProperty(k);
   });
 

@@ -117,6 +117,8 @@ describe('a daemon replaced while its processes run', () => {
       sb.track(Number(third![2]), true);
       await gone(second.pid);
       const argv = readFileSync(`/proc/${third![2]}/cmdline`, 'utf8').split('\0');
+      // -restart's mark for its -serve is read by the launcher and goes no further.
+      expect(readFileSync(`/proc/${third![2]}/environ`, 'utf8')).not.toContain('CLAUSTRUM_HANDOVER');
       expect(argv).toEqual(expect.arrayContaining(['-stall-timeout=7s', '-no-login-path=true', '-metrics-addr=127.0.0.1:0']));
       await until(() => client.connected && client.instanceId === third![3], 15_000, 'the client on the restarted daemon');
       await sleep(300);

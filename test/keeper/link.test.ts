@@ -33,6 +33,19 @@ async function openLink(runDir: string) {
 }
 
 describe('KeeperLink', () => {
+  it('a keeper lost before anyone listened is reported to the listener set later, at once', async () => {
+    const runDir = tempDir('cl-link-');
+    dirs.push(runDir);
+    const { link } = await openLink(runDir);
+    const keeper = JSON.parse((await import('node:fs')).readFileSync(path.join(runDir, 'keeper/keeper.lock'), 'utf8')).pid as number;
+    process.kill(keeper, 'SIGKILL');
+    // The close event comes once, before the daemon's adoption sets the listener.
+    await new Promise((r) => setTimeout(r, 300));
+    const heard: string[] = [];
+    link.onLost = (why) => heard.push(why);
+    expect(heard).toEqual(['the keeper connection closed']);
+  });
+
   it('keeps the notices that came before anyone listened: the last appended seq and the reap of each process', async () => {
     const runDir = tempDir('cl-link-');
     dirs.push(runDir);

@@ -188,6 +188,11 @@ export class Connection implements FrameWriter {
     void out.then((reply) => {
       this.#inflight--;
       if (admission?.ok) this.#record(admission, req, wire, verdict!, reply);
+      if (reply.error !== undefined && reply.withdrawn === true) {
+        // Another daemon has the processes: close with this request unanswered, so the client asks the successor.
+        this.destroy();
+        return;
+      }
       this.#writeReply(reply, after);
       this.#syncInput();
       this.#endIfDone();

@@ -105,7 +105,7 @@ export class Dispatcher {
       if (out instanceof Promise) {
         return out.then(
           (result) => ({ id, result }),
-          (err) => (isWithdrawn(err) ? UNANSWERED : this.#failure(id, method, err)),
+          (err) => (isWithdrawn(err) ? withdrawnReply(id, err as Error) : this.#failure(id, method, err)),
         );
       }
       return { id, result: out };
@@ -125,15 +125,17 @@ export class Dispatcher {
 
 /**
  * An error marked `withdrawn` (the keeper refused a request because another daemon took the processes over) means
- * nothing was done and this daemon is about to close every connection. Its request is left unanswered: the client
- * sees the connection drop with the request in flight and retries it on the successor (the client library resends
- * idempotent requests, reattaches an uncertain spawn, and resends stdin from `stdinApplied`), where an error reply
- * would have failed a request that simply has to go to the next daemon. The chaos run saw these as `recovered
- * panic` replies during handovers.
+ * nothing was done and this daemon is about to close every connection. Its reply is not written: the connection closes
+ * with the request in flight, and the client retries it on the successor (the client library resends idempotent
+ * requests, reattaches an uncertain spawn, and resends stdin from `stdinApplied`), where an error reply would have
+ * failed a request that simply has to go to the next daemon. The chaos run saw these as `recovered panic` replies
+ * during handovers.
  */
 function isWithdrawn(err: unknown): boolean {
   return err instanceof Error && (err as { withdrawn?: unknown }).withdrawn === true;
 }
 
-/** Never settles: the connection closes under it (the daemon is being replaced). */
-const UNANSWERED: Promise<Reply> = new Promise<Reply>(() => {});
+function withdrawnReply(id: EchoId, err: Error): Reply {
+  const { error } = errorReply(id, failure('internal', { detail: `withdrawn: ${err.message}` }));
+  return { id, error: error!, withdrawn: true };
+}

@@ -4,7 +4,15 @@ import { type EchoId, NULL_ID } from './request.js';
 
 export type Reply =
   | { readonly id: EchoId; readonly result: unknown; readonly error?: undefined }
-  | { readonly id: EchoId; readonly error: { readonly code: number; readonly message: string } };
+  | {
+      readonly id: EchoId;
+      readonly error: { readonly code: number; readonly message: string };
+      /**
+       * Nothing was done and this daemon is leaving (another took its processes over): the reply is not written, the
+       * connection is closed instead, and the client retries on the successor. The audit records the error.
+       */
+      readonly withdrawn?: true;
+    };
 
 export function errorReply(id: EchoId, err: CatalogueError): Reply {
   return { id, error: { code: err.code, message: err.message } };
