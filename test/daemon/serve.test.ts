@@ -167,7 +167,11 @@ describe('-serve (self-daemonizing)', () => {
     expect(await ping(sb.socket, 'env-token-not-used')).toMatchObject({ code: -32001 });
     expect(procText(r.pid!, 'environ')).not.toContain('CLAUDE_RPC_TOKEN');
     const c = await sb.client();
-    await c.call('process.spawn', { id: 'env', ...fixture('print-env'), env: { CLAUDE_RPC_TOKEN: 'x', CLAUSTRUM_DAEMON_CHILD: '1', CLAUSTRUM_HANDOVER: '1', KEPT: 'yes' } });
+    await c.call('process.spawn', {
+      id: 'env',
+      ...fixture('print-env'),
+      env: { CLAUDE_RPC_TOKEN: 'x', CLAUSTRUM_DAEMON_CHILD: '1', CLAUSTRUM_HANDOVER: '1', KEPT: 'yes' },
+    });
     await c.waitExit('env');
     const childEnv = JSON.parse(c.output('env').toString());
     expect(childEnv.KEPT).toBe('yes');
