@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import type { FlagSpec } from './flags.js';
 import { cmdlineOf } from '../process/procfs.js';
+import { claustrumArgsOf } from '../daemon/lock.js';
 import { CliError } from './connect.js';
 import { probeDaemon } from './probe.js';
 
@@ -26,13 +27,14 @@ const DROPPED = new Set(['serve', 'foreground', 'socket', 'token-file', 'token-f
  * The daemon flags in a `claustrum -serve …` command line, without the ones a restart gives itself. Values given as
  * a separate argument are kept with their flag; `-log-file -` (stderr) is dropped, since the new daemon is detached.
  */
-export function serveFlagsOf(argv: readonly string[], specs: readonly FlagSpec[]): { flags: string[]; unknown: string[] } {
-  const exe = argv.findIndex((a) => /(^|\/)claustrum(\.js)?$/.test(a));
+export function serveFlagsOf(argv: readonly string[], specs: readonly FlagSpec[]): ServeFlags {
+  const args = claustrumArgsOf(argv);
   // Without the executable in it, the line cannot be read: starting with no flags would silently drop them all.
-  if (exe < 0) throw new CliError(`-restart: cannot find the claustrum executable in the running daemon's command line (${argv.join(' ')})`);
-  const args = argv.slice(exe + 1);
+  if (!args) throw new CliError(`-restart: cannot find the claustrum executable in the running daemon's command line (${argv.join(' ')})`);
   const out: string[] = [];
   const unknown: string[] = [];
+  let foreground = false;
+  let tokenFromFd = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const m = /^--?([^=]+)(=(.*))?$/s.exec(arg);
@@ -45,14 +47,24 @@ export function serveFlagsOf(argv: readonly string[], specs: readonly FlagSpec[]
       unknown.push(arg);
       continue;
     }
+    if (name === 'foreground') foreground = value !== 'false';
+    if (name === 'token-fd') tokenFromFd = true;
     if (DROPPED.has(name)) continue;
     if (name === 'log-file' && value === '-') continue;
     out.push(value === undefined ? `-${name}` : `-${name}=${value}`);
   }
   // A token that was kept off disk stays off disk: the keeper's token is taken over, never written unless it was.
-  const tokenFromFd = args.some((a) => /^--?token-fd(=|$)/.test(a));
   if (tokenFromFd && !out.some((f) => f.startsWith('-write-token'))) out.push('-write-token=false');
-  return { flags: out, unknown };
+  return { flags: out, unknown, foreground };
+}
+
+export interface ServeFlags {
+  /** The flags to give the new daemon. */
+  readonly flags: string[];
+  /** Arguments that are not flags of this build: dropped. */
+  readonly unknown: string[];
+  /** The running daemon serves in the foreground (a service manager's, or a terminal's). */
+  readonly foreground: boolean;
 }
 
 export interface RestartOptions {
@@ -74,9 +86,9 @@ export async function runRestart(o: RestartOptions): Promise<number> {
     throw new CliError(
       `-restart: cannot read the running daemon's command line (pid ${holder?.pid ?? '?'}); run claustrum -serve with its flags instead`,
     );
-  const { flags, unknown } = serveFlagsOf(argv, o.specs);
+  const { flags, unknown, foreground } = serveFlagsOf(argv, o.specs);
   for (const arg of unknown) process.stderr.write(`claustrum: -restart: ${arg} is not a flag of this build; the new daemon starts without it\n`);
-  if (argv.includes('-foreground') || argv.includes('--foreground')) {
+  if (foreground) {
     process.stderr.write(
       "claustrum: -restart: the running daemon is in the foreground (a service manager's?): the new one is detached, outside its control; restart through the manager to keep it there\n",
     );

@@ -64,9 +64,13 @@ export async function verifyHolder(record: OwnerRecord, socket: string): Promise
 
 /** A claustrum executable run with -serve. */
 export function isServeArgv(argv: readonly string[]): boolean {
+  return claustrumArgsOf(argv)?.some((a) => /^--?serve(=(true|1|t|T|TRUE|True))?$/.test(a)) ?? false;
+}
+
+/** The arguments a command line gives the claustrum executable in it, or undefined when it has none. */
+export function claustrumArgsOf(argv: readonly string[]): readonly string[] | undefined {
   const exe = argv.findIndex((a) => /(^|\/)claustrum(\.js)?$/.test(a));
-  if (exe === -1) return false;
-  return argv.slice(exe + 1).some((a) => /^--?serve(=(true|1|t|T|TRUE|True))?$/.test(a));
+  return exe === -1 ? undefined : argv.slice(exe + 1);
 }
 
 export interface LockSnapshot {

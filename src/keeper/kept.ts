@@ -60,22 +60,15 @@ export class TerminalEvents {
   }
 }
 
+/** What a process is, as both the front (KeptState) and meta.json (KeptMeta) describe it. */
+type KeptDescription = Pick<
+  KeptState,
+  'key' | 'id' | 'command' | 'args' | 'cwd' | 'pid' | 'startTime' | 'startedAt' | 'pty' | 'spawnPty' | 'spawnedBy' | 'restarts' | 'exit'
+>;
+
 /** meta.json: what a keeper that comes after this one needs to adopt the process's journal. */
-export interface KeptMeta {
+export interface KeptMeta extends KeptDescription {
   readonly version: number;
-  readonly key: string;
-  readonly id: string;
-  readonly command: string;
-  readonly args: readonly string[];
-  readonly cwd: string | undefined;
-  readonly pid: number;
-  readonly startTime: number;
-  readonly startedAt: number;
-  readonly pty: TerminalSize | undefined;
-  readonly spawnPty: TerminalSize | undefined;
-  readonly spawnedBy: string;
-  readonly restarts: number;
-  readonly exit: ExitInfo | undefined;
 }
 
 export interface KeptOptions {
@@ -191,20 +184,8 @@ export class KeptProcess {
 
   state(): KeptState {
     return {
-      key: this.key,
-      id: this.spec.id,
-      command: this.spec.command,
-      args: this.spec.args,
-      cwd: this.spec.cwd,
-      pid: this.pid,
-      startTime: this.startTime,
-      startedAt: this.startedAt,
-      pty: this.#size,
-      spawnPty: this.spec.pty,
-      spawnedBy: this.spec.spawnedBy,
-      restarts: this.restarts,
+      ...this.#description(),
       reaped: this.#reap,
-      exit: this.#exit,
       lastSeq: this.#seq,
       stdin: { applied: this.stdin.applied, ended: this.stdin.ended },
     };
@@ -212,8 +193,11 @@ export class KeptProcess {
 
   /** Writes meta.json (a temporary name renamed into place: a reader sees all of it or none). */
   writeMeta(): void {
-    const meta: KeptMeta = {
-      version: META_VERSION,
+    writeMetaFile(this.dir, { version: META_VERSION, ...this.#description() });
+  }
+
+  #description(): KeptDescription {
+    return {
       key: this.key,
       id: this.spec.id,
       command: this.spec.command,
@@ -228,7 +212,6 @@ export class KeptProcess {
       restarts: this.restarts,
       exit: this.#exit,
     };
-    writeMetaFile(this.dir, meta);
   }
 
   // ---- output and exit ----

@@ -26,7 +26,8 @@ describe('serveFlagsOf', () => {
       line('-serve', '-foreground', '-socket', '/s/rpc.sock', '-token-file', '/t', '-stall-timeout', '7s', '--keep-children', '-log-file', '-'),
       SPECS,
     );
-    expect(r).toEqual({ flags: ['-stall-timeout=7s', '-keep-children'], unknown: [] });
+    expect(r).toEqual({ flags: ['-stall-timeout=7s', '-keep-children'], unknown: [], foreground: true });
+    expect(serveFlagsOf(line('-serve', '-foreground=false', '-keep-children'), SPECS).foreground).toBe(false);
   });
 
   it('a token read from a descriptor stays off disk: -write-token=false is added unless the line says otherwise', () => {
@@ -38,6 +39,7 @@ describe('serveFlagsOf', () => {
     expect(serveFlagsOf(line('-serve', '-renamed-in-a-later-build=1', '-keep-children'), SPECS)).toEqual({
       flags: ['-keep-children'],
       unknown: ['-renamed-in-a-later-build=1'],
+      foreground: false,
     });
   });
 

@@ -4,7 +4,7 @@
  * between its hello and the supervisor's attach (the lock, the orphan reap, the listeners); a terminal that finished
  * drawing in that window sent its last `appended` then, and was never read further.
  */
-import { rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KeeperLink } from '../../dist/src/keeper/link.js';
@@ -32,12 +32,30 @@ async function openLink(runDir: string) {
   });
 }
 
+/** A keeper spawn request for `sh -c <script>`. */
+function shSpawn(id: string, script: string) {
+  return {
+    t: 'spawn' as const,
+    spec: {
+      id,
+      command: 'sh',
+      file: '/bin/sh',
+      args: ['-c', script],
+      cwd: undefined,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      pty: undefined,
+      term: undefined,
+      spawnedBy: 'f'.repeat(32),
+    },
+  };
+}
+
 describe('KeeperLink', () => {
   it('a keeper lost before anyone listened is reported to the listener set later, at once', async () => {
     const runDir = tempDir('cl-link-');
     dirs.push(runDir);
     const { link } = await openLink(runDir);
-    const keeper = JSON.parse((await import('node:fs')).readFileSync(path.join(runDir, 'keeper/keeper.lock'), 'utf8')).pid as number;
+    const keeper = JSON.parse(readFileSync(path.join(runDir, 'keeper/keeper.lock'), 'utf8')).pid as number;
     process.kill(keeper, 'SIGKILL');
     // The close event comes once, before the daemon's adoption sets the listener.
     await new Promise((r) => setTimeout(r, 300));
@@ -51,23 +69,10 @@ describe('KeeperLink', () => {
     dirs.push(runDir);
     const { link } = await openLink(runDir);
     try {
-      const reply = (await link.request({
-        t: 'spawn',
-        spec: {
-          id: 'early',
-          command: 'sh',
-          file: '/bin/sh',
-          args: ['-c', 'echo one; echo two; echo three'],
-          cwd: undefined,
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-          pty: undefined,
-          term: undefined,
-          spawnedBy: 'f'.repeat(32),
-        },
-      })) as { state: { key: string } };
+      const reply = (await link.request(shSpawn('early', 'echo one; echo two; echo three'))) as { state: { key: string } };
       const key = reply.state.key;
       // Nobody listens yet: the keeper journals the output and reaps the child meanwhile.
-      await until(async () => (await import('node:fs')).existsSync(path.join(runDir, 'keeper/procs', key)), 5000, 'the journal');
+      await until(() => existsSync(path.join(runDir, 'keeper/procs', key)), 5000, 'the journal');
       await new Promise((r) => setTimeout(r, 500));
       const got: KeeperNotice[] = [];
       link.onNotice = (n) => got.push(n);
@@ -77,20 +82,7 @@ describe('KeeperLink', () => {
       expect(appended[0]).toBeGreaterThanOrEqual(2);
       expect(got.filter((n) => n.t === 'reaped' && n.key === key)).toHaveLength(1);
       // Later notices go straight to the listener.
-      const second = (await link.request({
-        t: 'spawn',
-        spec: {
-          id: 'late',
-          command: 'sh',
-          file: '/bin/sh',
-          args: ['-c', 'echo late'],
-          cwd: undefined,
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-          pty: undefined,
-          term: undefined,
-          spawnedBy: 'f'.repeat(32),
-        },
-      })) as { state: { key: string } };
+      const second = (await link.request(shSpawn('late', 'echo late'))) as { state: { key: string } };
       await until(() => got.some((n) => n.t === 'reaped' && n.key === second.state.key), 5000, 'the second reap');
     } finally {
       await link.request({ t: 'bye', keep: false }).catch(() => undefined);

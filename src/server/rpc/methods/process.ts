@@ -40,6 +40,22 @@ export interface ProcessMethodHooks {
 }
 
 /**
+ * Subscribes this connection to a process's frames from `fromSeq` (a reattach's owner or an observer): everything up to
+ * the buffer's lastSeq is replayed before the reply, frames after it follow the reply. `screen: true` without a
+ * `fromSeq` asks for the screen as it is.
+ */
+function follow(ctx: CallContext, proc: ManagedProcess, role: 'owner' | 'observer', p: { fromSeq?: number; screen?: boolean }) {
+  const { firstSeq, lastSeq } = proc.replay;
+  const sub = ctx.subscribe(proc.log, {
+    role,
+    fromSeq: p.fromSeq ?? 0,
+    holdAbove: lastSeq,
+    screen: p.screen === true && p.fromSeq === undefined,
+  });
+  return { sub, firstSeq, lastSeq };
+}
+
+/**
  * Runs `fn` at once, or, while a spawn of `id` is in progress, once it has settled and every request that arrived
  * earlier on this connection has been applied. `fn` must not itself wait on the connection's order.
  */
@@ -184,16 +200,8 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
         const found = await afterSpawn(sup, ctx, id, () => {
           const proc = sup.get(id);
           if (!proc) return undefined;
-          const { firstSeq, lastSeq } = proc.replay;
-          // Replay everything up to lastSeq before the reply; frames after it follow the reply.
-          const sub = ctx.subscribe(proc.log, {
-            role: 'owner',
-            fromSeq: p.fromSeq ?? 0,
-            holdAbove: lastSeq,
-            screen: p.screen === true && p.fromSeq === undefined,
-          });
           // Stdin writes sent before this request count, answered or not.
-          return { proc, sub, firstSeq, lastSeq, running: proc.running, settled: proc.stdinSettled() };
+          return { proc, ...follow(ctx, proc, 'owner', p), running: proc.running, settled: proc.stdinSettled() };
         });
         if (!found) return { found: false, running: false, firstSeq: 0, lastSeq: 0, stdinApplied: 0 };
         const { proc, sub, firstSeq, lastSeq, running, settled } = found;
@@ -213,14 +221,7 @@ export function processMethods(sup: Supervisor, log: Logger, hooks: ProcessMetho
       const found = await afterSpawn(sup, ctx, id, () => {
         const proc = sup.get(id);
         if (!proc) return undefined;
-        const { firstSeq, lastSeq } = proc.replay;
-        const sub = ctx.subscribe(proc.log, {
-          role: 'observer',
-          fromSeq: p.fromSeq ?? 0,
-          holdAbove: lastSeq,
-          screen: p.screen === true && p.fromSeq === undefined,
-        });
-        return { proc, sub, firstSeq, lastSeq };
+        return { proc, ...follow(ctx, proc, 'observer', p) };
       });
       if (!found) return { found: false, running: false, firstSeq: 0, lastSeq: 0 };
       const { proc, sub, firstSeq, lastSeq } = found;
