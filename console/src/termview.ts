@@ -94,6 +94,11 @@ export class TermView {
       return;
     }
     if (f.seq <= this.lastSeq || this.#resyncing) return;
+    // While this view's observe replays (from seq 1, or from a screen), a frame ahead of the next one is the owner's
+    // own copy on this connection (a process the page spawned) arriving before the replay reached it: taking it would
+    // skip the frames between, which the replay is about to bring in order. (Seen: a spawned terminal missing its
+    // first line.)
+    if (replay && f.seq > this.lastSeq + 1) return;
     this.lastSeq = f.seq;
     switch (f.stream) {
       case 'resize':
